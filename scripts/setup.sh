@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, only when missing, the Debian 12 packages that wgsd's build, tests and demo need.
+# Idempotent and non-interactive; safe to run on every invocation.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libldns-dev libmnl-dev libsodium-dev libcli11-dev catch2
+  wireguard-go wireguard-tools iproute2 iptables
+  dnsutils ldnsutils iputils-ping procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all packages present"

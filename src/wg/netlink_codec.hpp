@@ -1,0 +1,32 @@
+// The kernel's generic netlink "wireguard" family: pure codec (no sockets), after wireguard-tools ipc-linux.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "wg/types.hpp"
+
+namespace wgsd::wg {
+
+/// Parses a WG_CMD_GET_DEVICE dump: one or more netlink messages back to back, possibly ending in
+/// NLMSG_DONE. A peer split over several messages (its allowed IPs did not fit) is merged, as
+/// wireguard-tools' coalesce_peers does. Unknown attributes are skipped; a wrong length, a truncated
+/// message or an NLMSG_ERROR throws wg::Error naming the attribute. `device` is used in messages.
+Device parse_device_messages(std::span<const std::byte> data, const std::string& device);
+
+/// Builds the WG_CMD_GET_DEVICE dump request for `device`.
+std::vector<std::byte> build_get_device(std::uint16_t family_id, std::uint32_t seq, const std::string& device);
+
+/// Builds WG_CMD_SET_DEVICE for `update`: per peer the public key, WGPEER_F_UPDATE_ONLY and the
+/// endpoint, nothing else (never a private key, listen port or fwmark).
+std::vector<std::byte> build_set_device(std::uint16_t family_id, std::uint32_t seq, const DeviceUpdate& update);
+
+/// Builds CTRL_CMD_GETFAMILY for "wireguard".
+std::vector<std::byte> build_get_family(std::uint32_t seq);
+/// Family id from the reply to CTRL_CMD_GETFAMILY; throws wg::Error when absent.
+std::uint16_t parse_family_id(std::span<const std::byte> data);
+
+}  // namespace wgsd::wg

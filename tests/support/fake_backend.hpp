@@ -1,0 +1,78 @@
+// An in-memory wg::Backend that fails the way the real ones fail.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "wg/backend.hpp"
+#include "wg/error.hpp"
+
+namespace wgsd::test {
+
+class FakeBackend final : public wg::Backend {
+public:
+  void put(wg::Device device) {
+    std::lock_guard lock(mutex_);
+    devices_[device.name] = std::move(device);
+  }
+  void remove(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    devices_.erase(name);
+  }
+  /// The next call (get or apply) throws this error instead of working.
+  void fail_next(std::errc code) {
+    std::lock_guard lock(mutex_);
+    fail_next_ = code;
+  }
+
+  wg::Device get_device(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    ++gets_;
+    maybe_fail(name);
+    auto it = devices_.find(name);
+    if (it == devices_.end()) throw wg::Error(std::errc::no_such_device, "no such device '" + name + "'");
+    return it->second;
+  }
+
+  void apply(const wg::DeviceUpdate& update) override {
+    std::lock_guard lock(mutex_);
+    maybe_fail(update.name);
+    auto it = devices_.find(update.name);
+    if (it == devices_.end()) throw wg::Error(std::errc::no_such_device, "no such device '" + update.name + "'");
+    applied_.push_back(update);
+    for (const auto& pu : update.peers) {
+      for (auto& p : it->second.peers) {
+        if (p.public_key == pu.public_key && pu.endpoint) p.endpoint = pu.endpoint;
+      }
+    }
+  }
+
+  std::vector<wg::DeviceUpdate> applied() const {
+    std::lock_guard lock(mutex_);
+    return applied_;
+  }
+  unsigned gets() const {
+    std::lock_guard lock(mutex_);
+    return gets_;
+  }
+
+private:
+  void maybe_fail(const std::string& name) {
+    if (fail_next_) {
+      const auto code = *fail_next_;
+      fail_next_.reset();
+      throw wg::Error(code, "fake: device '" + name + "'");
+    }
+  }
+
+  mutable std::mutex mutex_;
+  std::map<std::string, wg::Device> devices_;
+  std::vector<wg::DeviceUpdate> applied_;
+  std::optional<std::errc> fail_next_;
+  unsigned gets_{};
+};
+
+}  // namespace wgsd::test

@@ -1,0 +1,316 @@
+// The kernel's replies, built byte for byte with libmnl's own writers (no socket, no module needed).
+#include <catch2/catch.hpp>
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/wireguard.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "support/keys.hpp"
+#include "wg/error.hpp"
+#include "wg/netlink_codec.hpp"
+
+using namespace wgsd;
+using wgsd::test::key_n;
+
+namespace {
+
+constexpr std::uint16_t family = 0x1b;
+
+// Appends netlink messages to one buffer, as a dump arrives.
+class Dump {
+public:
+  nlmsghdr* begin(const char* ifname = "wg0", bool device_attrs = true) {
+    nlh_ = mnl_nlmsg_put_header(space());
+    nlh_->nlmsg_type = family;
+    nlh_->nlmsg_flags = NLM_F_MULTI;
+    auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(genlmsghdr)));
+    genl->cmd = WG_CMD_GET_DEVICE;
+    genl->version = WG_GENL_VERSION;
+    if (device_attrs) {
+      mnl_attr_put_u32(nlh_, WGDEVICE_A_IFINDEX, 7);
+      mnl_attr_put_strz(nlh_, WGDEVICE_A_IFNAME, ifname);
+      mnl_attr_put(nlh_, WGDEVICE_A_PUBLIC_KEY, 32, key_n(99).bytes().data());
+      mnl_attr_put_u16(nlh_, WGDEVICE_A_LISTEN_PORT, 51820);
+      mnl_attr_put_u32(nlh_, WGDEVICE_A_FWMARK, 0x42);
+      mnl_attr_put_u32(nlh_, 200, 1);  // an attribute from a future kernel
+    }
+    return nlh_;
+  }
+  nlattr* peers() { return mnl_attr_nest_start(nlh_, WGDEVICE_A_PEERS); }
+  nlattr* peer(unsigned n, std::uint16_t index) {
+    nlattr* p = mnl_attr_nest_start(nlh_, index);
+    mnl_attr_put(nlh_, WGPEER_A_PUBLIC_KEY, 32, key_n(n).bytes().data());
+    return p;
+  }
+  void allowed(const char* text) {
+    auto prefix = *wg::Prefix::parse(text);
+    nlattr* a = mnl_attr_nest_start(nlh_, 0);
+    mnl_attr_put_u16(nlh_, WGALLOWEDIP_A_FAMILY, prefix.address().is_v4() ? AF_INET : AF_INET6);
+    mnl_attr_put(nlh_, WGALLOWEDIP_A_IPADDR, prefix.address().size(), prefix.address().data());
+    mnl_attr_put_u8(nlh_, WGALLOWEDIP_A_CIDR_MASK, prefix.length());
+    mnl_attr_nest_end(nlh_, a);
+  }
+  void endpoint(const char* text) {
+    sockaddr_storage ss{};
+    const auto len = wg::Endpoint::parse(text)->to_sockaddr(ss);
+    mnl_attr_put(nlh_, WGPEER_A_ENDPOINT, len, &ss);
+  }
+  void end(nlattr* nest) { mnl_attr_nest_end(nlh_, nest); }
+  nlmsghdr* nlh() { return nlh_; }
+  void finish() { used_ += nlh_->nlmsg_len; }
+  void done() {
+    nlmsghdr* d = mnl_nlmsg_put_header(space());
+    d->nlmsg_type = NLMSG_DONE;
+    mnl_nlmsg_put_extra_header(d, sizeof(int));
+    used_ += d->nlmsg_len;
+  }
+  void error(int err) {
+    nlmsghdr* d = mnl_nlmsg_put_header(space());
+    d->nlmsg_type = NLMSG_ERROR;
+    auto* e = static_cast<nlmsgerr*>(mnl_nlmsg_put_extra_header(d, sizeof(nlmsgerr)));
+    e->error = -err;
+    used_ += d->nlmsg_len;
+  }
+  std::span<const std::byte> bytes() const { return {reinterpret_cast<const std::byte*>(buf_.data()), used_}; }
+  std::vector<std::byte> copy() const { return {bytes().begin(), bytes().end()}; }
+
+private:
+  void* space() { return reinterpret_cast<char*>(buf_.data()) + used_; }
+  std::vector<std::uint32_t> buf_ = std::vector<std::uint32_t>(16384);
+  std::size_t used_{};
+  nlmsghdr* nlh_{};
+};
+
+template <typename F>
+void each(const void* begin, const void* end, F&& f) {
+  const auto* a = static_cast<const nlattr*>(begin);
+  while (mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)))) {
+    f(a);
+    a = mnl_attr_next(a);
+  }
+}
+template <typename F>
+void each_nested(const nlattr* nest, F&& f) {
+  const void* begin = mnl_attr_get_payload(nest);
+  each(begin, static_cast<const char*>(begin) + mnl_attr_get_payload_len(nest), f);
+}
+
+std::string error_of(std::span<const std::byte> bytes) {
+  try {
+    wg::parse_device_messages(bytes, "wg0");
+  } catch (const wg::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("netlink dump with a peer split over two messages is merged", "[wg][netlink]") {
+  Dump d;
+  d.begin();
+  nlattr* peers = d.peers();
+  nlattr* p = d.peer(1, 0);
+  d.endpoint("198.51.100.7:40001");
+  mnl_attr_put_u16(d.nlh(), WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, 25);
+  const std::int64_t ts[2] = {1700000000, 250000000};
+  mnl_attr_put(d.nlh(), WGPEER_A_LAST_HANDSHAKE_TIME, sizeof ts, ts);
+  const std::uint64_t rx = 1234;
+  const std::uint64_t tx = 5678;
+  mnl_attr_put(d.nlh(), WGPEER_A_RX_BYTES, 8, &rx);
+  mnl_attr_put(d.nlh(), WGPEER_A_TX_BYTES, 8, &tx);
+  mnl_attr_put_u32(d.nlh(), 99, 7);  // unknown peer attribute
+  nlattr* ips = mnl_attr_nest_start(d.nlh(), WGPEER_A_ALLOWEDIPS);
+  d.allowed("10.0.0.1/32");
+  d.end(ips);
+  d.end(p);
+  d.end(peers);
+  d.finish();
+  // Second message: the kernel repeats only the peer's key with the rest of its allowed IPs.
+  d.begin("wg0", false);
+  peers = d.peers();
+  p = d.peer(1, 0);
+  ips = mnl_attr_nest_start(d.nlh(), WGPEER_A_ALLOWEDIPS);
+  d.allowed("192.168.50.0/24");
+  d.allowed("fd00::2/128");
+  d.end(ips);
+  d.end(p);
+  p = d.peer(2, 1);
+  d.endpoint("[2001:db8::7]:40002");
+  d.end(p);
+  d.end(peers);
+  d.finish();
+  d.done();
+
+  const wg::Device dev = wg::parse_device_messages(d.bytes(), "wg0");
+  CHECK(dev.listen_port == 51820);
+  CHECK(dev.fwmark == 0x42);
+  CHECK(dev.public_key == key_n(99));
+  REQUIRE(dev.peers.size() == 2);
+  const auto& p0 = dev.peers[0];
+  CHECK(p0.public_key == key_n(1));
+  CHECK(p0.endpoint->to_string() == "198.51.100.7:40001");
+  CHECK(p0.persistent_keepalive == 25);
+  CHECK(p0.last_handshake->time_since_epoch() == std::chrono::milliseconds(1700000000250LL));
+  CHECK(p0.rx_bytes == 1234);
+  CHECK(p0.tx_bytes == 5678);
+  REQUIRE(p0.allowed_ips.size() == 3);
+  CHECK(p0.allowed_ips[2].to_string() == "fd00::2/128");
+  CHECK(dev.peers[1].endpoint->to_string() == "[2001:db8::7]:40002");
+  CHECK_FALSE(dev.peers[1].last_handshake);
+}
+
+TEST_CASE("netlink dump errors are precise", "[wg][netlink]") {
+  SECTION("ENODEV is no such device") {
+    Dump d;
+    d.error(ENODEV);
+    try {
+      wg::parse_device_messages(d.bytes(), "wg0");
+      FAIL("no error");
+    } catch (const wg::Error& e) {
+      CHECK(e.no_such_device());
+      CHECK_THAT(e.what(), Catch::Contains("no such device 'wg0'"));
+    }
+  }
+  SECTION("other errors carry errno") {
+    Dump d;
+    d.error(EPERM);
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("netlink: get device 'wg0': Operation not permitted"));
+  }
+  SECTION("truncated message") {
+    Dump d;
+    d.begin();
+    d.finish();
+    auto bytes = d.copy();
+    bytes.resize(bytes.size() - 6);
+    CHECK_THAT(error_of(bytes), Catch::Contains("truncated netlink message"));
+  }
+  SECTION("empty") { CHECK_THAT(error_of({}), Catch::Contains("empty dump")); }
+  SECTION("wrong attribute length") {
+    Dump d;
+    d.begin();
+    mnl_attr_put_u32(d.nlh(), WGDEVICE_A_LISTEN_PORT, 1);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("WGDEVICE_A_LISTEN_PORT: wrong length 4"));
+  }
+  SECTION("short key") {
+    Dump d;
+    d.begin();
+    nlattr* peers = d.peers();
+    nlattr* p = mnl_attr_nest_start(d.nlh(), 0);
+    mnl_attr_put(d.nlh(), WGPEER_A_PUBLIC_KEY, 31, key_n(1).bytes().data());
+    d.end(p);
+    d.end(peers);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("WGPEER_A_PUBLIC_KEY: wrong length 31"));
+  }
+  SECTION("peer without key") {
+    Dump d;
+    d.begin();
+    nlattr* peers = d.peers();
+    nlattr* p = mnl_attr_nest_start(d.nlh(), 0);
+    d.endpoint("192.0.2.1:1");
+    d.end(p);
+    d.end(peers);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("peer without WGPEER_A_PUBLIC_KEY"));
+  }
+  SECTION("duplicated peer that is not adjacent") {
+    Dump d;
+    d.begin();
+    nlattr* peers = d.peers();
+    d.end(d.peer(1, 0));
+    d.end(d.peer(2, 1));
+    d.end(d.peer(1, 2));
+    d.end(peers);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("duplicate peer"));
+  }
+  SECTION("bad endpoint length") {
+    Dump d;
+    d.begin();
+    nlattr* peers = d.peers();
+    nlattr* p = d.peer(1, 0);
+    const char junk[3] = {2, 0, 1};
+    mnl_attr_put(d.nlh(), WGPEER_A_ENDPOINT, sizeof junk, junk);
+    d.end(p);
+    d.end(peers);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("WGPEER_A_ENDPOINT: not a sockaddr_in/sockaddr_in6 (length 3)"));
+  }
+  SECTION("inconsistent allowed IP") {
+    Dump d;
+    d.begin();
+    nlattr* peers = d.peers();
+    nlattr* p = d.peer(1, 0);
+    nlattr* ips = mnl_attr_nest_start(d.nlh(), WGPEER_A_ALLOWEDIPS);
+    nlattr* a = mnl_attr_nest_start(d.nlh(), 0);
+    mnl_attr_put_u16(d.nlh(), WGALLOWEDIP_A_FAMILY, AF_INET);
+    const std::uint8_t addr[16] = {};
+    mnl_attr_put(d.nlh(), WGALLOWEDIP_A_IPADDR, 16, addr);
+    mnl_attr_put_u8(d.nlh(), WGALLOWEDIP_A_CIDR_MASK, 64);
+    d.end(a);
+    d.end(ips);
+    d.end(p);
+    d.end(peers);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("allowed IP with inconsistent family 2, length 16, mask 64"));
+  }
+  SECTION("attribute cut inside a nest") {
+    Dump d;
+    d.begin();
+    nlattr* peers = d.peers();
+    nlattr* p = d.peer(1, 0);
+    d.end(p);
+    d.end(peers);
+    // Shrink the peer nest so its key attribute no longer fits in it.
+    p->nla_len = static_cast<std::uint16_t>(p->nla_len - 8);
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("truncated peer attribute"));
+  }
+  SECTION("reply for another device") {
+    Dump d;
+    d.begin("wg1");
+    d.finish();
+    CHECK_THAT(error_of(d.bytes()), Catch::Contains("reply is for device 'wg1'"));
+  }
+}
+
+TEST_CASE("build_set_device carries key, update-only flag and endpoint only", "[wg][netlink]") {
+  wg::DeviceUpdate update{"wg0", {{key_n(5), true, wg::Endpoint::parse("[2001:db8::9]:4242")}}};
+  const auto msg = wg::build_set_device(family, 7, update);
+  std::vector<std::uint32_t> buf((msg.size() + 3) / 4);
+  std::memcpy(buf.data(), msg.data(), msg.size());
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+  CHECK(nlh->nlmsg_type == family);
+  CHECK(nlh->nlmsg_seq == 7);
+  const auto* genl = static_cast<const genlmsghdr*>(mnl_nlmsg_get_payload(nlh));
+  CHECK(genl->cmd == WG_CMD_SET_DEVICE);
+  std::vector<int> device_attrs;
+  std::vector<int> peer_attrs;
+  each(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)), mnl_nlmsg_get_payload_tail(nlh), [&](const nlattr* attr) {
+    device_attrs.push_back(mnl_attr_get_type(attr));
+    if (mnl_attr_get_type(attr) == WGDEVICE_A_IFNAME) CHECK(std::string(mnl_attr_get_str(attr)) == "wg0");
+    if (mnl_attr_get_type(attr) != WGDEVICE_A_PEERS) return;
+    each_nested(attr, [&](const nlattr* peer) {
+      each_nested(peer, [&](const nlattr* a) {
+        peer_attrs.push_back(mnl_attr_get_type(a));
+        if (mnl_attr_get_type(a) == WGPEER_A_FLAGS) CHECK(mnl_attr_get_u32(a) == WGPEER_F_UPDATE_ONLY);
+        if (mnl_attr_get_type(a) == WGPEER_A_ENDPOINT) {
+          auto ep = wg::Endpoint::from_sockaddr(static_cast<const sockaddr*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a));
+          CHECK(ep->to_string() == "[2001:db8::9]:4242");
+        }
+      });
+    });
+  });
+  CHECK(device_attrs == std::vector<int>{WGDEVICE_A_IFNAME, WGDEVICE_A_PEERS});
+  CHECK(peer_attrs == std::vector<int>{WGPEER_A_PUBLIC_KEY, WGPEER_A_FLAGS, WGPEER_A_ENDPOINT});
+}
+
+TEST_CASE("family resolution reports a missing wireguard module", "[wg][netlink]") {
+  Dump d;
+  d.error(ENOENT);
+  CHECK_THROWS_WITH(wg::parse_family_id(d.bytes()), Catch::Contains("the wireguard kernel module is not loaded"));
+}

@@ -1,0 +1,122 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "wg/error.hpp"
+#include "wg/uapi_codec.hpp"
+
+using namespace wgsd::wg;
+
+namespace {
+
+std::string read_data(const std::string& name) {
+  std::ifstream in(std::string(WGSD_SOURCE_DIR) + "/tests/data/" + name);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_uapi_get(text, "wg0");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("parse_uapi_get reads every field of a cross-platform UAPI reply", "[wg][uapi]") {
+  const Device dev = parse_uapi_get(read_data("uapi_get_three_peers.txt"), "wg0");
+  CHECK(dev.name == "wg0");
+  CHECK(dev.listen_port == 51820);
+  CHECK(dev.fwmark == 0);
+  SecretKey secret;
+  REQUIRE(secret.assign_hex("e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"));
+  CHECK(dev.public_key == secret.public_key());
+  REQUIRE(dev.peers.size() == 3);
+  const Peer& p0 = dev.peers[0];
+  CHECK(p0.public_key == *Key::from_hex("b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33"));
+  CHECK(p0.endpoint->to_string() == "198.51.100.7:40001");
+  CHECK(p0.last_handshake->time_since_epoch() == std::chrono::milliseconds(1700000000500LL));
+  CHECK(p0.tx_bytes == 38333);
+  CHECK(p0.rx_bytes == 2224);
+  CHECK(p0.persistent_keepalive == 25);
+  CHECK_FALSE(p0.has_preshared_key);
+  REQUIRE(p0.allowed_ips.size() == 2);
+  CHECK(p0.allowed_ips[1].to_string() == "192.168.50.0/24");
+  const Peer& p1 = dev.peers[1];
+  CHECK(p1.endpoint->to_string() == "[2001:db8::7]:40002");
+  CHECK_FALSE(p1.last_handshake);
+  CHECK(p1.has_preshared_key);
+  CHECK(p1.allowed_ips[1].to_string() == "fd00::2/128");
+  CHECK_FALSE(dev.peers[2].endpoint);
+}
+
+TEST_CASE("parse_uapi_get derives the device public key and keeps no private key", "[wg][uapi]") {
+  // wg genkey: 0x08 * 32 clamped is still a valid scalar; its public key computed by libsodium.
+  const std::string reply = "private_key=" + std::string(64, '0') + "\nlisten_port=1\nerrno=0\n\n";
+  CHECK(parse_uapi_get(reply, "wg0").public_key.is_zero());
+  const std::string reply2 = "private_key=0800000000000000000000000000000000000000000000000000000000000040\nerrno=0\n\n";
+  CHECK_FALSE(parse_uapi_get(reply2, "wg0").public_key.is_zero());
+}
+
+TEST_CASE("parse_uapi_get skips unknown keys", "[wg][uapi]") {
+  const std::string reply =
+      "listen_port=5\nsome_future_key=1\npublic_key=" + std::string(64, 'a') + "\nfuture_peer_key=x\nallowed_ip=10.0.0.1/32\nerrno=0\n\n";
+  const Device dev = parse_uapi_get(reply, "wg0");
+  CHECK(dev.listen_port == 5);
+  REQUIRE(dev.peers.size() == 1);
+  CHECK(dev.peers[0].allowed_ips.size() == 1);
+}
+
+TEST_CASE("parse_uapi_get reports hostile replies precisely", "[wg][uapi]") {
+  const std::string pk = "public_key=" + std::string(64, 'a') + "\n";
+  struct Case { std::string name, text, error; };
+  const std::vector<Case> cases = {
+      {"empty", "", "line 0: truncated reply (no end of line"},
+      {"no errno", "listen_port=1\n\n", "truncated reply (no errno line)"},
+      {"cut mid-line", "listen_port=1\nerr", "truncated reply (no end of line after byte 14)"},
+      {"no blank line", "listen_port=1\nerrno=0\n", "truncated reply"},
+      {"errno", "errno=19\n\n", "uapi: get device 'wg0': No such device"},
+      {"bad errno", "errno=x\n\n", "line 1: bad errno 'x'"},
+      {"no equals", "listen_port\nerrno=0\n\n", "line 1: malformed line 'listen_port'"},
+      {"bad port", "listen_port=65536\nerrno=0\n\n", "line 1: bad or duplicate listen_port '65536'"},
+      {"duplicate port", "listen_port=1\nlisten_port=2\nerrno=0\n\n", "line 2: bad or duplicate listen_port '2'"},
+      {"short private key", "private_key=abcd\nerrno=0\n\n", "line 1: bad private_key (not 64 hex digits)"},
+      {"short public key", "public_key=abcd\nerrno=0\n\n", "line 1: bad public_key 'abcd'"},
+      {"duplicate peer", pk + pk + "errno=0\n\n", "line 2: duplicate peer qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo="},
+      {"bad endpoint", pk + "endpoint=198.51.100.7\nerrno=0\n\n", "line 2: bad or duplicate endpoint '198.51.100.7'"},
+      {"two endpoints", pk + "endpoint=192.0.2.1:1\nendpoint=192.0.2.1:2\nerrno=0\n\n", "line 3: bad or duplicate endpoint"},
+      {"bad allowed ip", pk + "allowed_ip=10.0.0.1/33\nerrno=0\n\n", "line 2: bad allowed_ip '10.0.0.1/33'"},
+      {"bad nsec", pk + "last_handshake_time_nsec=1000000000\nerrno=0\n\n", "bad last_handshake_time_nsec"},
+      {"bad bytes", pk + "rx_bytes=-1\nerrno=0\n\n", "line 2: bad rx_bytes '-1'"},
+      {"bad keepalive", pk + "persistent_keepalive_interval=70000\nerrno=0\n\n", "bad persistent_keepalive_interval '70000'"},
+      {"protocol", pk + "protocol_version=2\nerrno=0\n\n", "unsupported protocol_version '2'"},
+      {"after errno", "errno=0\nlisten_port=1\n\n", "line 2: key 'listen_port' after errno"},
+      {"trailing junk", "errno=0\n\njunk", "unexpected data after the end of the reply"},
+      {"long value", "listen_port=" + std::string(5000, '9') + "\nerrno=0\n\n", "'9999999999999999999999999999999999999999999999999999999999999999...'"},
+      {"control chars", "listen_port=\x01\x1b[2J\nerrno=0\n\n", "bad or duplicate listen_port '??[2J'"},
+  };
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.name) { CHECK_THAT(error_of(c.text), Catch::Contains(c.error)); }
+  }
+}
+
+TEST_CASE("format_uapi_set writes only public key, update_only and endpoint", "[wg][uapi]") {
+  DeviceUpdate update{"wg0", {}};
+  update.peers.push_back({*Key::from_hex(std::string(64, 'a')), true, Endpoint::parse("[2001:db8::1]:51820")});
+  update.peers.push_back({*Key::from_hex(std::string(64, 'b')), true, Endpoint::parse("192.0.2.1:1")});
+  CHECK(format_uapi_set(update) ==
+        "set=1\npublic_key=" + std::string(64, 'a') + "\nupdate_only=true\nendpoint=[2001:db8::1]:51820\n" +
+            "public_key=" + std::string(64, 'b') + "\nupdate_only=true\nendpoint=192.0.2.1:1\n\n");
+}
+
+TEST_CASE("parse_uapi_set_reply accepts errno=0 only", "[wg][uapi]") {
+  CHECK_NOTHROW(parse_uapi_set_reply("errno=0\n\n", "wg0"));
+  CHECK_THROWS_WITH(parse_uapi_set_reply("errno=22\n\n", "wg0"), Catch::Contains("uapi: set device 'wg0': Invalid argument"));
+  CHECK_THROWS_WITH(parse_uapi_set_reply("errno=0\n", "wg0"), Catch::Contains("truncated"));
+  CHECK_THROWS_WITH(parse_uapi_set_reply("listen_port=1\nerrno=0\n\n", "wg0"), Catch::Contains("unexpected key 'listen_port'"));
+}
