@@ -1,0 +1,343 @@
+#include "dns/responder.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "dns/wire.hpp"
+
+namespace wgsd::dns {
+namespace {
+
+constexpr std::size_t opt_size = 11;         // root name, type, class, ttl, rdlength
+constexpr std::size_t max_answer_offsets = 32;
+
+struct Query {
+  std::uint16_t id{};
+  std::uint8_t opcode{};
+  bool rd{};
+  bool cd{};
+  std::uint16_t qdcount{}, ancount{}, nscount{}, arcount{};
+  bool has_question{};
+  std::size_t qname_length{};
+  std::uint16_t qtype{}, qclass{};
+  std::size_t question_end{};
+  bool edns{};
+  bool dnssec_ok{};
+  std::uint8_t edns_version{};
+  std::uint16_t udp_size{512};
+};
+
+// Appends to the output buffer within a limit; everything checks before it writes.
+class Writer {
+public:
+  Writer(std::span<std::uint8_t> out, std::size_t limit) : out_(out), limit_(std::min(limit, out.size())) {}
+
+  [[nodiscard]] std::size_t pos() const { return pos_; }
+  [[nodiscard]] bool fits(std::size_t n, std::size_t reserve) const { return pos_ + n + reserve <= limit_; }
+  void bytes(const void* data, std::size_t n) {
+    std::memcpy(out_.data() + pos_, data, n);
+    pos_ += n;
+  }
+  void u16(std::uint16_t v) {
+    out_[pos_++] = static_cast<std::uint8_t>(v >> 8);
+    out_[pos_++] = static_cast<std::uint8_t>(v & 0xff);
+  }
+  void set_u16(std::size_t at, std::uint16_t v) {
+    out_[at] = static_cast<std::uint8_t>(v >> 8);
+    out_[at + 1] = static_cast<std::uint8_t>(v & 0xff);
+  }
+  // One RR: a compression pointer as owner, then the precomputed tail.
+  void rr(std::uint16_t pointer, std::string_view tail) {
+    u16(static_cast<std::uint16_t>(0xc000 | pointer));
+    bytes(tail.data(), tail.size());
+  }
+  std::uint8_t& at(std::size_t i) { return out_[i]; }
+
+private:
+  std::span<std::uint8_t> out_;
+  std::size_t limit_;
+  std::size_t pos_{};
+};
+
+bool parse(std::span<const std::uint8_t> q, Query& out, bool& formerr) {
+  out.id = get_u16(&q[0]);
+  out.opcode = static_cast<std::uint8_t>((q[2] >> 3) & 0x0f);
+  out.rd = (q[2] & 0x01) != 0;
+  out.cd = (q[3] & 0x10) != 0;
+  out.qdcount = get_u16(&q[4]);
+  out.ancount = get_u16(&q[6]);
+  out.nscount = get_u16(&q[8]);
+  out.arcount = get_u16(&q[10]);
+  if (out.qdcount == 1) {
+    // A question name with compression has nothing before it to point to: malformed.
+    const std::size_t len = uncompressed_name_length(q.subspan(header_size));
+    if (len != 0 && header_size + len + 4 <= q.size()) {
+      out.has_question = true;
+      out.qname_length = len;
+      out.qtype = get_u16(&q[header_size + len]);
+      out.qclass = get_u16(&q[header_size + len + 2]);
+      out.question_end = header_size + len + 4;
+    }
+  }
+  if (out.opcode != 0) return true;  // NOTIMP regardless of the rest
+  if (out.qdcount != 1 || !out.has_question || out.ancount != 0 || out.nscount != 0) {
+    formerr = true;
+    return true;
+  }
+  std::size_t pos = out.question_end;
+  for (std::uint16_t i = 0; i < out.arcount; ++i) {
+    const std::size_t name_len = skip_name(q, pos);
+    if (name_len == 0 || pos + name_len + 10 > q.size()) return formerr = true;
+    const std::size_t fixed = pos + name_len;
+    const std::uint16_t rrtype = get_u16(&q[fixed]);
+    const std::uint16_t rdlen = get_u16(&q[fixed + 8]);
+    if (fixed + 10 + rdlen > q.size()) return formerr = true;
+    if (rrtype == type::opt) {
+      // RFC 6891 §6.1.1: one OPT, owned by the root.
+      if (out.edns || name_len != 1 || q[pos] != 0) return formerr = true;
+      out.edns = true;
+      out.udp_size = std::max<std::uint16_t>(512, get_u16(&q[fixed + 2]));
+      out.edns_version = q[fixed + 5];
+      out.dnssec_ok = (q[fixed + 6] & 0x80) != 0;
+    }
+    pos = fixed + 10 + rdlen;
+  }
+  return true;
+}
+
+class Response {
+public:
+  Response(std::span<const std::uint8_t> q, const Query& query, const QueryContext& ctx, std::span<std::uint8_t> out,
+           ResponseInfo& info)
+      : q_(q), query_(query), ctx_(ctx), info_(info),
+        w_(out, ctx.transport == Transport::tcp ? max_message
+                                                : (query.edns ? std::clamp<std::size_t>(query.udp_size, 512, max_udp_payload) : 512)),
+        reserve_(query.edns ? opt_size : 0) {
+    w_.u16(query.id);
+    w_.u16(0);
+    for (int i = 0; i < 4; ++i) w_.u16(0);
+  }
+
+  void question() {
+    w_.bytes(q_.data() + header_size, query_.qname_length + 4);  // as asked: 0x20 case survives
+    qdcount_ = 1;
+  }
+
+  std::size_t error(std::uint16_t rc, bool with_question) {
+    if (with_question) question();
+    return finish(rc, false);
+  }
+
+  // Writes a whole RRset as answer; partial RRsets only over TCP (a PTR set bigger than a message).
+  // Returns false (and sets TC) when it did not fit whole.
+  bool answer(const RRset& set) {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < set.count(); ++i) total += 2 + set.rr(i).size();
+    if (!w_.fits(total, reserve_)) {
+      if (ctx_.transport == Transport::tcp) {
+        for (std::size_t i = 0; i < set.count() && w_.fits(2 + set.rr(i).size(), reserve_); ++i) put_answer(set.rr(i));
+      }
+      tc_ = true;
+      return false;
+    }
+    for (std::size_t i = 0; i < set.count(); ++i) put_answer(set.rr(i));
+    return true;
+  }
+
+  bool answer_tail(std::string_view tail) {
+    if (!w_.fits(2 + tail.size(), reserve_)) {
+      tc_ = true;
+      return false;
+    }
+    put_answer(tail);
+    return true;
+  }
+
+  // Additional records never set TC: they are dropped first, one by one from the end (NSD style).
+  void extras(const RRset& set) {
+    for (const auto& extra : set.extras) {
+      if (extra.answer_rr >= answer_offsets_count_) break;
+      const std::size_t pointer = answer_offsets_[extra.answer_rr] + 2 + extra.name_offset;
+      if (pointer > 0x3fff) break;
+      std::array<std::uint8_t, 26> dynamic{};
+      std::string_view tail = extra.tail;
+      if (extra.dynamic_address) {
+        const std::size_t n = dynamic_tail(dynamic);
+        if (n == 0) continue;
+        tail = std::string_view(reinterpret_cast<const char*>(dynamic.data()), n);
+      }
+      if (!w_.fits(2 + tail.size(), reserve_)) break;
+      w_.rr(static_cast<std::uint16_t>(pointer), tail);
+      ++arcount_;
+    }
+  }
+
+  void soa_authority(const Zone& zone, std::size_t apex_offset) {
+    const std::string_view tail = zone.soa.rr(0);
+    if (!w_.fits(2 + tail.size(), reserve_)) {
+      tc_ = true;
+      return;
+    }
+    w_.rr(static_cast<std::uint16_t>(header_size + apex_offset), tail);
+    ++nscount_;
+  }
+
+  // A or AAAA of the local address, for `self` without a configured endpoint. 0 if none.
+  std::size_t dynamic_tail(std::array<std::uint8_t, 26>& out) const {
+    if (!ctx_.local_address) return 0;
+    const wg::IpAddress a = ctx_.local_address->unmapped();
+    const std::uint16_t t = a.is_v4() ? type::a : type::aaaa;
+    const std::size_t len = a.size();
+    const std::uint8_t head[10] = {static_cast<std::uint8_t>(t >> 8), static_cast<std::uint8_t>(t & 0xff), 0, 1, 0, 0, 0, 0, 0,
+                                   static_cast<std::uint8_t>(len)};
+    std::memcpy(out.data(), head, sizeof head);
+    std::memcpy(out.data() + sizeof head, a.data(), len);
+    return sizeof head + len;
+  }
+
+  std::size_t finish(std::uint16_t rc, bool authoritative) {
+    if (query_.edns) {
+      // OPT: root owner, our payload size, extended rcode and version 0, DO copied (RFC 3225).
+      const std::uint8_t opt[opt_size] = {0, 0, type::opt, static_cast<std::uint8_t>(max_udp_payload >> 8),
+                                          static_cast<std::uint8_t>(max_udp_payload & 0xff), static_cast<std::uint8_t>(rc >> 4), 0,
+                                          static_cast<std::uint8_t>(query_.dnssec_ok ? 0x80 : 0), 0, 0, 0};
+      w_.bytes(opt, sizeof opt);
+      ++arcount_;
+    }
+    std::uint8_t flags1 = static_cast<std::uint8_t>(0x80 | (query_.opcode << 3));
+    if (authoritative) flags1 |= 0x04;
+    if (tc_) flags1 |= 0x02;
+    if (query_.rd) flags1 |= 0x01;
+    std::uint8_t flags2 = static_cast<std::uint8_t>(rc & 0x0f);
+    if (query_.cd) flags2 |= 0x10;
+    w_.at(2) = flags1;
+    w_.at(3) = flags2;
+    w_.set_u16(4, qdcount_);
+    w_.set_u16(6, ancount_);
+    w_.set_u16(8, nscount_);
+    w_.set_u16(10, arcount_);
+    info_.answered = true;
+    info_.rcode = rc;
+    info_.authoritative = authoritative;
+    info_.truncated = tc_;
+    info_.answers = ancount_;
+    info_.size = w_.pos();
+    return w_.pos();
+  }
+
+  bool truncated() const { return tc_; }
+
+private:
+  void put_answer(std::string_view tail) {
+    if (answer_offsets_count_ < max_answer_offsets) answer_offsets_[answer_offsets_count_++] = w_.pos();
+    w_.rr(header_size, tail);
+    ++ancount_;
+  }
+
+  std::span<const std::uint8_t> q_;
+  const Query& query_;
+  const QueryContext& ctx_;
+  ResponseInfo& info_;
+  Writer w_;
+  std::size_t reserve_;
+  std::uint16_t qdcount_{}, ancount_{}, nscount_{}, arcount_{};
+  bool tc_{};
+  std::array<std::size_t, max_answer_offsets> answer_offsets_{};
+  std::size_t answer_offsets_count_{};
+};
+
+// RFC 8482: a minimal answer to ANY over UDP.
+constexpr char hinfo_tail[] = {0, type::hinfo, 0, 1, 0, 0, 0, 0, 0, 9, 7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+
+}  // namespace
+
+std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const QueryContext& ctx, std::span<std::uint8_t> out,
+                    ResponseInfo* info_out) {
+  ResponseInfo scratch;
+  ResponseInfo& info = info_out != nullptr ? *info_out : scratch;
+  info = ResponseInfo{};
+  if (q.size() < header_size || (q[2] & 0x80) != 0 || out.size() < 512) return 0;
+
+  Query query;
+  bool formerr = false;
+  parse(q, query, formerr);
+  info.id = query.id;
+  info.rd = query.rd;
+  info.has_question = query.has_question;
+  info.qname_offset = header_size;
+  info.qname_length = query.qname_length;
+  info.qtype = query.qtype;
+  info.qclass = query.qclass;
+  info.edns = query.edns;
+  info.dnssec_ok = query.dnssec_ok;
+  info.udp_size = query.edns ? query.udp_size : 512;
+
+  Response r(q, query, ctx, out, info);
+  if (query.opcode != 0) return r.error(rcode::notimp, query.has_question && query.qdcount == 1);
+  if (formerr) return r.error(rcode::formerr, query.has_question && query.qdcount == 1);
+  if (query.edns && query.edns_version > 0) return r.error(rcode::badvers, true);
+  if (query.qclass != class_in || query.qtype == type::opt) return r.error(rcode::refused, true);
+
+  std::array<char, max_name> lower{};
+  for (std::size_t i = 0; i < query.qname_length; ++i) {
+    const auto c = static_cast<char>(q[header_size + i]);
+    lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  const std::string_view qname(lower.data(), query.qname_length);
+  std::size_t apex_offset = 0;
+  const Zone* zone = zones.match(qname, apex_offset);
+  if (zone == nullptr) return r.error(rcode::refused, true);
+  if (!zone->loaded) return r.error(rcode::servfail, true);
+  // Zone transfers come with the `transfer` directive; until it is configured, nobody gets one.
+  if (query.qtype == type::axfr || query.qtype == type::ixfr) return r.error(rcode::refused, true);
+
+  r.question();
+  const Node* node = zone->find(qname);
+  if (node == nullptr) {
+    r.soa_authority(*zone, apex_offset);
+    return r.finish(rcode::nxdomain, true);
+  }
+
+  bool answered = false;
+  if (query.qtype == type::any) {
+    if (ctx.transport == Transport::udp) {
+      if (!node->rrsets.empty() || node->dynamic_address) {
+        answered = true;
+        r.answer_tail({hinfo_tail, sizeof hinfo_tail});
+      }
+    } else {
+      for (const auto& set : node->rrsets) {
+        answered = true;
+        if (!r.answer(set)) break;
+      }
+      std::array<std::uint8_t, 26> dynamic{};
+      if (!r.truncated() && node->dynamic_address) {
+        if (const std::size_t n = r.dynamic_tail(dynamic); n > 0) {
+          answered = true;
+          r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});
+        }
+      }
+    }
+  } else if ((query.qtype == type::a || query.qtype == type::aaaa) && node->dynamic_address) {
+    std::array<std::uint8_t, 26> dynamic{};
+    const std::size_t n = r.dynamic_tail(dynamic);
+    if (n > 0 && get_u16(dynamic.data()) == query.qtype) {
+      answered = true;
+      r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});
+    }
+  } else if (const RRset* set = node->find(query.qtype); set != nullptr) {
+    answered = true;
+    if (r.answer(*set)) r.extras(*set);
+  }
+  if (!answered) r.soa_authority(*zone, apex_offset);  // NODATA (RFC 2308)
+  return r.finish(rcode::noerror, true);
+}
+
+std::vector<std::uint8_t> respond(std::span<const std::uint8_t> query, const ZoneSet& zones, const QueryContext& ctx) {
+  std::vector<std::uint8_t> out(max_message);
+  out.resize(respond(query, zones, ctx, out));
+  return out;
+}
+
+}  // namespace wgsd::dns

@@ -1,0 +1,262 @@
+#include "dns/zone.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "dns/names.hpp"
+#include "dns/wire.hpp"
+
+namespace wgsd::dns {
+namespace {
+
+constexpr std::uint32_t data_ttl = 0;    // endpoints change any second (SPEC §2)
+constexpr std::uint32_t soa_ttl = 60;
+constexpr std::size_t max_character_string = 255;
+
+std::string wire_of(const std::string& text) {
+  // Names here come from the validated Corefile or from base32 keys: always valid.
+  return name_to_wire(text).value_or(std::string(1, '\0'));
+}
+
+std::string rr_tail(std::uint16_t rrtype, std::uint32_t ttl, const std::string& rdata) {
+  std::string out;
+  out.reserve(10 + rdata.size());
+  put_u16(out, rrtype);
+  put_u16(out, class_in);
+  put_u32(out, ttl);
+  put_u16(out, static_cast<std::uint16_t>(rdata.size()));
+  out += rdata;
+  return out;
+}
+
+std::string address_rdata(const wg::IpAddress& address) {
+  return std::string(reinterpret_cast<const char*>(address.data()), address.size());
+}
+
+std::uint16_t address_type(const wg::IpAddress& address) { return address.is_v4() ? type::a : type::aaaa; }
+
+void add_rr(RRset& set, std::string tail) {
+  set.wire += tail;
+  set.ends.push_back(static_cast<std::uint32_t>(set.wire.size()));
+}
+
+RRset single(std::uint16_t rrtype, std::string tail) {
+  RRset set;
+  set.type = rrtype;
+  add_rr(set, std::move(tail));
+  return set;
+}
+
+// "txtvers=1" "pub=..." "allowed=a,b" ["allowed=c,..."] ["handshake=N"]: an allowed list longer
+// than one character-string continues in the next, split only between CIDRs.
+std::string txt_rdata(const wg::Key& key, const std::vector<wg::Prefix>& allowed, std::optional<std::int64_t> handshake) {
+  std::vector<std::string> strings = {"txtvers=1", "pub=" + key.to_base64()};
+  std::string current = "allowed=";
+  bool first = true;
+  for (const auto& prefix : allowed) {
+    const std::string cidr = prefix.to_string();
+    if (current.size() + (first ? 0 : 1) + cidr.size() > max_character_string) {
+      strings.push_back(current);
+      current = "allowed=";
+      first = true;
+    }
+    current += (first ? "" : ",") + cidr;
+    first = false;
+  }
+  strings.push_back(current);
+  if (handshake) strings.push_back("handshake=" + std::to_string(*handshake));
+  std::string rdata;
+  for (const auto& s : strings) {
+    rdata.push_back(static_cast<char>(s.size()));
+    rdata += s;
+  }
+  return rdata;
+}
+
+class Builder {
+public:
+  Builder(const ZoneSettings& settings, Zone& zone) : settings_(settings), zone_(zone) {
+    zone_.apex = settings.zone;
+    zone_.apex_wire = wire_of(settings.zone);
+    service_wire_ = wire_of(service_name(settings.zone));
+  }
+
+  // Creates the node and every empty non-terminal between it and the apex (RFC 8020: they exist).
+  Node& node(const std::string& wire) {
+    for (std::size_t pos = 0; pos < wire.size() - zone_.apex_wire.size();) {
+      zone_.nodes.try_emplace(wire.substr(pos));
+      pos += static_cast<std::uint8_t>(wire[pos]) + 1U;
+    }
+    return zone_.nodes[wire];
+  }
+
+  void apex(std::uint32_t serial) {
+    std::vector<ZoneSettings::NameServer> ns = settings_.ns;
+    if (ns.empty()) ns.push_back({"ns1." + settings_.zone, std::nullopt});
+    RRset ns_set;
+    ns_set.type = type::ns;
+    for (const auto& server : ns) {
+      const std::string ns_wire = wire_of(server.name);
+      add_rr(ns_set, rr_tail(type::ns, data_ttl, ns_wire));
+      if (!server.address) continue;
+      const auto tail = rr_tail(address_type(*server.address), data_ttl, address_rdata(*server.address));
+      ns_set.extras.push_back({static_cast<std::uint16_t>(ns_set.count() - 1), 10, false, tail});
+      node(ns_wire).rrsets.push_back(single(address_type(*server.address), tail));
+    }
+    std::string soa = wire_of(ns.front().name) + wire_of("postmaster." + settings_.zone);
+    put_u32(soa, serial);
+    put_u32(soa, 86400);
+    put_u32(soa, 7200);
+    put_u32(soa, 3600000);
+    put_u32(soa, 60);
+    zone_.soa = single(type::soa, rr_tail(type::soa, soa_ttl, soa));
+    zone_.serial = serial;
+    Node& apex = node(zone_.apex_wire);
+    apex.rrsets.push_back(zone_.soa);
+    apex.rrsets.push_back(std::move(ns_set));
+  }
+
+  struct Entry {
+    wg::Key key;
+    std::vector<wg::Prefix> allowed;
+    std::optional<std::int64_t> handshake;
+    bool published{};
+    std::optional<wg::Endpoint> endpoint;  // nullopt with published: the dynamic address of self
+    std::uint16_t port{};
+  };
+
+  void peer(const Entry& e, RRset& ptr) {
+    const std::string label = e.key.to_base32(true);
+    const std::string owner = static_cast<char>(label.size()) + label + service_wire_;
+    Node& n = node(owner);
+    const auto txt = rr_tail(type::txt, data_ttl, txt_rdata(e.key, e.allowed, e.handshake));
+    n.rrsets.push_back(single(type::txt, txt));
+    if (!e.published) return;
+    // PTR target: the label, then a pointer to the question (the service name itself).
+    std::string target = static_cast<char>(label.size()) + label;
+    target += "\xc0\x0c";
+    add_rr(ptr, rr_tail(type::ptr, data_ttl, target));
+    ++zone_.published;
+
+    std::string srv;
+    put_u16(srv, 0);
+    put_u16(srv, 0);
+    put_u16(srv, e.port);
+    srv += owner;  // RFC 2782: the target is never compressed
+    RRset srv_set = single(type::srv, rr_tail(type::srv, data_ttl, srv));
+    constexpr std::uint16_t target_offset = 10 + 6;
+    if (e.endpoint) {
+      const auto address = e.endpoint->address.unmapped();  // v4-mapped answers as A (SPEC §2)
+      const auto tail = rr_tail(address_type(address), data_ttl, address_rdata(address));
+      srv_set.extras.push_back({0, target_offset, false, tail});
+      n.rrsets.push_back(single(address_type(address), tail));
+    } else {
+      srv_set.extras.push_back({0, target_offset, true, {}});
+      n.dynamic_address = true;
+    }
+    srv_set.extras.push_back({0, target_offset, false, txt});
+    n.rrsets.push_back(std::move(srv_set));
+  }
+
+  const std::string& service_wire() const { return service_wire_; }
+
+private:
+  const ZoneSettings& settings_;
+  Zone& zone_;
+  std::string service_wire_;
+};
+
+std::string digest_of(std::vector<std::string> lines) {
+  std::sort(lines.begin(), lines.end());
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, 32);
+  for (const auto& l : lines) {
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(l.data()), l.size() + 1);
+  }
+  std::string out(32, '\0');
+  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out.size());
+  return out;
+}
+
+std::uint32_t now_seconds(wg::Clock::time_point now) {
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+}
+
+}  // namespace
+
+const Zone* ZoneSet::match(std::string_view wire, std::size_t& apex_offset) const {
+  // Walk label boundaries from the full name towards the root: the first apex that matches is the
+  // longest. Names are compared whole and by labels, never by a length shortcut.
+  for (std::size_t pos = 0; pos < wire.size();) {
+    const auto suffix = wire.substr(pos);
+    for (const auto& z : zones) {
+      if (z->apex_wire == suffix) {
+        apex_offset = pos;
+        return z.get();
+      }
+    }
+    if (wire[pos] == 0) break;
+    pos += static_cast<std::uint8_t>(wire[pos]) + 1U;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings) {
+  auto zone = std::make_shared<Zone>();
+  Builder b(settings, *zone);
+  b.apex(now_seconds(wg::Clock::now()));
+  return zone;
+}
+
+std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
+                                       const Zone* previous) {
+  auto zone = std::make_shared<Zone>();
+  zone->loaded = true;
+  Builder b(settings, *zone);
+  std::vector<Builder::Entry> entries;
+  entries.reserve(device.peers.size() + 1);
+  auto hidden = [&](const wg::Key& k) { return std::find(settings.hide.begin(), settings.hide.end(), k) != settings.hide.end(); };
+
+  for (const auto& p : device.peers) {
+    if (hidden(p.public_key)) continue;
+    Builder::Entry e{p.public_key, p.allowed_ips, std::nullopt, false, p.endpoint, 0};
+    if (p.last_handshake) e.handshake = std::chrono::duration_cast<std::chrono::seconds>(p.last_handshake->time_since_epoch()).count();
+    const bool fresh = !settings.max_age || (p.last_handshake && now - *p.last_handshake <= *settings.max_age);
+    e.published = p.endpoint.has_value() && fresh;
+    if (p.endpoint) e.port = p.endpoint->port;
+    entries.push_back(std::move(e));
+  }
+  if (settings.self && !device.public_key.is_zero() && !hidden(device.public_key)) {
+    Builder::Entry e{device.public_key, settings.self->allowed_ips, std::nullopt, false, settings.self->endpoint, 0};
+    e.port = settings.self->endpoint ? settings.self->endpoint->port : device.listen_port;
+    e.published = e.port != 0;
+    entries.push_back(std::move(e));
+  }
+
+  // The digest covers what is published, in a canonical order: wireguard-go lists peers in a
+  // different order on every read, and that alone must not look like a change.
+  std::vector<std::string> lines;
+  lines.reserve(entries.size());
+  for (const auto& e : entries) {
+    std::string line = e.key.to_base64() + (e.published ? " P " : " - ") + (e.endpoint ? e.endpoint->to_string() : "dynamic") + " " +
+                       std::to_string(e.port) + " " + (e.handshake ? std::to_string(*e.handshake) : "never");
+    for (const auto& a : e.allowed) line += " " + a.to_string();
+    lines.push_back(std::move(line));
+  }
+  zone->digest = digest_of(std::move(lines));
+  std::uint32_t serial = now_seconds(now);
+  if (previous != nullptr) {
+    serial = previous->loaded && previous->digest == zone->digest ? previous->serial : std::max(previous->serial + 1, serial);
+  }
+  b.apex(serial);
+
+  RRset ptr;
+  ptr.type = type::ptr;
+  for (const auto& e : entries) b.peer(e, ptr);
+  Node& service = b.node(b.service_wire());
+  if (ptr.count() > 0) service.rrsets.push_back(std::move(ptr));
+  return zone;
+}
+
+}  // namespace wgsd::dns

@@ -1,0 +1,55 @@
+// Bytes in, bytes out: answers one DNS query from a ZoneSet (SPEC §2). Pure; never throws on bad
+// input; allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "dns/zone.hpp"
+
+namespace wgsd::dns {
+
+enum class Transport { udp, tcp };
+
+/// Where a query came in: the transport decides the size limit, the local address answers `self`
+/// without a configured endpoint.
+struct QueryContext {
+  Transport transport{Transport::udp};
+  std::optional<wg::IpAddress> local_address;   ///< nullopt: unknown (dynamic self then gets NODATA)
+};
+
+/// What happened, for the query log. Offsets point into the query.
+struct ResponseInfo {
+  bool answered{};                 ///< false: dropped (too short, or a response)
+  bool has_question{};
+  std::size_t qname_offset{};
+  std::size_t qname_length{};
+  std::uint16_t qtype{};
+  std::uint16_t qclass{};
+  std::uint16_t id{};
+  std::uint16_t rcode{};           ///< with the EDNS extended bits (BADVERS is 16)
+  bool edns{};
+  bool dnssec_ok{};
+  std::uint16_t udp_size{};        ///< the requester's EDNS size, or 512
+  bool authoritative{};
+  bool truncated{};
+  bool rd{};
+  std::uint16_t answers{};
+  std::size_t size{};
+};
+
+inline constexpr std::size_t max_message = 65535;
+inline constexpr std::size_t max_udp_payload = 1232;  // DNS flag day 2020
+
+/// Writes the response to `query` into `out` (which should hold max_message bytes for TCP and at
+/// least max_udp_payload for UDP) and returns its size; 0 means "send nothing" (a packet too short
+/// for a header, or one with QR set).
+std::size_t respond(std::span<const std::uint8_t> query, const ZoneSet& zones, const QueryContext& ctx,
+                    std::span<std::uint8_t> out, ResponseInfo* info = nullptr);
+
+/// Convenience for tests and tools: the response as a vector (empty: nothing sent).
+std::vector<std::uint8_t> respond(std::span<const std::uint8_t> query, const ZoneSet& zones, const QueryContext& ctx);
+
+}  // namespace wgsd::dns
