@@ -1,0 +1,216 @@
+#include "server/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "dns/wire.hpp"
+#include "server/duration.hpp"
+
+namespace wgsd::server {
+namespace {
+
+// Directives of SPEC §4 that later versions implement: named, so they are refused clearly rather
+// than reported as typos or, worse, silently ignored.
+const std::set<std::string> not_yet = {"acl", "tsig", "transfer", "prometheus", "health", "reload"};
+
+[[noreturn]] void fail(const Token& at, const std::string& what) { throw ConfigError(at.where() + ": " + what); }
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+void expect_args(const Directive& d, std::size_t min, std::size_t max, const std::string& prefix, const std::string& usage) {
+  if (d.args.size() >= min && d.args.size() <= max) return;
+  std::string expected = min == max ? std::to_string(min) : (max == SIZE_MAX ? "at least " + std::to_string(min) : std::to_string(min) + " to " + std::to_string(max));
+  fail(d.name, prefix + "expected " + expected + " argument" + (max == 1 && min == 1 ? "" : "s") + " (" + usage + "), got " + std::to_string(d.args.size()));
+}
+
+void no_block(const Directive& d, const std::string& prefix) {
+  if (d.has_block) fail(d.name, prefix + "does not take a block");
+}
+
+std::chrono::milliseconds duration_arg(const Token& t, const std::string& prefix) {
+  auto d = parse_duration(t.text);
+  if (!d) fail(t, prefix + "expected a duration such as 1s, 500ms or 2m, got " + quoted(t.text));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  if (ms.count() < 1) fail(t, prefix + "duration must be at least 1ms, got " + quoted(t.text));
+  return ms;
+}
+
+// "dns://example.org:5353", ".:53", "example.org" -> zone and port.
+std::pair<std::string, std::uint16_t> parse_key(const Token& t) {
+  std::string_view text = t.text;
+  if (text.rfind("dns://", 0) == 0) text.remove_prefix(6);
+  else if (text.find("://") != std::string_view::npos) fail(t, "unsupported scheme in " + quoted(t.text) + " (only dns:// is served)");
+  std::uint16_t port = 53;
+  const auto colon = text.rfind(':');
+  if (colon != std::string_view::npos) {
+    const auto p = text.substr(colon + 1);
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+    if (ec != std::errc() || ptr != p.data() + p.size() || value == 0 || value > 65535) {
+      fail(t, "server block: port must be 1-65535, got " + quoted(std::string(p)));
+    }
+    port = static_cast<std::uint16_t>(value);
+    text = text.substr(0, colon);
+  }
+  if (text.empty()) text = ".";
+  auto zone = dns::normalize_zone(text);
+  if (!zone) fail(t, "server block: not a valid zone name: " + quoted(std::string(text)));
+  return {*zone, port};
+}
+
+bool inside(const std::string& name, const std::string& zone) {
+  if (zone == ".") return true;
+  return name == zone || (name.size() > zone.size() && name.compare(name.size() - zone.size(), zone.size(), zone) == 0 &&
+                          name[name.size() - zone.size() - 1] == '.');
+}
+
+void parse_self(const Directive& d, ZoneConfig& z, const std::string& prefix) {
+  if (z.settings.self) fail(d.name, prefix + "self given twice");
+  no_block(d, prefix);
+  dns::ZoneSettings::Self self;
+  for (std::size_t i = 0; i < d.args.size(); ++i) {
+    const auto& a = d.args[i];
+    // The first argument is the endpoint unless it is a CIDR; an allowed IP is always a CIDR.
+    if (i == 0 && a.text.find('/') == std::string::npos) {
+      auto ep = wg::Endpoint::parse(a.text);
+      if (!ep) fail(a, prefix + "endpoint must be IP:PORT, got " + quoted(a.text));
+      self.endpoint = *ep;
+      continue;
+    }
+    auto p = wg::Prefix::parse(a.text);
+    if (!p) fail(a, prefix + "allowed IP must be a CIDR such as 10.0.0.1/32, got " + quoted(a.text));
+    self.allowed_ips.push_back(*p);
+  }
+  z.settings.self = std::move(self);
+}
+
+ZoneConfig parse_wgsd(const Directive& d) {
+  ZoneConfig z;
+  z.where = d.name.where();
+  expect_args(d, 2, 2, "wgsd: ", "ZONE DEVICE");
+  auto zone = dns::normalize_zone(d.args[0].text);
+  if (!zone) fail(d.args[0], "wgsd: not a valid zone name: " + quoted(d.args[0].text));
+  z.settings.zone = *zone;
+  z.settings.device = d.args[1].text;
+  try {
+    wg::check_device_name(z.settings.device);
+  } catch (const std::exception&) {
+    fail(d.args[1], "wgsd: device must be an interface name of 1-15 characters without '/', got " + quoted(d.args[1].text));
+  }
+  std::set<std::string> seen;
+  for (const auto& o : d.block) {
+    const std::string& name = o.name.text;
+    const std::string prefix = "wgsd: " + name + ": ";
+    if (name != "hide" && name != "ns" && !seen.insert(name).second && name != "self") fail(o.name, prefix + "given twice");
+    if (name == "self") {
+      parse_self(o, z, prefix);
+    } else if (name == "hide") {
+      no_block(o, prefix);
+      expect_args(o, 1, SIZE_MAX, prefix, "PUBKEY...");
+      for (const auto& a : o.args) {
+        auto k = wg::Key::from_base64(a.text);
+        if (!k) fail(a, prefix + "expected a base64 public key of 32 bytes, got " + quoted(a.text));
+        z.settings.hide.push_back(*k);
+      }
+    } else if (name == "max-age") {
+      no_block(o, prefix);
+      expect_args(o, 1, 1, prefix, "DURATION");
+      z.settings.max_age = std::chrono::duration_cast<std::chrono::seconds>(duration_arg(o.args[0], prefix));
+      if (z.settings.max_age->count() < 1) fail(o.args[0], prefix + "must be at least 1s, got " + quoted(o.args[0].text));
+    } else if (name == "refresh") {
+      no_block(o, prefix);
+      expect_args(o, 1, 1, prefix, "DURATION");
+      z.refresh = duration_arg(o.args[0], prefix);
+      if (z.refresh < std::chrono::milliseconds(10)) fail(o.args[0], prefix + "must be at least 10ms, got " + quoted(o.args[0].text));
+    } else if (name == "ns") {
+      no_block(o, prefix);
+      expect_args(o, 1, 2, prefix, "NAME [ADDRESS]");
+      auto ns_name = dns::normalize_zone(o.args[0].text);
+      if (!ns_name || *ns_name == ".") fail(o.args[0], prefix + "not a valid host name: " + quoted(o.args[0].text));
+      dns::ZoneSettings::NameServer ns{*ns_name, std::nullopt};
+      if (o.args.size() == 2) {
+        ns.address = wg::IpAddress::parse(o.args[1].text);
+        if (!ns.address) fail(o.args[1], prefix + "ADDRESS must be an IP address, got " + quoted(o.args[1].text));
+        if (!inside(*ns_name, z.settings.zone)) {
+          fail(o.args[1], prefix + "ADDRESS (glue) is only for names inside " + z.settings.zone + ", got " + quoted(*ns_name));
+        }
+      }
+      z.settings.ns.push_back(ns);
+    } else if (name == "backend") {
+      no_block(o, prefix);
+      expect_args(o, 1, 1, prefix, "auto|uapi|netlink");
+      auto kind = wg::parse_backend_kind(o.args[0].text);
+      if (!kind) fail(o.args[0], prefix + "expected auto, uapi or netlink, got " + quoted(o.args[0].text));
+      z.backend = *kind;
+    } else {
+      fail(o.name, "unknown property " + quoted(name) + " in wgsd block");
+    }
+  }
+  return z;
+}
+
+BlockConfig parse_block(const ServerBlock& sb) {
+  BlockConfig b;
+  b.where = sb.keys.front().where();
+  bool first = true;
+  for (const auto& key : sb.keys) {
+    auto [zone, port] = parse_key(key);
+    if (!first && port != b.port) fail(key, "server block: all keys must use one port, got " + std::to_string(b.port) + " and " + std::to_string(port));
+    b.port = port;
+    b.zones.push_back(zone);
+    first = false;
+  }
+  std::set<std::string> seen;
+  for (const auto& d : sb.directives) {
+    const std::string& name = d.name.text;
+    if (name == "wgsd") {
+      b.wgsd.push_back(parse_wgsd(d));
+      continue;
+    }
+    if (not_yet.count(name)) fail(d.name, name + ": not supported yet");
+    if (!seen.insert(name).second) fail(d.name, name + ": given twice in one server block");
+    if (name == "bind") {
+      no_block(d, "bind: ");
+      expect_args(d, 1, SIZE_MAX, "bind: ", "ADDRESS...");
+      for (const auto& a : d.args) {
+        auto ip = wg::IpAddress::parse(a.text);
+        if (!ip) fail(a, "bind: expected an IP address, got " + quoted(a.text));
+        b.bind.push_back(*ip);
+      }
+    } else if (name == "log" || name == "errors") {
+      no_block(d, name + ": ");
+      expect_args(d, 0, 0, name + ": ", "none");
+      (name == "log" ? b.log : b.errors) = true;
+    } else {
+      fail(d.name, "unknown directive " + quoted(name));
+    }
+  }
+  if (b.wgsd.empty()) fail(sb.keys.front(), "server block has no wgsd directive: nothing to serve");
+  for (const auto& z : b.wgsd) {
+    const bool covered = std::any_of(b.zones.begin(), b.zones.end(), [&](const std::string& k) { return inside(z.settings.zone, k); });
+    if (!covered) throw ConfigError(z.where + ": wgsd: zone " + quoted(z.settings.zone) + " is not inside the server block's zones");
+  }
+  return b;
+}
+
+}  // namespace
+
+ServerConfig parse_config(std::string_view text, const std::string& file) {
+  ServerConfig config;
+  const auto blocks = parse_corefile(text, file);
+  if (blocks.empty()) throw ConfigError(file + ": no server blocks: nothing to serve");
+  std::set<std::pair<std::string, std::uint16_t>> zones;
+  for (const auto& sb : blocks) {
+    config.blocks.push_back(parse_block(sb));
+    for (const auto& z : config.blocks.back().wgsd) {
+      if (!zones.insert({z.settings.zone, config.blocks.back().port}).second) {
+        throw ConfigError(z.where + ": wgsd: zone " + quoted(z.settings.zone) + " on port " + std::to_string(config.blocks.back().port) +
+                          " is already served");
+      }
+    }
+  }
+  return config;
+}
+
+}  // namespace wgsd::server

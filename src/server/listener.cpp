@@ -1,0 +1,365 @@
+#include "server/listener.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "dns/responder.hpp"
+
+namespace wgsd::server {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr unsigned batch = 32;
+constexpr std::size_t udp_query_max = 4096;
+constexpr std::size_t tcp_output_cap = 256 * 1024;  // stop reading a client that does not read
+
+std::string where(const wg::IpAddress& a, std::uint16_t port, const char* proto) {
+  return std::string(proto) + " " + wg::Endpoint{a, port}.to_string();
+}
+
+wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int type) {
+  const int family = address.is_v4() ? AF_INET : AF_INET6;
+  wg::UniqueFd fd(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const std::string what = where(address, port, type == SOCK_DGRAM ? "udp" : "tcp");
+  if (!fd) throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (type == SOCK_DGRAM) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (type == SOCK_DGRAM) {
+    // The local address of each packet: replies leave from it, and `self` answers with it.
+    if (family == AF_INET) ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    else ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  }
+  sockaddr_storage ss{};
+  const auto len = wg::Endpoint{address, port}.to_sockaddr(ss);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) != 0) {
+    throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
+  }
+  if (type == SOCK_STREAM && ::listen(fd.get(), 128) != 0) throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
+  return fd;
+}
+
+std::optional<wg::IpAddress> local_of(msghdr& msg) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info{};
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      std::array<std::uint8_t, 4> b{};
+      std::memcpy(b.data(), &info.ipi_addr, 4);
+      return wg::IpAddress::v4(b);
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info{};
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      std::array<std::uint8_t, 16> b{};
+      std::memcpy(b.data(), &info.ipi6_addr, 16);
+      return wg::IpAddress::v6(b);
+    }
+  }
+  return std::nullopt;
+}
+
+// Control data for the reply: send from the address the query came to (wildcard sockets).
+std::size_t reply_control(const wg::IpAddress& local, char* buf, std::size_t cap) {
+  msghdr m{};
+  m.msg_control = buf;
+  m.msg_controllen = cap;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  if (local.is_v4()) {
+    in_pktinfo info{};
+    std::memcpy(&info.ipi_spec_dst, local.data(), 4);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof info);
+    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+    return CMSG_SPACE(sizeof info);
+  }
+  in6_pktinfo info{};
+  std::memcpy(&info.ipi6_addr, local.data(), 16);
+  c->cmsg_level = IPPROTO_IPV6;
+  c->cmsg_type = IPV6_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof info);
+  std::memcpy(CMSG_DATA(c), &info, sizeof info);
+  return CMSG_SPACE(sizeof info);
+}
+
+}  // namespace
+
+Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log)
+    : options_(std::move(options)), holder_(holder), log_(log), stop_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  std::vector<wg::IpAddress> addresses = options_.addresses;
+  const bool wildcard = addresses.empty();
+  if (wildcard) addresses = {wg::IpAddress(), wg::IpAddress::v6({})};
+  unsigned workers = options_.udp_workers != 0 ? options_.udp_workers : std::max(1U, std::thread::hardware_concurrency());
+  udp_.resize(workers);
+  for (const auto& a : addresses) {
+    try {
+      for (unsigned w = 0; w < workers; ++w) udp_[w].push_back(open_socket(a, options_.port, SOCK_DGRAM));
+      tcp_.push_back(open_socket(a, options_.port, SOCK_STREAM));
+    } catch (const std::exception&) {
+      // A host without IPv6 still serves IPv4 when no address was named.
+      if (!(wildcard && a.is_v6())) throw;
+      for (auto& w : udp_) {
+        if (w.size() > tcp_.size()) w.pop_back();
+      }
+    }
+  }
+}
+
+Listener::~Listener() { stop(); }
+
+void Listener::start() {
+  for (auto& sockets : udp_) {
+    std::vector<int> fds;
+    for (auto& s : sockets) fds.push_back(s.get());
+    threads_.emplace_back([this, fds] { udp_worker(fds); });
+  }
+  threads_.emplace_back([this] { tcp_loop(); });
+}
+
+void Listener::stop() {
+  if (stopping_.exchange(true)) return;
+  const std::uint64_t one = 1;
+  (void)::write(stop_event_.get(), &one, sizeof one);
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Listener::udp_worker(std::vector<int> fds) {
+  SnapshotHolder::Reader reader(holder_);
+  struct Slot {
+    std::array<std::uint8_t, udp_query_max> in;
+    std::array<std::uint8_t, dns::max_udp_payload> out;
+    sockaddr_storage peer;
+    alignas(cmsghdr) char control[128];
+    alignas(cmsghdr) char reply_control[128];
+    iovec in_iov, out_iov;
+  };
+  std::vector<Slot> slots(batch);
+  std::vector<mmsghdr> in(batch);
+  std::vector<mmsghdr> out(batch);
+  std::vector<pollfd> polls;
+  for (int fd : fds) polls.push_back({fd, POLLIN, 0});
+  polls.push_back({stop_event_.get(), POLLIN, 0});
+
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    if (::poll(polls.data(), polls.size(), -1) < 0 && errno != EINTR) break;
+    if (polls.back().revents != 0) break;
+    for (std::size_t f = 0; f + 1 < polls.size(); ++f) {
+      if ((polls[f].revents & POLLIN) == 0) continue;
+      for (unsigned i = 0; i < batch; ++i) {
+        Slot& s = slots[i];
+        s.in_iov = {s.in.data(), s.in.size()};
+        in[i].msg_hdr = msghdr{};
+        in[i].msg_hdr.msg_name = &s.peer;
+        in[i].msg_hdr.msg_namelen = sizeof s.peer;
+        in[i].msg_hdr.msg_iov = &s.in_iov;
+        in[i].msg_hdr.msg_iovlen = 1;
+        in[i].msg_hdr.msg_control = s.control;
+        in[i].msg_hdr.msg_controllen = sizeof s.control;
+      }
+      const int n = ::recvmmsg(polls[f].fd, in.data(), batch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) continue;
+      const dns::ZoneSet& zones = reader.current();
+      unsigned replies = 0;
+      for (int i = 0; i < n; ++i) {
+        Slot& s = slots[static_cast<std::size_t>(i)];
+        const auto start = SteadyClock::now();
+        dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr)};
+        dns::ResponseInfo info;
+        std::size_t size = 0;
+        if ((in[static_cast<std::size_t>(i)].msg_hdr.msg_flags & MSG_TRUNC) == 0) {
+          size = dns::respond({s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, zones, ctx, s.out, &info);
+        }
+        const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
+        if (size == 0) {
+          if (options_.errors && remote) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
+          continue;
+        }
+        if (options_.log && remote) {
+          log_.info(format_query(*remote, {s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, info, dns::Transport::udp, SteadyClock::now() - start));
+        }
+        s.out_iov = {s.out.data(), size};
+        mmsghdr& m = out[replies++];
+        m.msg_hdr = msghdr{};
+        m.msg_hdr.msg_name = &s.peer;
+        m.msg_hdr.msg_namelen = in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen;
+        m.msg_hdr.msg_iov = &s.out_iov;
+        m.msg_hdr.msg_iovlen = 1;
+        if (ctx.local_address) {
+          m.msg_hdr.msg_control = s.reply_control;
+          m.msg_hdr.msg_controllen = reply_control(*ctx.local_address, s.reply_control, sizeof s.reply_control);
+        }
+      }
+      for (unsigned sent = 0; sent < replies;) {
+        const int k = ::sendmmsg(polls[f].fd, out.data() + sent, replies - sent, 0);
+        if (k <= 0) {
+          if (errno == EINTR) continue;
+          ++sent;  // this one cannot be sent (e.g. unreachable): skip it, keep the rest
+          continue;
+        }
+        sent += static_cast<unsigned>(k);
+      }
+    }
+  }
+}
+
+void Listener::tcp_loop() {
+  struct Conn {
+    wg::UniqueFd fd;
+    std::vector<std::uint8_t> in;
+    std::vector<std::uint8_t> out;
+    std::size_t out_sent{};
+    SteadyClock::time_point last;
+    std::optional<wg::IpAddress> local;
+    std::optional<wg::Endpoint> remote;
+    bool eof{};
+  };
+  SnapshotHolder::Reader reader(holder_);
+  wg::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  std::unordered_map<int, Conn> conns;
+  std::vector<std::uint8_t> response(dns::max_message);
+  auto add = [&](int fd, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
+  };
+  for (auto& l : tcp_) add(l.get(), EPOLLIN);
+  add(stop_event_.get(), EPOLLIN);
+
+  auto is_listener = [&](int fd) {
+    for (auto& l : tcp_) {
+      if (l.get() == fd) return true;
+    }
+    return false;
+  };
+  auto close_conn = [&](int fd) { conns.erase(fd); };  // UniqueFd closes; epoll forgets closed fds
+  auto update_events = [&](Conn& c) {
+    epoll_event ev{};
+    const bool backlog = c.out.size() - c.out_sent > tcp_output_cap;
+    ev.events = (backlog || c.eof ? 0U : static_cast<std::uint32_t>(EPOLLIN)) | (c.out_sent < c.out.size() ? static_cast<std::uint32_t>(EPOLLOUT) : 0U);
+    ev.data.fd = c.fd.get();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+  };
+  auto flush = [&](Conn& c) -> bool {
+    while (c.out_sent < c.out.size()) {
+      const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+      c.out_sent += static_cast<std::size_t>(n);
+    }
+    c.out.clear();
+    c.out_sent = 0;
+    return true;
+  };
+  // RFC 7766 §6.2.1.1: answer every whole message in the buffer, in order (pipelining).
+  auto process = [&](Conn& c) {
+    std::size_t pos = 0;
+    const dns::ZoneSet& zones = reader.current();
+    while (c.in.size() - pos >= 2 && c.out.size() - c.out_sent <= tcp_output_cap) {
+      const std::size_t len = (static_cast<std::size_t>(c.in[pos]) << 8) | c.in[pos + 1];
+      if (c.in.size() - pos - 2 < len) break;
+      const auto start = SteadyClock::now();
+      const std::span<const std::uint8_t> query(c.in.data() + pos + 2, len);
+      dns::ResponseInfo info;
+      const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local}, response, &info);
+      pos += 2 + len;
+      if (size == 0) {
+        if (options_.errors && c.remote) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
+        continue;
+      }
+      if (options_.log && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
+      c.out.push_back(static_cast<std::uint8_t>(size >> 8));
+      c.out.push_back(static_cast<std::uint8_t>(size & 0xff));
+      c.out.insert(c.out.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(size));
+    }
+    c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(pos));
+  };
+
+  std::vector<epoll_event> events(64);
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    const int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), 500);
+    const auto now = SteadyClock::now();
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[static_cast<std::size_t>(i)].data.fd;
+      if (fd == stop_event_.get()) return;
+      if (is_listener(fd)) {
+        for (;;) {
+          sockaddr_storage peer{};
+          socklen_t plen = sizeof peer;
+          wg::UniqueFd c(::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+          if (!c) break;
+          if (conns.size() >= options_.max_tcp_connections) {
+            // Make room by closing the connection that has been idle longest.
+            auto oldest = conns.begin();
+            for (auto it = conns.begin(); it != conns.end(); ++it) {
+              if (it->second.last < oldest->second.last) oldest = it;
+            }
+            if (oldest != conns.end()) close_conn(oldest->first);
+          }
+          Conn conn;
+          conn.last = now;
+          conn.remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), plen);
+          sockaddr_storage local{};
+          socklen_t llen = sizeof local;
+          if (::getsockname(c.get(), reinterpret_cast<sockaddr*>(&local), &llen) == 0) {
+            if (auto l = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local), llen)) conn.local = l->address;
+          }
+          const int cfd = c.get();
+          conn.fd = std::move(c);
+          add(cfd, EPOLLIN);
+          conns.emplace(cfd, std::move(conn));
+        }
+        continue;
+      }
+      auto it = conns.find(fd);
+      if (it == conns.end()) continue;
+      Conn& c = it->second;
+      bool failed = false;
+      if (events[static_cast<std::size_t>(i)].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        std::uint8_t buf[16384];
+        while (!c.eof) {
+          const ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+          if (r > 0) {
+            c.in.insert(c.in.end(), buf, buf + r);
+            c.last = now;
+            if (c.in.size() > 2 * (dns::max_message + 2)) break;  // process before reading more
+            continue;
+          }
+          if (r == 0) c.eof = true;  // the client may half-close after its last query
+          else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) failed = true;
+          break;
+        }
+      }
+      process(c);
+      if (!flush(c)) failed = true;
+      process(c);  // input held back while the output buffer was full
+      if (!flush(c)) failed = true;
+      if (failed || (c.eof && c.out_sent >= c.out.size())) {
+        close_conn(fd);
+        continue;
+      }
+      if (c.out_sent < c.out.size()) c.last = now;
+      update_events(c);
+    }
+    // RFC 7766 §6.2.3: close idle connections.
+    for (auto it = conns.begin(); it != conns.end();) {
+      if (now - it->second.last > options_.tcp_idle_timeout) it = conns.erase(it);
+      else ++it;
+    }
+  }
+}
+
+}  // namespace wgsd::server

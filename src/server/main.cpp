@@ -1,1 +1,95 @@
-int main() { return 0; }
+// wgsd-server: authoritative DNS-SD for the peers of WireGuard devices.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <sodium.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "server/config.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw wgsd::server::ConfigError(path + ": cannot read: " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wgsd-server: publishes the endpoints of WireGuard peers as DNS-SD records"};
+  std::string conf = "Corefile";
+  bool check = false;
+  bool version = false;
+  unsigned workers = 0;
+  app.add_option("-c,--conf", conf, "Corefile to load")->capture_default_str();
+  app.add_flag("--check", check, "validate the Corefile, print OK and exit 0, or print the error and exit 1");
+  app.add_option("--workers", workers, "UDP worker threads (default: one per core)");
+  app.add_flag("-v,--version", version, "print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (version) {
+    std::cout << "wgsd-server " << WGSD_VERSION << "\n";
+    return 0;
+  }
+  if (sodium_init() < 0) {
+    std::cerr << "wgsd-server: libsodium failed to initialise\n";
+    return 1;
+  }
+
+  wgsd::server::ServerConfig config;
+  try {
+    config = wgsd::server::parse_config(read_file(conf), conf);
+  } catch (const wgsd::server::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  if (check) {
+    std::cout << "OK\n";
+    return 0;
+  }
+
+  // Signals are taken by sigwait below, in this thread only; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  wgsd::server::Log log;
+  try {
+    wgsd::server::Server server(config, wgsd::server::default_backend, log, workers);
+    server.start();
+    for (const auto& b : config.blocks) {
+      for (const auto& z : b.wgsd) log.info("serving " + z.settings.zone + " from device '" + z.settings.device + "' on port " + std::to_string(b.port));
+    }
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        log.info("SIGHUP: the reload directive is not supported yet; keeping the running configuration");
+        continue;
+      }
+      log.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");
+      break;
+    }
+    server.stop();
+  } catch (const std::exception& e) {
+    std::cerr << "wgsd-server: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+#include "server/peer_cache.hpp"
+
+#include "server/duration.hpp"
+#include "wg/error.hpp"
+
+namespace wgsd::server {
+
+SnapshotHolder::SnapshotHolder() : zones_(std::make_shared<dns::ZoneSet>()) {}
+
+void SnapshotHolder::publish(std::shared_ptr<const dns::ZoneSet> zones) {
+  {
+    std::lock_guard lock(mutex_);
+    zones_ = std::move(zones);
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+std::shared_ptr<const dns::ZoneSet> SnapshotHolder::get() const {
+  std::lock_guard lock(mutex_);
+  return zones_;
+}
+
+PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
+                     BackendFactory factory, Log& log)
+    : port_of_(std::move(port_of)), holders_(std::move(holders)), log_(log) {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& z : zones) {
+    State s;
+    s.backend = factory(z);
+    s.zone = dns::build_empty_zone(z.settings);
+    s.due = now;
+    s.config = std::move(z);
+    zones_.push_back(std::move(s));
+  }
+  for (std::size_t p = 0; p < holders_.size(); ++p) publish(p);
+}
+
+PeerCache::~PeerCache() { stop(); }
+
+void PeerCache::publish(std::size_t port) {
+  auto set = std::make_shared<dns::ZoneSet>();
+  for (std::size_t i = 0; i < zones_.size(); ++i) {
+    if (port_of_[i] == port) set->zones.push_back(zones_[i].zone);
+  }
+  holders_[port]->publish(std::move(set));
+}
+
+void PeerCache::refresh(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<bool> changed(holders_.size(), false);
+  for (std::size_t i = 0; i < zones_.size(); ++i) {
+    State& s = zones_[i];
+    if (!force && now < s.due) continue;
+    s.due = now + s.config.refresh;
+    const std::string& device = s.config.settings.device;
+    try {
+      const wg::Device dev = s.backend->get_device(device);
+      auto zone = dns::build_zone(s.config.settings, dev, wg::Clock::now(), s.zone.get());
+      if (s.failing) {
+        log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");
+        s.failing = false;
+      }
+      // Same published data: keep the old snapshot, so readers need not move.
+      if (s.zone->loaded && zone->digest == s.zone->digest) continue;
+      s.zone = std::move(zone);
+      changed[port_of_[i]] = true;
+    } catch (const std::exception& e) {
+      // Keep serving the last good data; say so once per failure streak.
+      if (!s.failing) {
+        log_.error("wgsd: zone " + s.config.settings.zone + ": " + e.what() +
+                   (s.zone->loaded ? " (serving the last good data)" : " (answering SERVFAIL until the device can be read)"));
+        s.failing = true;
+      }
+    }
+  }
+  for (std::size_t p = 0; p < holders_.size(); ++p) {
+    if (changed[p]) publish(p);
+  }
+}
+
+void PeerCache::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void PeerCache::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PeerCache::run() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (const auto& s : zones_) next = std::min(next, s.due);
+    wake_.wait_until(lock, next, [this] { return stop_; });
+    if (stop_) break;
+    lock.unlock();
+    refresh();
+    lock.lock();
+  }
+}
+
+}  // namespace wgsd::server

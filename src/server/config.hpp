@@ -1,0 +1,44 @@
+// What a Corefile means to wgsd-server: the only place that knows the directives.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dns/zone.hpp"
+#include "server/corefile.hpp"
+#include "wg/backend.hpp"
+
+namespace wgsd::server {
+
+/// One `wgsd ZONE DEVICE { ... }`.
+struct ZoneConfig {
+  dns::ZoneSettings settings;
+  std::chrono::milliseconds refresh{1000};
+  wg::BackendKind backend{wg::BackendKind::automatic};
+  std::string where;   ///< "Corefile:3", for messages
+};
+
+/// One server block.
+struct BlockConfig {
+  std::vector<std::string> zones;             ///< the block's keys, normalised ("." for all)
+  std::uint16_t port{53};
+  std::vector<wg::IpAddress> bind;            ///< empty: every address (0.0.0.0 and ::)
+  bool log{};
+  bool errors{};
+  std::vector<ZoneConfig> wgsd;
+  std::string where;
+};
+
+struct ServerConfig {
+  std::vector<BlockConfig> blocks;
+};
+
+/// Parses and validates a whole Corefile. Throws ConfigError whose message names the file, line,
+/// directive, what was expected and the bad value:
+/// "Corefile:3: wgsd: self: endpoint must be IP:PORT, got '192.0.2.1'".
+ServerConfig parse_config(std::string_view text, const std::string& file);
+
+}  // namespace wgsd::server

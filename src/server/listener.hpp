@@ -1,0 +1,51 @@
+// UDP and TCP listeners of one port. UDP: one SO_REUSEPORT socket per worker thread and address,
+// batched with recvmmsg/sendmmsg. TCP (RFC 7766): one epoll thread with pipelining, an idle
+// timeout and a connection cap. Neither ever touches a device: they answer from SnapshotHolder.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "server/peer_cache.hpp"
+#include "server/query_log.hpp"
+#include "wg/unique_fd.hpp"
+
+namespace wgsd::server {
+
+struct ListenerOptions {
+  std::uint16_t port{53};
+  std::vector<wg::IpAddress> addresses;                  ///< empty: 0.0.0.0 and ::
+  unsigned udp_workers{0};                               ///< 0: one per core
+  std::size_t max_tcp_connections{256};                  ///< past it, the longest-idle connection is closed
+  std::chrono::milliseconds tcp_idle_timeout{10000};     ///< RFC 7766 §6.2.3 suggests seconds, not minutes
+  bool log{};                                            ///< one line per query
+  bool errors{};                                         ///< log dropped and malformed queries
+};
+
+class Listener {
+public:
+  /// Binds every socket at once; throws std::runtime_error naming the address on failure.
+  Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log);
+  ~Listener();
+  void start();
+  void stop();
+
+private:
+  void udp_worker(std::vector<int> fds);
+  void tcp_loop();
+
+  ListenerOptions options_;
+  const SnapshotHolder& holder_;
+  Log& log_;
+  std::vector<std::vector<wg::UniqueFd>> udp_;  // [worker][address]
+  std::vector<wg::UniqueFd> tcp_;
+  wg::UniqueFd stop_event_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace wgsd::server

@@ -1,0 +1,154 @@
+// The Corefile: every directive and option, and every error message with file:line and the bad value.
+#include <catch2/catch.hpp>
+
+#include "server/config.hpp"
+#include "server/duration.hpp"
+
+using namespace wgsd;
+using namespace wgsd::server;
+
+namespace {
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "Corefile");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("a Corefile with every wgsd option", "[corefile]") {
+  const auto config = parse_config(R"(# registry
+.:5353 {
+    bind 127.0.0.1 ::1
+    log
+    errors
+    wgsd Example.COM wg0 {
+        self 192.0.2.1:51820 10.0.0.254/32 fd00::fe/128
+        hide En9Uj9hQdUDPzXA8+29PYXZDUY7uoWByieEUhcB313Q= uxRkYvNHLZ+Mrm+ngTLFIvypoBI/X3r2UUR0HTAY/kM=
+        hide 3okJWfIhfF9BFTlMxrLIf8QrX5dBVJb0hVhxEnlqT0U=
+        max-age 2m30s
+        refresh 500ms
+        ns ns1.example.com. 192.0.2.53
+        ns "ns2.other.net"
+        backend uapi
+    }
+    wgsd second.example. wg1
+}
+example.net:53 dns://example.org:53 {
+    wgsd wg.example.net wg2 {
+        self
+    }
+}
+)", "Corefile");
+  REQUIRE(config.blocks.size() == 2);
+  const auto& b = config.blocks[0];
+  CHECK(b.port == 5353);
+  CHECK(b.zones == std::vector<std::string>{"."});
+  REQUIRE(b.bind.size() == 2);
+  CHECK(b.bind[1].to_string() == "::1");
+  CHECK(b.log);
+  CHECK(b.errors);
+  REQUIRE(b.wgsd.size() == 2);
+  const auto& z = b.wgsd[0];
+  CHECK(z.where == "Corefile:6");
+  CHECK(z.settings.zone == "example.com.");
+  CHECK(z.settings.device == "wg0");
+  REQUIRE(z.settings.self);
+  CHECK(z.settings.self->endpoint->to_string() == "192.0.2.1:51820");
+  CHECK(z.settings.self->allowed_ips.size() == 2);
+  CHECK(z.settings.hide.size() == 3);
+  CHECK(z.settings.max_age == std::chrono::seconds(150));
+  CHECK(z.refresh == std::chrono::milliseconds(500));
+  REQUIRE(z.settings.ns.size() == 2);
+  CHECK(z.settings.ns[0].address->to_string() == "192.0.2.53");
+  CHECK(z.settings.ns[1].name == "ns2.other.net.");
+  CHECK(z.backend == wg::BackendKind::uapi);
+  CHECK(b.wgsd[1].refresh == std::chrono::milliseconds(1000));
+  CHECK_FALSE(b.wgsd[1].settings.self);
+  const auto& b2 = config.blocks[1];
+  CHECK(b2.port == 53);
+  CHECK(b2.zones == std::vector<std::string>{"example.net.", "example.org."});
+  CHECK(b2.bind.empty());
+  REQUIRE(b2.wgsd[0].settings.self);
+  CHECK_FALSE(b2.wgsd[0].settings.self->endpoint);
+}
+
+TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
+  struct Case { std::string name, text, error; };
+  const std::vector<Case> cases = {
+      {"self endpoint", ".:53 {\n  wgsd example.com. wg0 {\n    self 192.0.2.1\n  }\n}\n", "Corefile:3: wgsd: self: endpoint must be IP:PORT, got '192.0.2.1'"},
+      {"self allowed", ".:53 {\n wgsd example.com. wg0 {\n self 192.0.2.1:1 10.0.0.1\n }\n}", "Corefile:3: wgsd: self: allowed IP must be a CIDR such as 10.0.0.1/32, got '10.0.0.1'"},
+      {"self twice", ".:53 {\n wgsd example.com. wg0 {\n self\n self\n }\n}", "Corefile:4: wgsd: self: self given twice"},
+      {"wgsd arity", ".:53 {\n  wgsd example.com.\n}\n", "Corefile:2: wgsd: expected 2 arguments (ZONE DEVICE), got 1"},
+      {"wgsd arity 3", ".:53 {\n  wgsd a. b c\n}\n", "Corefile:2: wgsd: expected 2 arguments (ZONE DEVICE), got 3"},
+      {"bad zone", ".:53 {\n  wgsd exa..mple wg0\n}\n", "Corefile:2: wgsd: not a valid zone name: 'exa..mple'"},
+      {"bad device", ".:53 {\n  wgsd example.com. a-name-that-is-too-long\n}\n", "Corefile:2: wgsd: device must be an interface name of 1-15 characters without '/', got 'a-name-that-is-too-long'"},
+      {"typo in block", ".:53 {\n wgsd example.com. wg0 {\n  self\n\n  slef\n }\n}", "Corefile:5: unknown property 'slef' in wgsd block"},
+      {"hide bad key", ".:53 {\n wgsd example.com. wg0 {\n hide abc\n }\n}", "Corefile:3: wgsd: hide: expected a base64 public key of 32 bytes, got 'abc'"},
+      {"hide nothing", ".:53 {\n wgsd example.com. wg0 {\n hide\n }\n}", "Corefile:3: wgsd: hide: expected at least 1 arguments (PUBKEY...), got 0"},
+      {"max-age", ".:53 {\n wgsd example.com. wg0 {\n max-age forever\n }\n}", "Corefile:3: wgsd: max-age: expected a duration such as 1s, 500ms or 2m, got 'forever'"},
+      {"max-age tiny", ".:53 {\n wgsd example.com. wg0 {\n max-age 10ms\n }\n}", "Corefile:3: wgsd: max-age: must be at least 1s, got '10ms'"},
+      {"max-age twice", ".:53 {\n wgsd example.com. wg0 {\n max-age 1m\n max-age 2m\n }\n}", "Corefile:4: wgsd: max-age: given twice"},
+      {"refresh", ".:53 {\n wgsd example.com. wg0 {\n refresh 0s\n }\n}", "Corefile:3: wgsd: refresh: expected a duration such as 1s, 500ms or 2m, got '0s'"},
+      {"refresh small", ".:53 {\n wgsd example.com. wg0 {\n refresh 1ms\n }\n}", "Corefile:3: wgsd: refresh: must be at least 10ms, got '1ms'"},
+      {"refresh arity", ".:53 {\n wgsd example.com. wg0 {\n refresh 1s 2s\n }\n}", "Corefile:3: wgsd: refresh: expected 1 argument (DURATION), got 2"},
+      {"ns address", ".:53 {\n wgsd example.com. wg0 {\n ns ns1.example.com. nowhere\n }\n}", "Corefile:3: wgsd: ns: ADDRESS must be an IP address, got 'nowhere'"},
+      {"ns glue out of zone", ".:53 {\n wgsd example.com. wg0 {\n ns ns1.other.net 192.0.2.1\n }\n}", "Corefile:3: wgsd: ns: ADDRESS (glue) is only for names inside example.com., got 'ns1.other.net.'"},
+      {"backend", ".:53 {\n wgsd example.com. wg0 {\n backend kernel\n }\n}", "Corefile:3: wgsd: backend: expected auto, uapi or netlink, got 'kernel'"},
+      {"bind", ".:53 {\n bind localhost\n wgsd example.com. wg0\n}", "Corefile:2: bind: expected an IP address, got 'localhost'"},
+      {"bind empty", ".:53 {\n bind\n wgsd example.com. wg0\n}", "Corefile:2: bind: expected at least 1 arguments (ADDRESS...), got 0"},
+      {"log args", ".:53 {\n log stdout\n wgsd example.com. wg0\n}", "Corefile:2: log: expected 0 arguments (none), got 1"},
+      {"unknown directive", ".:53 {\n  forward . 8.8.8.8\n}\n", "Corefile:2: unknown directive 'forward'"},
+      {"acl not yet", ".:53 {\n wgsd example.com. wg0\n acl {\n allow net 10.0.0.0/8\n }\n}", "Corefile:3: acl: not supported yet"},
+      {"tsig not yet", ".:53 {\n tsig {\n }\n}", "Corefile:2: tsig: not supported yet"},
+      {"transfer not yet", ".:53 {\n transfer {\n to *\n }\n}", "Corefile:2: transfer: not supported yet"},
+      {"prometheus not yet", ".:53 {\n prometheus\n}", "Corefile:2: prometheus: not supported yet"},
+      {"health not yet", ".:53 {\n health :8080\n}", "Corefile:2: health: not supported yet"},
+      {"reload not yet", ".:53 {\n reload 10s\n}", "Corefile:2: reload: not supported yet"},
+      {"bad port", ".:99999 {\n wgsd example.com. wg0\n}", "Corefile:1: server block: port must be 1-65535, got '99999'"},
+      {"mixed ports", "a.:53 b.:54 {\n wgsd a. wg0\n}", "Corefile:1: server block: all keys must use one port, got 53 and 54"},
+      {"scheme", "tls://.:853 {\n wgsd a. wg0\n}", "Corefile:1: unsupported scheme in 'tls://.:853' (only dns:// is served)"},
+      {"zone outside block", "example.org:53 {\n wgsd example.com. wg0\n}", "Corefile:2: wgsd: zone 'example.com.' is not inside the server block's zones"},
+      {"same zone and port twice", ".:53 {\n wgsd example.com. wg0\n}\n.:53 {\n wgsd EXAMPLE.com wg1\n}", "Corefile:5: wgsd: zone 'example.com.' on port 53 is already served"},
+      {"nothing to serve", ".:53 {\n log\n}", "Corefile:1: server block has no wgsd directive: nothing to serve"},
+      {"empty file", "# nothing\n", "Corefile: no server blocks: nothing to serve"},
+      {"missing brace", ".:53\n wgsd a. wg0\n", "Corefile:1: expected '{' after server block keys, got '.:53'"},
+      {"unclosed block", ".:53 {\n wgsd a. wg0 {\n self\n}\n", "Corefile:1: '{' is never closed"},
+      {"stray brace", "}\n", "Corefile:1: unexpected '}'"},
+      {"unterminated quote", ".:53 {\n wgsd \"a. wg0\n}", "Corefile:2: unterminated quoted string"},
+      {"directive twice", ".:53 {\n log\n log\n wgsd a. wg0\n}", "Corefile:3: log: given twice in one server block"},
+      {"block on a plain directive", ".:53 {\n log {\n }\n wgsd a. wg0\n}", "Corefile:2: log: does not take a block"},
+  };
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.name) { CHECK(error_of(c.text) == c.error); }
+  }
+}
+
+TEST_CASE("several zones on one port and same zone on two ports", "[corefile]") {
+  const auto config = parse_config(".:53 {\n wgsd example.com. wg0\n}\nsub.example.com:53 {\n wgsd sub.example.com. wg1\n}\n.:54 {\n wgsd example.com. wg0\n}\n", "C");
+  CHECK(config.blocks.size() == 3);
+}
+
+TEST_CASE("quotes, comments and glued braces", "[corefile]") {
+  const auto blocks = parse_corefile("example.org:53{ # comment\n wgsd \"example.org\" \"w\\\"g\" # more\n}\n", "F");
+  REQUIRE(blocks.size() == 1);
+  REQUIRE(blocks[0].directives.size() == 1);
+  CHECK(blocks[0].directives[0].args[1].text == "w\"g");
+  CHECK(blocks[0].directives[0].args[1].quoted);
+}
+
+TEST_CASE("Go durations", "[corefile]") {
+  using std::chrono::milliseconds;
+  CHECK(parse_duration("1s") == milliseconds(1000));
+  CHECK(parse_duration("500ms") == milliseconds(500));
+  CHECK(parse_duration("1m30s") == milliseconds(90000));
+  CHECK(parse_duration("1.5h") == milliseconds(5400000));
+  for (const char* bad : {"", "1", "s", "-1s", "0s", "1d", "1 s", "1s2"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_duration(bad));
+  }
+}
