@@ -237,7 +237,7 @@ TEST_CASE("EDNS(0): OPT echoed, sizes, BADVERS, one OPT only", "[dns][responder]
   }
 }
 
-TEST_CASE("truncation: additional first, then TC with whole RRsets; TCP gets more", "[dns][responder]") {
+TEST_CASE("truncation: additional first, then TC with whole RRsets, TCP gets more", "[dns][responder]") {
   auto device = reference_device();
   for (unsigned i = 0; i < 1000; ++i) {
     wg::Peer p;

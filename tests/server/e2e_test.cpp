@@ -227,7 +227,7 @@ TEST_CASE("wgsd-server answers dig and drill from a live wireguard-go device", "
   CHECK(r.log().find("[INFO] 127.0.0.1:") != std::string::npos);  // the log directive: one line per query
 }
 
-TEST_CASE("answers follow the device within one refresh; SERIAL grows", "[e2e][live]") {
+TEST_CASE("answers follow the device within one refresh and SERIAL grows", "[e2e][live]") {
   require_live({"wireguard-go", "wg", "ip", "dig"});
   Registry r;
   auto serial = [&] {
