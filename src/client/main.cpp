@@ -1,1 +1,159 @@
-int main() { return 0; }
+// wgsd-client: sets the endpoints of a device's peers from a wgsd registry.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <sodium.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "client/client.hpp"
+#include "dns/wire.hpp"
+#include "server/duration.hpp"
+
+namespace {
+
+using namespace wgsd;
+
+// jwhited/wgsd's client takes Go-style flags: -device=wg0, -dns=IP:PORT, -zone=ZONE. Accept them
+// unchanged by turning them into the long options they mean.
+std::vector<std::string> normalise_args(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    for (const char* name : {"device", "dns", "zone"}) {
+      const std::string single = std::string("-") + name;
+      if (a == single || a.rfind(single + "=", 0) == 0) a = "-" + a;
+    }
+    out.push_back(a);
+  }
+  std::reverse(out.begin(), out.end());  // CLI11 takes a reversed vector
+  return out;
+}
+
+std::chrono::nanoseconds duration_option(const std::string& text, const char* flag) {
+  auto d = server::parse_duration(text);
+  if (!d) throw CLI::ValidationError(flag, "expected a duration such as 30s, 500ms or 5m, got '" + text + "'");
+  return *d;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wgsd-client: sets WireGuard peer endpoints from a wgsd DNS-SD registry"};
+  client::Options options;
+  std::vector<std::string> dns_servers;
+  std::vector<std::string> skip;
+  std::string fresh = "180s";
+  std::string timeout = "2s";
+  std::string interval;
+  std::string backend = "auto";
+  std::string tsig_y;
+  std::string tsig_k;
+  bool version = false;
+  app.add_option("--device", options.device, "WireGuard device whose peers to resolve")->required();
+  app.add_option("--dns", dns_servers, "registry IP:PORT (repeatable; the freshest answer wins)")->required();
+  app.add_option("--zone", options.zone, "zone the registry serves, e.g. example.com.")->required();
+  app.add_option("--fresh", fresh, "leave peers with a handshake younger than this alone")->capture_default_str();
+  app.add_flag("--force", options.force, "also update peers with a fresh handshake");
+  app.add_option("--skip", skip, "base64 public key of a peer to leave alone (repeatable)");
+  app.add_option("--timeout", timeout, "per-query timeout")->capture_default_str();
+  app.add_option("--retries", options.retries, "further UDP attempts per query")->capture_default_str();
+  app.add_option("--interval", interval, "run as a daemon, one round per interval (with jitter)");
+  app.add_flag("--dry-run", options.dry_run, "change nothing; print what would be done");
+  app.add_flag("--json", options.json, "print one JSON report per round on stdout");
+  app.add_option("--backend", backend, "auto, uapi or netlink")->capture_default_str();
+  app.add_option("-y", tsig_y, "TSIG key [ALG:]NAME:SECRET (not supported yet)");
+  app.add_option("-k", tsig_k, "TSIG key file (not supported yet)");
+  app.add_flag("-v,--version", version, "print the version and exit");
+
+  std::chrono::nanoseconds every{0};
+  try {
+    app.parse(normalise_args(argc, argv));
+    if (!tsig_y.empty() || !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "TSIG is not supported yet");
+    for (const auto& d : dns_servers) {
+      auto ep = wg::Endpoint::parse(d);
+      if (!ep) {
+        if (auto ip = wg::IpAddress::parse(d)) ep = wg::Endpoint{*ip, 53};
+      }
+      if (!ep) throw CLI::ValidationError("--dns", "expected IP:PORT, [IPv6]:PORT or IP, got '" + d + "'");
+      options.registries.push_back(*ep);
+    }
+    auto zone = dns::normalize_zone(options.zone);
+    if (!zone || *zone == ".") throw CLI::ValidationError("--zone", "not a valid zone name: '" + options.zone + "'");
+    options.zone = *zone;
+    for (const auto& k : skip) {
+      auto key = wg::Key::from_base64(k);
+      if (!key) throw CLI::ValidationError("--skip", "expected a base64 public key, got '" + k + "'");
+      options.skip.push_back(*key);
+    }
+    options.fresh = std::chrono::duration_cast<std::chrono::seconds>(duration_option(fresh, "--fresh"));
+    options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option(timeout, "--timeout"));
+    if (!interval.empty()) every = duration_option(interval, "--interval");
+    if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
+    wg::check_device_name(options.device);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (version) {
+      std::cout << "wgsd-client " << WGSD_VERSION << "\n";
+      return 0;
+    }
+    std::cerr << "wgsd-client: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "wgsd-client: " << e.what() << "\n";
+    return 1;
+  }
+  if (version) {
+    std::cout << "wgsd-client " << WGSD_VERSION << "\n";
+    return 0;
+  }
+  if (sodium_init() < 0) {
+    std::cerr << "wgsd-client: libsodium failed to initialise\n";
+    return 1;
+  }
+  auto wg_backend = wg::make_backend(*wg::parse_backend_kind(backend));
+
+  // SIGTERM/SIGINT: a signal thread raises `stop`; lookups in flight give up within 100 ms.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::thread watcher([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    {
+      std::lock_guard lock(mutex);
+      stop = true;
+    }
+    wake.notify_all();
+  });
+  watcher.detach();
+
+  std::mt19937_64 rng(randombytes_random());
+  int code = 0;
+  for (;;) {
+    const auto report = client::run_once(options, *wg_backend, &stop);
+    if (stop) break;
+    client::print_messages(report, options.dry_run, std::cerr);
+    if (options.json) client::print_json(report, options.dry_run, std::cout);
+    std::cout.flush();
+    code = report.exit_code();
+    if (every.count() == 0) break;
+    // ±10% jitter, so a fleet of clients started together does not ask in lockstep.
+    std::uniform_real_distribution<double> jitter(0.9, 1.1);
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng));
+    std::unique_lock lock(mutex);
+    if (wake.wait_for(lock, wait, [&] { return stop.load(); })) break;
+  }
+  return stop ? 0 : code;
+}
