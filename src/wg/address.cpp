@@ -71,28 +71,15 @@ std::string IpAddress::to_string() const {
 }
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {
-  std::string_view host;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    auto address = IpAddress::parse(host);
-    if (!address || !address->is_v6()) return std::nullopt;
-    auto number = parse_number(port, 65535);
-    if (!number || *number == 0) return std::nullopt;
-    return Endpoint{*address, static_cast<std::uint16_t>(*number)};
-  }
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  host = text.substr(0, colon);
-  port = text.substr(colon + 1);
+  // "[v6]:port" or "v4:port". An unbracketed IPv6 address is ambiguous ("::1:53"): brackets are
+  // required, as wg(8) requires them.
+  const bool bracketed = !text.empty() && text.front() == '[';
+  const auto colon = bracketed ? text.find("]:") + 1 : text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  const auto host = bracketed ? text.substr(1, colon - 2) : text.substr(0, colon);
   auto address = IpAddress::parse(host);
-  // An unbracketed IPv6 address is ambiguous ("::1:53"): require brackets as wg(8) does.
-  if (!address || !address->is_v4()) return std::nullopt;
-  auto number = parse_number(port, 65535);
-  if (!number || *number == 0) return std::nullopt;
+  auto number = parse_number(text.substr(colon + 1), 65535);
+  if (!address || address->is_v6() != bracketed || !number || *number == 0) return std::nullopt;
   return Endpoint{*address, static_cast<std::uint16_t>(*number)};
 }
 

@@ -44,11 +44,6 @@ struct Pair {
       std::this_thread::sleep_for(50ms);
     }
   }
-  static std::string genkey() {
-    auto k = sh_out("wg genkey");
-    k.pop_back();
-    return k;
-  }
   std::string endpoint_of(unsigned n) {
     const auto out = ns.exec_out("wg show " + client.ifname() + " endpoints");
     const auto key = key_n(n).to_base64();
@@ -69,16 +64,6 @@ struct Pair {
     return rc;
   }
 };
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return f();
-}
 
 }  // namespace
 

@@ -15,11 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string genkey() {
-  auto k = sh_out("wg genkey");
-  k.pop_back();
-  return k;
-}
 std::string pubkey(const std::string& priv) {
   auto k = sh_out("echo " + priv + " | wg pubkey");
   k.pop_back();
@@ -101,16 +96,6 @@ bool contains(const std::vector<std::string>& lines, const std::string& needle) 
     if (l.find(needle) != std::string::npos) return true;
   }
   return false;
-}
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit = 5000ms) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return f();
 }
 
 }  // namespace
@@ -212,7 +197,7 @@ TEST_CASE("wgsd-server answers dig and drill from a live wireguard-go device", "
   }
   SECTION("max-age publishes only the peer with a fresh handshake") {
     const std::string fresh_b = r.name(r.pub_b_, "fresh.example.net.");
-    REQUIRE(eventually([&] { return r.dig(fresh_b + " SRV").answer.size() == 1; }));
+    REQUIRE(eventually([&] { return r.dig(fresh_b + " SRV").answer.size() == 1; }, 5000ms));
     auto srv = r.dig(fresh_b + " SRV");
     CHECK(srv.answer[0].find(" IN SRV 0 0 51821 ") != std::string::npos);
     CHECK(srv.additional.at(0) == fresh_b + " 0 IN A 127.0.0.1");

@@ -188,6 +188,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::string genkey() {
+  auto k = sh_out("wg genkey");
+  while (!k.empty() && k.back() == '\n') k.pop_back();
+  return k;
+}
+
 unsigned short free_port() {
   for (int attempt = 0; attempt < 50; ++attempt) {
     const int u = ::socket(AF_INET, SOCK_DGRAM, 0);

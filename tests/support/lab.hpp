@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace wgsd::test {
@@ -91,5 +92,19 @@ private:
 
 /// A free UDP+TCP port on 127.0.0.1.
 unsigned short free_port();
+
+/// A new private key from `wg genkey`, base64.
+std::string genkey();
+
+/// Polls `f` every 50 ms until it is true or `limit` has passed; returns its last value.
+template <typename F>
+bool eventually(F f, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return f();
+}
 
 }  // namespace wgsd::test

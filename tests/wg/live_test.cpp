@@ -70,12 +70,6 @@ void check_matches_dump(const wg::Device& dev, const std::string& dump) {
   }
 }
 
-std::string genkey() {
-  auto k = test::sh_out("wg genkey");
-  k.pop_back();
-  return k;
-}
-
 }  // namespace
 
 TEST_CASE("UAPI backend reads and writes a real wireguard-go device", "[wg][live]") {
@@ -86,8 +80,8 @@ TEST_CASE("UAPI backend reads and writes a real wireguard-go device", "[wg][live
   test::TempDir dir;
   const std::string priv = dir.path() + "/priv";
   const std::string psk = dir.path() + "/psk";
-  std::ofstream(priv) << genkey() << "\n";
-  std::ofstream(psk) << genkey() << "\n";
+  std::ofstream(priv) << test::genkey() << "\n";
+  std::ofstream(psk) << test::genkey() << "\n";
   std::vector<std::string> peers;
   for (int i = 0; i < 4; ++i) peers.push_back(test::sh_out("wg genkey | wg pubkey").substr(0, 44));
   const std::string wgset = "wg set " + ifname;
@@ -148,7 +142,7 @@ TEST_CASE("UAPI read of a 10,000-peer device", "[wg][live][scale]") {
   const std::string conf = dir.path() + "/wg.conf";
   {
     std::ofstream out(conf);
-    out << "[Interface]\nPrivateKey = " << genkey() << "\nListenPort = 51998\n";
+    out << "[Interface]\nPrivateKey = " << test::genkey() << "\nListenPort = 51998\n";
     for (unsigned i = 0; i < 10000; ++i) {
       out << "[Peer]\nPublicKey = " << test::key_n(i + 1).to_base64() << "\nAllowedIPs = 10." << (i >> 16) << "." << ((i >> 8) & 0xff) << "."
           << (i & 0xff) << "/32\nEndpoint = 198.51.100." << (i % 250 + 1) << ":" << (20000 + i) << "\n";
