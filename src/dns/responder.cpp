@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 
+#include "dns/lookup.hpp"
 #include "dns/wire.hpp"
 
 namespace wgsd::dns {
@@ -285,50 +286,52 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   }
   const std::string_view qname(lower.data(), query.qname_length);
-  std::size_t apex_offset = 0;
-  const Zone* zone = zones.match(qname, apex_offset);
-  if (zone == nullptr) return r.error(rcode::refused, true);
-  if (!zone->loaded) return r.error(rcode::servfail, true);
   // Zone transfers come with the `transfer` directive; until it is configured, nobody gets one.
   if (query.qtype == type::axfr || query.qtype == type::ixfr) return r.error(rcode::refused, true);
-
-  r.question();
-  const Node* node = zone->find(qname);
-  if (node == nullptr) {
-    r.soa_authority(*zone, apex_offset);
-    return r.finish(rcode::nxdomain, true);
+  const LookupResult found = lookup(zones, qname, query.qtype);
+  switch (found.outcome) {
+    case Outcome::refused: return r.error(rcode::refused, true);
+    case Outcome::servfail: return r.error(rcode::servfail, true);
+    case Outcome::nxdomain:
+      r.question();
+      r.soa_authority(*found.zone, found.apex_offset);
+      return r.finish(rcode::nxdomain, true);
+    case Outcome::nodata:
+    case Outcome::answer: break;
   }
-
+  r.question();
+  const Node* node = found.node;
+  const Zone* zone = found.zone;
+  const std::size_t apex_offset = found.apex_offset;
   bool answered = false;
-  if (query.qtype == type::any) {
-    if (ctx.transport == Transport::udp) {
-      if (!node->rrsets.empty() || node->dynamic_address) {
+  if (found.outcome == Outcome::nodata) {
+    // NODATA: nothing to answer
+  } else if (found.rrset != nullptr) {
+    answered = true;
+    if (r.answer(*found.rrset)) r.extras(*found.rrset);
+  } else if (query.qtype == type::any && ctx.transport == Transport::udp) {
+    answered = true;
+    r.answer_tail({hinfo_tail, sizeof hinfo_tail});
+  } else if (query.qtype == type::any) {
+    for (const auto& set : node->rrsets) {
+      answered = true;
+      if (!r.answer(set)) break;
+    }
+    std::array<std::uint8_t, 26> dynamic{};
+    if (!r.truncated() && node->dynamic_address) {
+      if (const std::size_t n = r.dynamic_tail(dynamic); n > 0) {
         answered = true;
-        r.answer_tail({hinfo_tail, sizeof hinfo_tail});
-      }
-    } else {
-      for (const auto& set : node->rrsets) {
-        answered = true;
-        if (!r.answer(set)) break;
-      }
-      std::array<std::uint8_t, 26> dynamic{};
-      if (!r.truncated() && node->dynamic_address) {
-        if (const std::size_t n = r.dynamic_tail(dynamic); n > 0) {
-          answered = true;
-          r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});
-        }
+        r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});
       }
     }
-  } else if ((query.qtype == type::a || query.qtype == type::aaaa) && node->dynamic_address) {
+  } else {
+    // A or AAAA of self without endpoint: the local address, if it is of the asked family.
     std::array<std::uint8_t, 26> dynamic{};
     const std::size_t n = r.dynamic_tail(dynamic);
     if (n > 0 && get_u16(dynamic.data()) == query.qtype) {
       answered = true;
       r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});
     }
-  } else if (const RRset* set = node->find(query.qtype); set != nullptr) {
-    answered = true;
-    if (r.answer(*set)) r.extras(*set);
   }
   if (!answered) r.soa_authority(*zone, apex_offset);  // NODATA (RFC 2308)
   return r.finish(rcode::noerror, true);

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
 
   wgsd::server::Log log;
   try {
-    wgsd::server::Server server(config, wgsd::server::default_backend, log, workers);
+    wgsd::server::Server server(config, wgsd::server::default_backend, log, {workers});
     server.start();
     for (const auto& b : config.blocks) {
       for (const auto& z : b.wgsd) log.info("serving " + z.settings.zone + " from device '" + z.settings.device + "' on port " + std::to_string(b.port));

@@ -7,7 +7,7 @@ namespace wgsd::server {
 
 std::unique_ptr<wg::Backend> default_backend(const ZoneConfig& zone) { return wg::make_backend(zone.backend); }
 
-Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, unsigned udp_workers) {
+Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits) {
   // Blocks that share a port share its sockets; their zones are told apart by the longest match.
   std::map<std::uint16_t, std::size_t> port_index;
   std::vector<ListenerOptions> options;
@@ -19,7 +19,9 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, uns
     if (added) {
       ListenerOptions o;
       o.port = b.port;
-      o.udp_workers = udp_workers;
+      o.udp_workers = limits.udp_workers;
+      o.max_tcp_connections = limits.max_tcp_connections;
+      o.tcp_idle_timeout = limits.tcp_idle_timeout;
       options.push_back(o);
       wildcard.push_back(false);
     }

@@ -10,10 +10,17 @@
 
 namespace wgsd::server {
 
+/// Limits and threads, the same for every port.
+struct ServerLimits {
+  unsigned udp_workers{0};                            ///< 0: one per core
+  std::size_t max_tcp_connections{256};               ///< per port; past it the longest-idle one is closed
+  std::chrono::milliseconds tcp_idle_timeout{10000};  ///< an idle TCP connection is closed after this
+};
+
 class Server {
 public:
   /// Reads every device once, then binds every port. Throws std::runtime_error if a port cannot be bound.
-  Server(const ServerConfig& config, BackendFactory factory, Log& log, unsigned udp_workers = 0);
+  Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits = {});
   ~Server();
   void start();
   void stop();

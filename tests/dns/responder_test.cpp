@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "dns/fixtures.hpp"
+#include "dns/lookup.hpp"
 #include "dns/responder.hpp"
+#include "dns/wire.hpp"
 #include "support/dns_case.hpp"
 
 using namespace wgsd;
@@ -402,4 +404,21 @@ TEST_CASE("jwhited/wgsd client shape: upper-case SRV, RD, no EDNS, UDP", "[dns][
   REQUIRE(ldns_pkt_arcount(pkt.get()) >= 1);
   CHECK(section(pkt.get(), LDNS_SECTION_ADDITIONAL).at(0) == rr(name1 + " 0 IN A 198.51.100.7"));
   CHECK(ldns_pkt_rd(pkt.get()));
+}
+
+TEST_CASE("lookup: outcome, zone and node for each kind of name", "[dns][lookup]") {
+  const auto zones = reference_zones();
+  auto wire = [](const std::string& n) { return *dns::name_to_wire(n); };
+  auto r = dns::lookup(zones, wire(name1), 33);
+  CHECK(r.outcome == dns::Outcome::answer);
+  REQUIRE(r.rrset != nullptr);
+  CHECK(r.rrset->type == 33);
+  CHECK(r.apex_offset == wire(name1).size() - wire("example.com.").size());
+  CHECK(dns::lookup(zones, wire(name1), 28).outcome == dns::Outcome::nodata);
+  CHECK(dns::lookup(zones, wire(unknown), 33).outcome == dns::Outcome::nxdomain);
+  CHECK(dns::lookup(zones, wire("other.test."), 1).outcome == dns::Outcome::refused);
+  CHECK(dns::lookup(zones, wire("_udp.example.com."), 255).outcome == dns::Outcome::nodata);
+  CHECK(dns::lookup(zones, wire(name1), 255).outcome == dns::Outcome::answer);
+  const auto empty = zone_set(dns::build_empty_zone(reference_settings()));
+  CHECK(dns::lookup(empty, wire(name1), 33).outcome == dns::Outcome::servfail);
 }

@@ -1,0 +1,195 @@
+// The listeners in process, on loopback, over a fake device: TCP per RFC 7766 and the local address of UDP.
+#include <catch2/catch.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "dns/fixtures.hpp"
+#include "dns/names.hpp"
+#include "dns/responder.hpp"
+#include "server/server.hpp"
+#include "support/dns_case.hpp"
+#include "support/fake_backend.hpp"
+#include "support/lab.hpp"
+
+using namespace wgsd;
+using namespace wgsd::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Forwards to a FakeBackend owned by the test, so the server's factory can hand out many.
+struct Shared : wg::Backend {
+  FakeBackend& inner;
+  explicit Shared(FakeBackend& b) : inner(b) {}
+  wg::Device get_device(const std::string& n) override { return inner.get_device(n); }
+  void apply(const wg::DeviceUpdate& u) override { inner.apply(u); }
+};
+
+struct Running {
+  FakeBackend backend;
+  server::Log log;
+  std::uint16_t port = free_port();
+  std::unique_ptr<server::Server> server;
+
+  Running(const std::string& bind, server::ServerLimits limits) {
+    backend.put(reference_device());
+    const auto config = server::parse_config(".:" + std::to_string(port) + " {\n" + bind +
+                                                 "\n wgsd example.com. wgref0 {\n  self\n  refresh 50ms\n }\n}\n", "Corefile");
+    server = std::make_unique<server::Server>(config, [this](const server::ZoneConfig&) { return std::make_unique<Shared>(backend); }, log, limits);
+    server->start();
+  }
+};
+
+int tcp_connect(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+std::vector<std::uint8_t> framed(const std::vector<std::uint8_t>& q) {
+  std::vector<std::uint8_t> out(q.size() + 2);
+  out[0] = static_cast<std::uint8_t>(q.size() >> 8);
+  out[1] = static_cast<std::uint8_t>(q.size() & 0xff);
+  std::copy(q.begin(), q.end(), out.begin() + 2);
+  return out;
+}
+
+std::vector<std::uint8_t> read_message(int fd) {
+  std::uint8_t len[2];
+  if (::recv(fd, len, 2, MSG_WAITALL) != 2) return {};
+  std::vector<std::uint8_t> m((len[0] << 8) | len[1]);
+  if (::recv(fd, m.data(), m.size(), MSG_WAITALL) != static_cast<ssize_t>(m.size())) return {};
+  return m;
+}
+
+bool closed_by_peer(int fd, std::chrono::milliseconds within) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(within.count())) <= 0) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+std::vector<std::uint8_t> udp_ask(const char* to, std::uint16_t port, const std::vector<std::uint8_t>& q) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  ::inet_pton(AF_INET, to, &sin.sin_addr);
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+  std::vector<std::uint8_t> buf(2048);
+  sockaddr_in from{};
+  socklen_t len = sizeof from;
+  const ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+  ::close(fd);
+  buf.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  char text[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &from.sin_addr, text, sizeof text);
+  if (n > 0) CHECK(std::string(text) == to);  // the reply leaves from the address asked
+  return buf;
+}
+
+}  // namespace
+
+TEST_CASE("TCP: pipelined queries are answered in order, split frames are reassembled", "[server][tcp]") {
+  Running r(" bind 127.0.0.1", {});
+  const int fd = tcp_connect(r.port);
+  std::vector<std::uint8_t> all;
+  for (auto [name, id] : {std::pair{name1, 1}, std::pair{name2, 2}, std::pair{std::string("other.test."), 3}}) {
+    auto f = framed(make_query(name, LDNS_RR_TYPE_SRV, {.id = static_cast<std::uint16_t>(id)}));
+    all.insert(all.end(), f.begin(), f.end());
+  }
+  // One byte first (a partial length prefix), then the rest in one write.
+  REQUIRE(::send(fd, all.data(), 1, 0) == 1);
+  std::this_thread::sleep_for(50ms);
+  REQUIRE(::send(fd, all.data() + 1, all.size() - 1, 0) == static_cast<ssize_t>(all.size() - 1));
+  for (std::uint16_t id : {1, 2, 3}) {
+    auto pkt = parse_response(read_message(fd));
+    REQUIRE(pkt);
+    CHECK(ldns_pkt_id(pkt.get()) == id);
+    CHECK(ldns_pkt_get_rcode(pkt.get()) == (id == 3 ? LDNS_RCODE_REFUSED : LDNS_RCODE_NOERROR));
+  }
+  ::close(fd);
+}
+
+TEST_CASE("TCP: idle connections are closed, and the cap closes the longest idle", "[server][tcp]") {
+  Running r(" bind 127.0.0.1", {1, 3, 300ms});
+  SECTION("idle timeout") {
+    const int fd = tcp_connect(r.port);
+    CHECK(closed_by_peer(fd, 2000ms));
+    ::close(fd);
+  }
+  SECTION("a length that never arrives does not hold the connection forever") {
+    const int fd = tcp_connect(r.port);
+    const std::uint8_t half[3] = {0, 40, 0};
+    ::send(fd, half, sizeof half, 0);
+    CHECK(closed_by_peer(fd, 2000ms));
+    ::close(fd);
+  }
+  SECTION("connection cap") {
+    std::vector<int> idle;
+    for (int i = 0; i < 3; ++i) idle.push_back(tcp_connect(r.port));
+    std::this_thread::sleep_for(50ms);
+    const int fresh = tcp_connect(r.port);
+    const auto q = framed(make_query(name1, LDNS_RR_TYPE_A));
+    ::send(fresh, q.data(), q.size(), 0);
+    CHECK(parse_response(read_message(fresh)));
+    CHECK(closed_by_peer(idle[0], 1000ms));  // the oldest made room
+    for (int fd : idle) ::close(fd);
+    ::close(fresh);
+  }
+}
+
+TEST_CASE("UDP on a wildcard socket: self answers and replies from the address asked", "[server][udp]") {
+  Running r("", {});
+  const std::string self_name = dns::instance_name(key_from_b64(self_key), "example.com.");
+  for (const char* to : {"127.0.0.1", "127.0.0.2"}) {
+    auto pkt = parse_response(udp_ask(to, r.port, make_query(self_name, LDNS_RR_TYPE_A)));
+    REQUIRE(pkt);
+    CHECK(section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({self_name + " 0 IN A " + to}));
+  }
+  // A zone refresh is picked up without restarting anything.
+  auto d = reference_device();
+  d.peers[0].endpoint = wg::Endpoint::parse("192.0.2.200:1");
+  r.backend.put(d);
+  CHECK(eventually([&] {
+    auto pkt = parse_response(udp_ask("127.0.0.1", r.port, make_query(name1, LDNS_RR_TYPE_A)));
+    return pkt && section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({name1 + " 0 IN A 192.0.2.200"});
+  }, 2000ms));
+}
+
+TEST_CASE("snapshot build time at 10,000 peers", "[dns][scale]") {
+  wg::Device device = reference_device();
+  for (unsigned i = 0; i < 10000; ++i) {
+    wg::Peer p;
+    p.public_key = key_n(i + 10);
+    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1000 + i % 60000)};
+    p.allowed_ips.push_back(*wg::Prefix::parse("10.1.0.0/16"));
+    p.last_handshake = wg::Clock::now();
+    device.peers.push_back(p);
+  }
+  std::vector<double> ms;
+  std::shared_ptr<const dns::Zone> zone;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    zone = dns::build_zone(reference_settings(), device, wg::Clock::now(), zone.get());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  CHECK(zone->published == 10003);
+  std::cout << "figure: build_zone at 10,003 peers, median of 5: " << ms[2] << " ms" << std::endl;
+}
