@@ -66,7 +66,7 @@ bool is(const Token& t, const char* text) { return !t.quoted && t.text == text; 
 
 class Structurer {
 public:
-  Structurer(std::vector<std::vector<Token>> lines, const std::string& file) : lines_(std::move(lines)), file_(file) {}
+  explicit Structurer(std::vector<std::vector<Token>> lines) : lines_(std::move(lines)) {}
 
   std::vector<ServerBlock> blocks() {
     std::vector<ServerBlock> out;
@@ -114,14 +114,13 @@ private:
   }
 
   std::vector<std::vector<Token>> lines_;
-  const std::string& file_;
   std::size_t pos_{};
 };
 
 }  // namespace
 
 std::vector<ServerBlock> parse_corefile(std::string_view text, const std::string& file) {
-  return Structurer(tokenize(text, file), file).blocks();
+  return Structurer(tokenize(text, file)).blocks();
 }
 
 }  // namespace wgsd::server

@@ -51,7 +51,7 @@ public:
       bool done = false;
       const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf_.data());
       int left = static_cast<int>(n);
-      for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+      for (; message_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
         if (nlh->nlmsg_seq != hdr.nlmsg_seq || nlh->nlmsg_pid != portid_) continue;  // not ours
         const auto* begin = reinterpret_cast<const std::byte*>(nlh);
         out.insert(out.end(), begin, begin + nlh->nlmsg_len);

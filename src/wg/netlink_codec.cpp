@@ -123,7 +123,8 @@ private:
           if (mnl_attr_get_payload_len(attr) != 16) fail("WGPEER_A_LAST_HANDSHAKE_TIME: wrong length " + std::to_string(mnl_attr_get_payload_len(attr)));
           std::int64_t ts[2];
           std::memcpy(ts, mnl_attr_get_payload(attr), sizeof ts);
-          if (ts[0] < 0 || ts[0] > (1LL << 40) || ts[1] < 0 || ts[1] >= 1'000'000'000) fail("WGPEER_A_LAST_HANDSHAKE_TIME: out of range");
+          // Beyond 2^33 s the time no longer fits in nanoseconds as int64: corruption, not a date.
+          if (ts[0] < 0 || ts[0] > (1LL << 33) || ts[1] < 0 || ts[1] >= 1'000'000'000) fail("WGPEER_A_LAST_HANDSHAKE_TIME: out of range");
           sec = ts[0];
           nsec = ts[1];
           break;
@@ -215,6 +216,13 @@ nlmsghdr* put_genl_header(std::vector<std::uint32_t>& buf, std::uint16_t type, s
 
 }  // namespace
 
+// mnl_nlmsg_ok compares nlmsg_len as a signed int, so a length over 2^31 passes it and sends
+// mnl_nlmsg_next far outside the buffer. Check the length as the unsigned number it is.
+bool message_ok(const nlmsghdr* nlh, int left) {
+  return left >= static_cast<int>(sizeof(nlmsghdr)) && nlh->nlmsg_len >= sizeof(nlmsghdr) &&
+         nlh->nlmsg_len <= static_cast<std::uint32_t>(left);
+}
+
 Device parse_device_messages(std::span<const std::byte> data, const std::string& device) {
   auto buf = aligned_copy(data);
   const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
@@ -222,7 +230,7 @@ Device parse_device_messages(std::span<const std::byte> data, const std::string&
   Parser parser(device);
   bool any = false;
   while (left > 0) {
-    if (!mnl_nlmsg_ok(nlh, left)) parser.fail("truncated netlink message (" + std::to_string(left) + " bytes left)");
+    if (!message_ok(nlh, left)) parser.fail("truncated netlink message (" + std::to_string(left) + " bytes left)");
     if (nlh->nlmsg_type == NLMSG_DONE) break;
     if (nlh->nlmsg_type == NLMSG_ERROR) {
       if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(nlmsgerr)) parser.fail("truncated NLMSG_ERROR");
@@ -282,7 +290,7 @@ std::uint16_t parse_family_id(std::span<const std::byte> data) {
   auto buf = aligned_copy(data);
   const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
   int left = static_cast<int>(data.size());
-  for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+  for (; message_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
     if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_len >= MNL_NLMSG_HDRLEN + sizeof(nlmsgerr)) {
       const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       if (err->error == 0) continue;

@@ -9,6 +9,8 @@
 
 #include "wg/types.hpp"
 
+struct nlmsghdr;
+
 namespace wgsd::wg {
 
 /// Parses a WG_CMD_GET_DEVICE dump: one or more netlink messages back to back, possibly ending in
@@ -23,6 +25,10 @@ std::vector<std::byte> build_get_device(std::uint16_t family_id, std::uint32_t s
 /// Builds WG_CMD_SET_DEVICE for `update`: per peer the public key, WGPEER_F_UPDATE_ONLY and the
 /// endpoint, nothing else (never a private key, listen port or fwmark).
 std::vector<std::byte> build_set_device(std::uint16_t family_id, std::uint32_t seq, const DeviceUpdate& update);
+
+/// True if a whole netlink message of nlmsg_len bytes starts at `nlh` with `left` bytes available.
+/// Unlike mnl_nlmsg_ok, safe for lengths over 2^31.
+bool message_ok(const ::nlmsghdr* nlh, int left);
 
 /// Builds CTRL_CMD_GETFAMILY for "wireguard".
 std::vector<std::byte> build_get_family(std::uint32_t seq);

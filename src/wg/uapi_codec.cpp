@@ -9,6 +9,9 @@
 namespace wgsd::wg {
 namespace {
 
+// Seconds since the epoch that still fit in nanoseconds as int64 (year 2242): more is corruption.
+constexpr std::uint64_t max_handshake_sec = 1ULL << 33;
+
 template <typename T>
 bool parse_unsigned(std::string_view text, T& out) {
   if (text.empty()) return false;
@@ -138,7 +141,7 @@ Device parse_uapi_get(std::string_view reply, const std::string& device) {
       if (!prefix) reader.fail("bad allowed_ip " + quote(value));
       peer->allowed_ips.push_back(*prefix);
     } else if (key == "last_handshake_time_sec") {
-      if (seen_handshake_sec || !parse_unsigned(value, handshake_sec) || handshake_sec > (1ULL << 40)) {
+      if (seen_handshake_sec || !parse_unsigned(value, handshake_sec) || handshake_sec > max_handshake_sec) {
         reader.fail("bad last_handshake_time_sec " + quote(value));
       }
       seen_handshake_sec = true;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <sodium.h>
 
 #include "support/keys.hpp"
 #include "wg/error.hpp"
@@ -313,4 +314,26 @@ TEST_CASE("family resolution reports a missing wireguard module", "[wg][netlink]
   Dump d;
   d.error(ENOENT);
   CHECK_THROWS_WITH(wg::parse_family_id(d.bytes()), Catch::Contains("the wireguard kernel module is not loaded"));
+}
+
+TEST_CASE("regression: a message length over 2^31 does not send the walk outside the buffer", "[wg][netlink][regression]") {
+  // Found by fuzz_netlink: mnl_nlmsg_ok reads nlmsg_len as a signed int.
+  Dump d;
+  d.begin();
+  d.finish();
+  auto bytes = d.copy();
+  bytes.resize(bytes.size() + 20);
+  const std::uint32_t huge = 0x80000010;
+  std::memcpy(bytes.data() + d.bytes().size(), &huge, 4);
+  CHECK_THAT(error_of(bytes), Catch::Contains("truncated netlink message"));
+  CHECK_THROWS_AS(wg::parse_family_id(bytes), wg::Error);
+  // The input the fuzzer found, verbatim.
+  const std::string b64 = "VQAAABsAAgABAAAAkhAAAAABAAAIAAEABwAAAAgAAgB3ZzAAJAAEAAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fBgAGAGzKAAAIAAcAAAAAAAQACIAUAAAAAwACAAEAAACSEAAAAAAAAA==";
+  std::vector<std::byte> found(b64.size());
+  std::size_t len = 0;
+  REQUIRE(sodium_base642bin(reinterpret_cast<unsigned char*>(found.data()), found.size(), b64.data(), b64.size(), nullptr, &len, nullptr,
+                            sodium_base64_VARIANT_ORIGINAL) == 0);
+  found.resize(len);
+  CHECK_THROWS_AS(wg::parse_device_messages(found, "wg0"), wg::Error);
+  CHECK_THROWS_AS(wg::parse_family_id(found), wg::Error);
 }

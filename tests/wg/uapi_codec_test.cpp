@@ -120,3 +120,10 @@ TEST_CASE("parse_uapi_set_reply accepts errno=0 only", "[wg][uapi]") {
   CHECK_THROWS_WITH(parse_uapi_set_reply("errno=0\n", "wg0"), Catch::Contains("truncated"));
   CHECK_THROWS_WITH(parse_uapi_set_reply("listen_port=1\nerrno=0\n\n", "wg0"), Catch::Contains("unexpected key 'listen_port'"));
 }
+
+TEST_CASE("regression: a handshake time too large for nanoseconds is an error, not overflow", "[wg][uapi][regression]") {
+  // Found by fuzz_uapi: 17000000024 s overflowed std::chrono::nanoseconds.
+  const std::string pk = "public_key=" + std::string(64, 'a') + "\n";
+  CHECK_THAT(error_of(pk + "last_handshake_time_sec=17000000024\nerrno=0\n\n"), Catch::Contains("bad last_handshake_time_sec '17000000024'"));
+  CHECK(parse_uapi_get(pk + "last_handshake_time_sec=8589934592\nerrno=0\n\n", "wg0").peers[0].last_handshake);
+}

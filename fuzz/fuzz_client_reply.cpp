@@ -1,0 +1,18 @@
+// The client's reading of a registry's reply: any bytes, never a crash, never an unusable result.
+#include <cstdlib>
+#include <stdexcept>
+
+#include "client/reply.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const std::string qname = "CJ7VJD6YKB2UBT6NOA6PW32PMF3EGUMO52QWA4UJ4EKILQDX252A====._wireguard._udp.example.com.";
+  const std::span<const std::uint8_t> reply(data, size);
+  const auto srv = wgsd::client::read_srv_reply(reply, qname);
+  if (srv.kind == wgsd::client::SrvReply::Kind::found && srv.port == 0) std::abort();
+  try {
+    (void)wgsd::client::read_address_reply(reply, "x.example.com.", 1);
+    (void)wgsd::client::read_address_reply(reply, qname, 28);
+  } catch (const std::runtime_error&) {
+  }
+  return 0;
+}

@@ -1,0 +1,31 @@
+// respond(): any bytes as a query, over UDP and TCP, against a snapshot with peers. Beyond "no
+// crash", it checks what SPEC §2 promises of every reply.
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "dns/responder.hpp"
+#include "fuzz_zone.hpp"
+
+using namespace wgsd;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const dns::ZoneSet zones = fuzz::zones();
+  static std::vector<std::uint8_t> out(dns::max_message);
+  const std::span<const std::uint8_t> query(data, size);
+  for (auto transport : {dns::Transport::udp, dns::Transport::tcp}) {
+    dns::ResponseInfo info;
+    const dns::QueryContext ctx{transport, wg::IpAddress::parse(transport == dns::Transport::udp ? "192.0.2.1" : "2001:db8::1")};
+    const std::size_t n = dns::respond(query, zones, ctx, out, &info);
+    if (n == 0) continue;
+    // Responses to responses are never sent; nothing shorter than a header is answered.
+    if (size < 12 || (data[2] & 0x80) != 0) std::abort();
+    if (out[0] != data[0] || out[1] != data[1] || (out[2] & 0x80) == 0) std::abort();
+    if (transport == dns::Transport::udp) {
+      const std::size_t limit = info.edns ? std::min<std::size_t>(std::max<std::size_t>(info.udp_size, 512), 1232) : 512;
+      if (n > limit) std::abort();
+    }
+    if (n > dns::max_message) std::abort();
+  }
+  return 0;
+}
