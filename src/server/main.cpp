@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "server/config.hpp"
+#include "server/duration.hpp"
 #include "server/server.hpp"
 
 namespace {
@@ -29,10 +30,16 @@ int main(int argc, char** argv) {
   std::string conf = "Corefile";
   bool check = false;
   bool version = false;
-  unsigned workers = 0;
+  wgsd::server::ServerLimits limits;
+  std::string idle = "10s";
   app.add_option("-c,--conf", conf, "Corefile to load")->capture_default_str();
   app.add_flag("--check", check, "validate the Corefile, print OK and exit 0, or print the error and exit 1");
-  app.add_option("--workers", workers, "UDP worker threads (default: one per core)");
+  app.add_option("--workers", limits.udp_workers, "UDP worker threads (default: one per core)");
+  app.add_option("--max-tcp-connections", limits.max_tcp_connections, "TCP connections per port; past it the longest-idle is closed")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--tcp-idle-timeout", idle, "close a TCP connection idle this long")->capture_default_str();
+  app.add_option("--max-peers", limits.max_peers, "refuse a device read with more peers (the last good data stays)")
+      ->capture_default_str()->check(CLI::Range(1, 100000000));
   app.add_flag("-v,--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -47,6 +54,12 @@ int main(int argc, char** argv) {
     std::cerr << "wgsd-server: libsodium failed to initialise\n";
     return 1;
   }
+  const auto idle_timeout = wgsd::server::parse_duration(idle);
+  if (!idle_timeout || *idle_timeout < std::chrono::milliseconds(10)) {
+    std::cerr << "wgsd-server: --tcp-idle-timeout: expected a duration of at least 10ms such as 10s, got '" << idle << "'\n";
+    return 1;
+  }
+  limits.tcp_idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*idle_timeout);
 
   wgsd::server::ServerConfig config;
   try {
@@ -71,7 +84,7 @@ int main(int argc, char** argv) {
 
   wgsd::server::Log log;
   try {
-    wgsd::server::Server server(config, wgsd::server::default_backend, log, {workers});
+    wgsd::server::Server server(config, wgsd::server::default_backend, log, limits);
     server.start();
     for (const auto& b : config.blocks) {
       for (const auto& z : b.wgsd) log.info("serving " + z.settings.zone + " from device '" + z.settings.device + "' on port " + std::to_string(b.port));

@@ -1,5 +1,7 @@
 #include "server/peer_cache.hpp"
 
+#include <stdexcept>
+
 #include "server/duration.hpp"
 #include "wg/error.hpp"
 
@@ -21,8 +23,8 @@ std::shared_ptr<const dns::ZoneSet> SnapshotHolder::get() const {
 }
 
 PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
-                     BackendFactory factory, Log& log)
-    : port_of_(std::move(port_of)), holders_(std::move(holders)), log_(log) {
+                     BackendFactory factory, Log& log, std::size_t max_peers)
+    : port_of_(std::move(port_of)), holders_(std::move(holders)), log_(log), max_peers_(max_peers) {
   const auto now = std::chrono::steady_clock::now();
   for (auto& z : zones) {
     State s;
@@ -55,6 +57,10 @@ void PeerCache::refresh(bool force) {
     const std::string& device = s.config.settings.device;
     try {
       const wg::Device dev = s.backend->get_device(device);
+      if (dev.peers.size() > max_peers_) {
+        throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
+                                 std::to_string(max_peers_) + " (--max-peers)");
+      }
       auto zone = dns::build_zone(s.config.settings, dev, wg::Clock::now(), s.zone.get());
       if (s.failing) {
         log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");

@@ -57,8 +57,9 @@ using BackendFactory = std::function<std::unique_ptr<wg::Backend>(const ZoneConf
 class PeerCache {
 public:
   /// `zones[i]` is published through `holders[port_of[i]]`. Every zone starts unloaded (SERVFAIL).
+  /// A device with more than `max_peers` peers is treated as a failed read (the last good data stays).
   PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
-            BackendFactory factory, Log& log);
+            BackendFactory factory, Log& log, std::size_t max_peers = 1000000);
   ~PeerCache();
 
   /// Reads every zone whose refresh is due at `now` (all of them when `force`) and publishes.
@@ -82,6 +83,7 @@ private:
   std::vector<std::size_t> port_of_;
   std::vector<SnapshotHolder*> holders_;
   Log& log_;
+  std::size_t max_peers_;
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;

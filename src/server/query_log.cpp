@@ -8,6 +8,10 @@ namespace wgsd::server {
 
 void Log::write(const std::string& line) {
   std::lock_guard lock(mutex_);
+  if (sink_) {
+    sink_(line);
+    return;
+  }
   std::fputs(line.c_str(), stderr);
   std::fputc('\n', stderr);
   std::fflush(stderr);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -12,15 +13,18 @@
 
 namespace wgsd::server {
 
-/// Line-buffered, thread-safe stderr logger.
+/// Line-buffered, thread-safe logger: stderr, or `sink` when one is given (tests).
 class Log {
 public:
+  Log() = default;
+  explicit Log(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
   void info(const std::string& line);
   void error(const std::string& line);
   void write(const std::string& line);
 
 private:
   std::mutex mutex_;
+  std::function<void(const std::string&)> sink_;
 };
 
 /// CoreDNS log plugin's default format:

@@ -43,7 +43,7 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
     holders_.push_back(std::make_unique<SnapshotHolder>());
     raw.push_back(holders_.back().get());
   }
-  cache_ = std::make_unique<PeerCache>(std::move(zones), std::move(port_of), raw, std::move(factory), log);
+  cache_ = std::make_unique<PeerCache>(std::move(zones), std::move(port_of), raw, std::move(factory), log, limits.max_peers);
   cache_->refresh(true);
   for (std::size_t p = 0; p < options.size(); ++p) listeners_.push_back(std::make_unique<Listener>(options[p], *holders_[p], log));
 }

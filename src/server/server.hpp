@@ -15,6 +15,7 @@ struct ServerLimits {
   unsigned udp_workers{0};                            ///< 0: one per core
   std::size_t max_tcp_connections{256};               ///< per port; past it the longest-idle one is closed
   std::chrono::milliseconds tcp_idle_timeout{10000};  ///< an idle TCP connection is closed after this
+  std::size_t max_peers{1000000};                     ///< a device read with more peers is refused whole
 };
 
 class Server {

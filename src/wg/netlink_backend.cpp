@@ -89,8 +89,9 @@ public:
     nlmsgerr err{};
     std::memcpy(&err, reply.data() + MNL_NLMSG_HDRLEN, sizeof err);
     if (hdr.nlmsg_type != NLMSG_ERROR) throw Error(std::errc::bad_message, "netlink: set device '" + update.name + "': unexpected reply");
-    if (err.error == -ENODEV) throw Error(std::errc::no_such_device, "no such device '" + update.name + "'");
-    if (err.error != 0) throw Error(-err.error, "netlink: set device '" + update.name + "'");
+    if (err.error == 0) return;
+    if (error_code(err.error) == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + update.name + "'");
+    throw Error(error_code(err.error), "netlink: set device '" + update.name + "'");
   }
 };
 

@@ -223,6 +223,11 @@ bool message_ok(const nlmsghdr* nlh, int left) {
          nlh->nlmsg_len <= static_cast<std::uint32_t>(left);
 }
 
+int error_code(int nlmsg_error) {
+  // The kernel sends -errno (1..4095); anything else, INT_MIN included, is not an errno to negate.
+  return nlmsg_error < 0 && nlmsg_error >= -4095 ? -nlmsg_error : EPROTO;
+}
+
 Device parse_device_messages(std::span<const std::byte> data, const std::string& device) {
   auto buf = aligned_copy(data);
   const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
@@ -239,8 +244,9 @@ Device parse_device_messages(std::span<const std::byte> data, const std::string&
         nlh = mnl_nlmsg_next(nlh, &left);
         continue;
       }
-      if (-err->error == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + device + "'");
-      throw Error(-err->error, "netlink: get device '" + device + "'");
+      const int code = error_code(err->error);
+      if (code == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + device + "'");
+      throw Error(code, "netlink: get device '" + device + "'");
     }
     parser.message(nlh);
     any = true;
@@ -294,11 +300,12 @@ std::uint16_t parse_family_id(std::span<const std::byte> data) {
     if (nlh->nlmsg_type == NLMSG_ERROR && nlh->nlmsg_len >= MNL_NLMSG_HDRLEN + sizeof(nlmsgerr)) {
       const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       if (err->error == 0) continue;
-      if (-err->error == ENOENT) {
+      const int code = error_code(err->error);
+      if (code == ENOENT) {
         throw Error(std::errc::protocol_not_supported,
                     "netlink: generic netlink family 'wireguard' not found (the wireguard kernel module is not loaded)");
       }
-      throw Error(-err->error, "netlink: resolve family 'wireguard'");
+      throw Error(code, "netlink: resolve family 'wireguard'");
     }
     if (nlh->nlmsg_type != GENL_ID_CTRL || nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(genlmsghdr)) continue;
     std::optional<std::uint16_t> id;

@@ -30,6 +30,9 @@ std::vector<std::byte> build_set_device(std::uint16_t family_id, std::uint32_t s
 /// Unlike mnl_nlmsg_ok, safe for lengths over 2^31.
 bool message_ok(const ::nlmsghdr* nlh, int left);
 
+/// The errno carried by an NLMSG_ERROR's (negative) error field; EPROTO when it is not one.
+int error_code(int nlmsg_error);
+
 /// Builds CTRL_CMD_GETFAMILY for "wireguard".
 std::vector<std::byte> build_get_family(std::uint32_t seq);
 /// Family id from the reply to CTRL_CMD_GETFAMILY; throws wg::Error when absent.

@@ -337,3 +337,16 @@ TEST_CASE("regression: a message length over 2^31 does not send the walk outside
   CHECK_THROWS_AS(wg::parse_device_messages(found, "wg0"), wg::Error);
   CHECK_THROWS_AS(wg::parse_family_id(found), wg::Error);
 }
+
+TEST_CASE("regression: an NLMSG_ERROR of INT_MIN is not negated", "[wg][netlink][regression]") {
+  // Found by fuzz_netlink: -INT_MIN overflowed. Any value that is not -errno reads as EPROTO.
+  Dump d;
+  d.error(0);
+  auto bytes = d.copy();
+  const std::int32_t int_min = INT32_MIN;
+  std::memcpy(bytes.data() + 16, &int_min, 4);
+  CHECK_THAT(error_of(bytes), Catch::Contains("netlink: get device 'wg0': Protocol error"));
+  CHECK_THROWS_WITH(wg::parse_family_id(bytes), Catch::Contains("Protocol error"));
+  CHECK(wg::error_code(-19) == 19);
+  CHECK(wg::error_code(5) == EPROTO);
+}
