@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs, only when missing, the Debian 12 packages that wgsd's build, tests and demo need.
+# Installs, only when missing, the Debian 12 packages that wgsd's build, tests, fuzzers and demo need.
 # Idempotent and non-interactive; safe to run on every invocation.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ packages=(
   libldns-dev libmnl-dev libsodium-dev libcli11-dev catch2
   wireguard-go wireguard-tools iproute2 iptables
   dnsutils ldnsutils iputils-ping procps
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine (packages only when missing), builds wgsd with warnings as
-# errors, and runs the whole test suite with ctest. Tests that need root, network namespaces or
-# wireguard-go run when this is run as root; in CI (CI=true) they must run and fail otherwise.
+# Sets up a fresh Debian 12 machine (packages only when missing) and runs everything that checks
+# wgsd, stopping at the first failure:
+#   1. the whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   2. each libFuzzer target for WGSD_FUZZ_SECONDS (default 30) from the seed corpora (build-fuzz/)
+#   3. the whole suite in the normal build with warnings as errors (build/), last, so its ctest
+#      summary closes the output
+# Tests that need root, network namespaces or wireguard-go run when this runs as root; in CI
+# (CI=true) they must run, and fail rather than skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-build=${WGSD_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGSD_WERROR=ON >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
+jobs=$(nproc)
+
+echo "== sanitizers: ASan + UBSan build and the whole suite"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWGSD_SANITIZE=ON -DWGSD_WERROR=ON >/dev/null
+cmake --build build-asan -j"$jobs" >/dev/null
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure --timeout 300 -j1)
+
+echo "== fuzzers: ${WGSD_FUZZ_SECONDS:-30}s each"
+bash scripts/fuzz.sh "${WGSD_FUZZ_SECONDS:-30}"
+
+echo "== the suite"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWGSD_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+cd build
 ctest --output-on-failure --timeout 300 -j1
