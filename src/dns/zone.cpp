@@ -128,8 +128,12 @@ public:
 
   void peer(const Entry& e, RRset& ptr) {
     const std::string label = e.key.to_base32(true);
-    const std::string owner = static_cast<char>(label.size()) + label + service_wire_;
-    Node& n = node(owner);
+    std::string owner;
+    owner.reserve(1 + label.size() + service_wire_.size());
+    owner.push_back(static_cast<char>(label.size()));
+    owner += label;
+    owner += service_wire_;
+    Node& n = zone_.nodes[owner];  // its ancestors (the service name, _udp) exist already
     const auto txt = rr_tail(type::txt, data_ttl, txt_rdata(e.key, e.allowed, e.handshake));
     n.rrsets.push_back(single(type::txt, txt));
     if (!e.published) return;
@@ -209,15 +213,19 @@ std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings) {
   return zone;
 }
 
-std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
-                                       const Zone* previous) {
-  auto zone = std::make_shared<Zone>();
-  zone->loaded = true;
-  Builder b(settings, *zone);
+namespace {
+
+struct Collected {
   std::vector<Builder::Entry> entries;
+  std::string digest;
+};
+
+// What the zone publishes, before any wire encoding: cheap enough to run on every refresh.
+Collected collect(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now) {
+  Collected c;
+  auto& entries = c.entries;
   entries.reserve(device.peers.size() + 1);
   auto hidden = [&](const wg::Key& k) { return std::find(settings.hide.begin(), settings.hide.end(), k) != settings.hide.end(); };
-
   for (const auto& p : device.peers) {
     if (hidden(p.public_key)) continue;
     Builder::Entry e{p.public_key, p.allowed_ips, std::nullopt, false, p.endpoint, 0};
@@ -233,7 +241,6 @@ std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::D
     e.published = e.port != 0;
     entries.push_back(std::move(e));
   }
-
   // The digest covers what is published, in a canonical order: wireguard-go lists peers in a
   // different order on every read, and that alone must not look like a change.
   std::vector<std::string> lines;
@@ -244,7 +251,23 @@ std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::D
     for (const auto& a : e.allowed) line += " " + a.to_string();
     lines.push_back(std::move(line));
   }
-  zone->digest = digest_of(std::move(lines));
+  c.digest = digest_of(std::move(lines));
+  return c;
+}
+
+}  // namespace
+
+std::string published_digest(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now) {
+  return collect(settings, device, now).digest;
+}
+
+std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
+                                       const Zone* previous) {
+  auto zone = std::make_shared<Zone>();
+  zone->loaded = true;
+  Builder b(settings, *zone);
+  Collected c = collect(settings, device, now);
+  zone->digest = std::move(c.digest);
   std::uint32_t serial = now_seconds(now);
   if (previous != nullptr) {
     serial = previous->loaded && previous->digest == zone->digest ? previous->serial : std::max(previous->serial + 1, serial);
@@ -253,9 +276,12 @@ std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::D
 
   RRset ptr;
   ptr.type = type::ptr;
-  for (const auto& e : entries) b.peer(e, ptr);
-  Node& service = b.node(b.service_wire());
-  if (ptr.count() > 0) service.rrsets.push_back(std::move(ptr));
+  ptr.wire.reserve(c.entries.size() * 69);
+  ptr.ends.reserve(c.entries.size());
+  zone->nodes.reserve(c.entries.size() + 8);
+  b.node(b.service_wire());  // the service name and _udp exist even with no peer
+  for (const auto& e : c.entries) b.peer(e, ptr);
+  if (ptr.count() > 0) zone->nodes[b.service_wire()].rrsets.push_back(std::move(ptr));
   return zone;
 }
 

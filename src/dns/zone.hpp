@@ -105,6 +105,10 @@ struct ZoneSet {
 /// A zone with only SOA and NS: what is served before the device was first read (`loaded` false).
 std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings);
 
+/// A digest of what `build_zone` would publish for this device at `now`, computed without building:
+/// equal digests mean equal zones (apart from the serial), so a refresh can skip the build.
+std::string published_digest(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now);
+
 /// Builds the zone from a device read at `now`. `previous` (may be null) carries the serial on:
 /// it grows by at least 1 when what is published changes, and never goes backwards.
 std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device,

@@ -61,14 +61,14 @@ void PeerCache::refresh(bool force) {
         throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
                                  std::to_string(max_peers_) + " (--max-peers)");
       }
-      auto zone = dns::build_zone(s.config.settings, dev, wg::Clock::now(), s.zone.get());
+      const auto now_wall = wg::Clock::now();
       if (s.failing) {
         log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");
         s.failing = false;
       }
-      // Same published data: keep the old snapshot, so readers need not move.
-      if (s.zone->loaded && zone->digest == s.zone->digest) continue;
-      s.zone = std::move(zone);
+      // Same published data: keep the old snapshot (readers need not move) and skip the build.
+      if (s.zone->loaded && dns::published_digest(s.config.settings, dev, now_wall) == s.zone->digest) continue;
+      s.zone = dns::build_zone(s.config.settings, dev, now_wall, s.zone.get());
       changed[port_of_[i]] = true;
     } catch (const std::exception& e) {
       // Keep serving the last good data; say so once per failure streak.

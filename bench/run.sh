@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Benchmark: wgsd-server reading a live wireguard-go device against Knot DNS and NSD serving the
+# same records as a static zone, all on 127.0.0.1 inside one network namespace, driven by dnsperf
+# with the same query files, servers alternating round by round. Prints medians and the ratios
+# wgsd/Knot and wgsd/NSD measured in this run.
+#
+# usage: bench/run.sh [--peers "1000 10000 100000"] [--seconds 10] [--rounds 3]
+# Needs root (network namespace). Installs knot, nsd and dnsperf when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers_list="1000 10000 100000"
+seconds=10
+rounds=3
+while (($#)); do
+  case "$1" in
+    --peers) peers_list="$2"; shift ;;
+    --seconds) seconds="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
+    *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $(id -u) -eq 0 ]] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
+bash scripts/setup.sh >/dev/null
+for p in knot nsd dnsperf python3; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+done
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-bench -j"$(nproc)" --target wgsd-server >/dev/null
+
+ns="wgsdbench$$"
+dev="wgbench$$"
+dev=${dev:0:15}
+work=$(mktemp -d /tmp/wgsd-bench.XXXXXX)
+out="bench/out"
+mkdir -p "$out"
+results="$out/results-$(date -u +%Y%m%dT%H%M%SZ).txt"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+  rm -f "/var/run/wireguard/$dev.sock"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+in_ns() { ip netns exec "$ns" "$@"; }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+
+# run_dnsperf PORT FILE MODE -> "qps avg_ms lost completed"
+run_dnsperf() {
+  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -m "$3" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
+    awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} /Average Latency/ {a=$4*1000}
+         END {printf "%.0f %.3f %d %d\n", q, a, l, c}'
+}
+
+# latency PORT FILE QPS -> "p50_ms p99_ms": a paced run with per-query latencies
+latency() {
+  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$seconds" -Q "$3" -c 4 -T 1 -v 2>/dev/null |
+    awk '$1 == ">" {print $NF * 1000}' | sort -n |
+    awk '{v[NR]=$1} END {if (NR == 0) {print "nan nan"} else {printf "%.3f %.3f\n", v[int(NR*0.5)+1], v[int(NR*0.99)+1]}}'
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+{
+  echo "# wgsd benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "# dnsperf $(dnsperf -h 2>&1 | awk '/Version/ {print $2}'), knot $(knotd -V | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1 {print $3}'), wireguard-go $(wireguard-go --version | awk 'NR==1 {print $2}')"
+  echo "# ${seconds}s per dnsperf run (8 clients, 200 outstanding), ${rounds} rounds, servers alternating; medians shown"
+} | tee "$results"
+
+for n in $peers_list; do
+  data="$work/$n"
+  python3 bench/gen.py "$n" "$data"
+  # wireguard-go with N peers; wgsd reads it every second as configured by default.
+  in_ns wireguard-go -f "$dev" >"$work/wg.log" 2>&1 &
+  pids+=($!); wgpid=$!
+  for _ in $(seq 1 100); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
+  in_ns wg setconf "$dev" "$data/wg.conf"
+
+  cat >"$work/Corefile" <<COREFILE
+.:5300 {
+    bind 127.0.0.1
+    wgsd example.com. $dev
+}
+COREFILE
+  # The same zone read once an hour: the baseline for latency without refreshes.
+  cat >"$work/Corefile.norefresh" <<COREFILE
+.:5303 {
+    bind 127.0.0.1
+    wgsd example.com. $dev {
+        refresh 1h
+    }
+}
+COREFILE
+  in_ns build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
+  pids+=($!); wgsd_pid=$!
+  mkdir -p "$work/knot"
+  cat >"$work/knot.conf" <<KNOT
+server:
+    listen: 127.0.0.1@5301
+    rundir: "$work/knot"
+    udp-workers: $(nproc)
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$work/knot"
+zone:
+  - domain: example.com.
+    file: "$data/example.com.zone"
+    journal-content: none
+    zonefile-sync: -1
+    semantic-checks: off
+log:
+  - target: stderr
+    any: warning
+KNOT
+  in_ns knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
+  pids+=($!); knot_pid=$!
+  cat >"$work/nsd.conf" <<NSD
+server:
+    ip-address: 127.0.0.1@5302
+    server-count: $(nproc)
+    username: ""
+    chroot: ""
+    zonesdir: "$data"
+    pidfile: "$work/nsd.pid"
+    database: ""
+    xfrdfile: "$work/xfrd.state"
+    zonelistfile: "$work/zone.list"
+    verbosity: 0
+    hide-version: yes
+remote-control:
+    control-enable: no
+zone:
+    name: example.com.
+    zonefile: "example.com.zone"
+NSD
+  in_ns nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
+  pids+=($!); nsd_pid=$!
+  for port in 5300 5301 5302; do
+    for _ in $(seq 1 600); do
+      [[ "$(in_ns dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
+      sleep 0.2
+    done
+  done
+  # NSD forks its server processes: count the CPU of the whole family.
+  nsd_cpu() { local t=0; for p in $nsd_pid $(pgrep -P "$nsd_pid" || true); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+  nsd_rss() { local t=0; for p in $nsd_pid $(pgrep -P "$nsd_pid" || true); do t=$((t + $(rss_kb "$p"))); done; echo "$t"; }
+
+  declare -A qps lat lost cpu
+  for round in $(seq 1 "$rounds"); do
+    for server in wgsd knot nsd; do
+      case $server in wgsd) port=5300 ;; knot) port=5301 ;; nsd) port=5302 ;; esac
+      for load in mix srv ptr; do
+        mode=udp; file="$data/$load.txt"
+        [[ $load == ptr ]] && mode=tcp
+        if [[ $server == nsd ]]; then c0=$(nsd_cpu); else c0=$(cpu_ticks "$([[ $server == wgsd ]] && echo "$wgsd_pid" || echo "$knot_pid")"); fi
+        read -r q a l c < <(run_dnsperf "$port" "$file" "$mode")
+        if [[ $server == nsd ]]; then c1=$(nsd_cpu); else c1=$(cpu_ticks "$([[ $server == wgsd ]] && echo "$wgsd_pid" || echo "$knot_pid")"); fi
+        k="$server.$load"
+        qps[$k]+=" $q"; lat[$k]+=" $a"; lost[$k]+=" $l"
+        cpu[$k]+=" $(awk -v d=$((c1 - c0)) -v hz="$hz" -v c="$c" 'BEGIN {printf "%.2f", c ? d / hz / c * 1e6 : 0}')"
+      done
+    done
+  done
+  rss_wgsd=$(rss_kb "$wgsd_pid"); rss_knot=$(rss_kb "$knot_pid"); rss_nsd=$(nsd_rss)
+  kill "$knot_pid" "$nsd_pid" 2>/dev/null || true
+  read -r p50_r p99_r < <(latency 5300 "$data/srv.txt" 20000)
+  kill "$wgsd_pid"
+  in_ns build-bench/wgsd-server --conf "$work/Corefile.norefresh" >"$work/wgsd2.log" 2>&1 &
+  pids+=($!); wgsd2_pid=$!
+  for _ in $(seq 1 600); do
+    [[ "$(in_ns dig +short +time=1 +tries=1 -p 5303 @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
+    sleep 0.2
+  done
+  read -r p50_n p99_n < <(latency 5303 "$data/srv.txt" 20000)
+  kill "$wgsd2_pid"
+  {
+    echo
+    echo "## $n peers"
+    printf '%-5s %-4s %10s %10s %8s %14s\n' server load qps avg_ms lost cpu_us/query
+    for server in wgsd knot nsd; do
+      for load in mix srv ptr; do
+        k="$server.$load"
+        printf '%-5s %-4s %10s %10s %8s %14s\n' "$server" "$load$([[ $load == ptr ]] && echo /tcp)" \
+          "$(echo "${qps[$k]}" | median)" "$(echo "${lat[$k]}" | median)" "$(echo "${lost[$k]}" | median)" "$(echo "${cpu[$k]}" | median)"
+      done
+    done
+    for load in mix srv ptr; do
+      w=$(echo "${qps[wgsd.$load]}" | median); k=$(echo "${qps[knot.$load]}" | median); d=$(echo "${qps[nsd.$load]}" | median)
+      awk -v l="$load" -v w="$w" -v k="$k" -v d="$d" 'BEGIN {printf "ratio %-4s wgsd/knot %.2f  wgsd/nsd %.2f\n", l, w / k, w / d}'
+    done
+    echo "rss_kb wgsd $rss_wgsd knot $rss_knot nsd $rss_nsd"
+    echo "latency at 20000 qps (SRV): with 1s refresh p50 ${p50_r} ms p99 ${p99_r} ms; without refresh p50 ${p50_n} ms p99 ${p99_n} ms"
+  } | tee -a "$results"
+  unset qps lat lost cpu
+  for pid in $wgsd_pid $knot_pid $nsd_pid $wgpid; do kill "$pid" 2>/dev/null || true; done
+  sleep 1
+  rm -f "/var/run/wireguard/$dev.sock"
+done
+echo "results: $results"
