@@ -81,7 +81,7 @@ for n in $peers_list; do
   data="$work/$n"
   python3 bench/gen.py "$n" "$data"
   # wireguard-go with N peers; wgsd reads it every second as configured by default.
-  in_ns wireguard-go -f "$dev" >"$work/wg.log" 2>&1 &
+  ip netns exec "$ns" wireguard-go -f "$dev" >"$work/wg.log" 2>&1 &
   pids+=($!); wgpid=$!
   for _ in $(seq 1 100); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
   in_ns wg setconf "$dev" "$data/wg.conf"
@@ -101,7 +101,7 @@ COREFILE
     }
 }
 COREFILE
-  in_ns build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
+  ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
   pids+=($!); wgsd_pid=$!
   mkdir -p "$work/knot"
   cat >"$work/knot.conf" <<KNOT
@@ -123,7 +123,7 @@ log:
   - target: stderr
     any: warning
 KNOT
-  in_ns knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
+  ip netns exec "$ns" knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
   pids+=($!); knot_pid=$!
   cat >"$work/nsd.conf" <<NSD
 server:
@@ -144,7 +144,7 @@ zone:
     name: example.com.
     zonefile: "example.com.zone"
 NSD
-  in_ns nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
+  ip netns exec "$ns" nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
   pids+=($!); nsd_pid=$!
   for port in 5300 5301 5302; do
     for _ in $(seq 1 600); do
@@ -176,7 +176,7 @@ NSD
   kill "$knot_pid" "$nsd_pid" 2>/dev/null || true
   read -r p50_r p99_r < <(latency 5300 "$data/srv.txt" 20000)
   kill "$wgsd_pid"
-  in_ns build-bench/wgsd-server --conf "$work/Corefile.norefresh" >"$work/wgsd2.log" 2>&1 &
+  ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile.norefresh" >"$work/wgsd2.log" 2>&1 &
   pids+=($!); wgsd2_pid=$!
   for _ in $(seq 1 600); do
     [[ "$(in_ns dig +short +time=1 +tries=1 -p 5303 @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break

@@ -246,9 +246,17 @@ Collected collect(const ZoneSettings& settings, const wg::Device& device, wg::Cl
   std::vector<std::string> lines;
   lines.reserve(entries.size());
   for (const auto& e : entries) {
-    std::string line = e.key.to_base64() + (e.published ? " P " : " - ") + (e.endpoint ? e.endpoint->to_string() : "dynamic") + " " +
-                       std::to_string(e.port) + " " + (e.handshake ? std::to_string(*e.handshake) : "never");
-    for (const auto& a : e.allowed) line += " " + a.to_string();
+    std::string line = e.key.to_base64();
+    line += e.published ? " P " : " - ";
+    line += e.endpoint ? e.endpoint->to_string() : "dynamic";
+    line += ' ';
+    line += std::to_string(e.port);
+    line += ' ';
+    line += e.handshake ? std::to_string(*e.handshake) : "never";
+    for (const auto& a : e.allowed) {
+      line += ' ';
+      line += a.to_string();
+    }
     lines.push_back(std::move(line));
   }
   c.digest = digest_of(std::move(lines));
