@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
@@ -83,12 +84,21 @@ public:
   }
 
   // Creates the node and every empty non-terminal between it and the apex (RFC 8020: they exist).
+  // These nodes are few and built anew each time; peer nodes go straight into the zone.
   Node& node(const std::string& wire) {
     for (std::size_t pos = 0; pos < wire.size() - zone_.apex_wire.size();) {
-      zone_.nodes.try_emplace(wire.substr(pos));
+      own_.try_emplace(wire.substr(pos), std::make_shared<Node>());
       pos += static_cast<std::uint8_t>(wire[pos]) + 1U;
     }
-    return zone_.nodes[wire];
+    auto [it, added] = own_.try_emplace(wire, nullptr);
+    if (added) it->second = std::make_shared<Node>();
+    return *it->second;
+  }
+
+  // Moves the nodes built with node() into the zone.
+  void finish() {
+    for (auto& [wire, n] : own_) zone_.nodes.insert_or_assign(wire, std::move(n));
+    own_.clear();
   }
 
   void apex(std::uint32_t serial) {
@@ -118,30 +128,48 @@ public:
   }
 
   struct Entry {
+    std::array<std::uint64_t, 4> source{};    // hash of everything below: equal means an equal node
     wg::Key key;
-    std::vector<wg::Prefix> allowed;
+    const std::vector<wg::Prefix>* allowed;   // the device's or the Corefile's: outlives the build
     std::optional<std::int64_t> handshake;
     bool published{};
     std::optional<wg::Endpoint> endpoint;  // nullopt with published: the dynamic address of self
     std::uint16_t port{};
   };
 
-  void peer(const Entry& e, RRset& ptr) {
+  void peer(const Entry& e, RRset& ptr, const Zone* previous) {
     const std::string label = e.key.to_base32(true);
     std::string owner;
     owner.reserve(1 + label.size() + service_wire_.size());
     owner.push_back(static_cast<char>(label.size()));
     owner += label;
     owner += service_wire_;
-    Node& n = zone_.nodes[owner];  // its ancestors (the service name, _udp) exist already
-    const auto txt = rr_tail(type::txt, data_ttl, txt_rdata(e.key, e.allowed, e.handshake));
+    if (e.published) {
+      // PTR target: the label, then a pointer to the question (the service name itself).
+      std::string target = static_cast<char>(label.size()) + label;
+      target += "\xc0\x0c";
+      add_rr(ptr, rr_tail(type::ptr, data_ttl, target));
+      ++zone_.published;
+    }
+    // Unchanged since the last build: share its node (its ancestors exist already).
+    if (previous != nullptr) {
+      const auto old = previous->nodes.find(std::string_view(owner));
+      if (old != previous->nodes.end() && old->second->source == e.source) {
+        std::shared_ptr<const Node> shared = old->second;
+        zone_.nodes.emplace(std::move(owner), std::move(shared));
+        return;
+      }
+    }
+    auto node = std::make_shared<Node>();
+    build_peer(e, owner, *node);
+    zone_.nodes.emplace(std::move(owner), std::move(node));
+  }
+
+  void build_peer(const Entry& e, const std::string& owner, Node& n) {
+    n.source = e.source;
+    const auto txt = rr_tail(type::txt, data_ttl, txt_rdata(e.key, *e.allowed, e.handshake));
     n.rrsets.push_back(single(type::txt, txt));
     if (!e.published) return;
-    // PTR target: the label, then a pointer to the question (the service name itself).
-    std::string target = static_cast<char>(label.size()) + label;
-    target += "\xc0\x0c";
-    add_rr(ptr, rr_tail(type::ptr, data_ttl, target));
-    ++zone_.published;
 
     std::string srv;
     put_u16(srv, 0);
@@ -169,19 +197,8 @@ private:
   const ZoneSettings& settings_;
   Zone& zone_;
   std::string service_wire_;
+  std::unordered_map<std::string, std::shared_ptr<Node>> own_;
 };
-
-std::string digest_of(std::vector<std::string> lines) {
-  std::sort(lines.begin(), lines.end());
-  crypto_generichash_state state;
-  crypto_generichash_init(&state, nullptr, 0, 32);
-  for (const auto& l : lines) {
-    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(l.data()), l.size() + 1);
-  }
-  std::string out(32, '\0');
-  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out.size());
-  return out;
-}
 
 std::uint32_t now_seconds(wg::Clock::time_point now) {
   return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
@@ -210,6 +227,7 @@ std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings) {
   auto zone = std::make_shared<Zone>();
   Builder b(settings, *zone);
   b.apex(now_seconds(wg::Clock::now()));
+  b.finish();
   return zone;
 }
 
@@ -228,7 +246,7 @@ Collected collect(const ZoneSettings& settings, const wg::Device& device, wg::Cl
   auto hidden = [&](const wg::Key& k) { return std::find(settings.hide.begin(), settings.hide.end(), k) != settings.hide.end(); };
   for (const auto& p : device.peers) {
     if (hidden(p.public_key)) continue;
-    Builder::Entry e{p.public_key, p.allowed_ips, std::nullopt, false, p.endpoint, 0};
+    Builder::Entry e{{}, p.public_key, &p.allowed_ips, std::nullopt, false, p.endpoint, 0};
     if (p.last_handshake) e.handshake = std::chrono::duration_cast<std::chrono::seconds>(p.last_handshake->time_since_epoch()).count();
     const bool fresh = !settings.max_age || (p.last_handshake && now - *p.last_handshake <= *settings.max_age);
     e.published = p.endpoint.has_value() && fresh;
@@ -236,30 +254,38 @@ Collected collect(const ZoneSettings& settings, const wg::Device& device, wg::Cl
     entries.push_back(std::move(e));
   }
   if (settings.self && !device.public_key.is_zero() && !hidden(device.public_key)) {
-    Builder::Entry e{device.public_key, settings.self->allowed_ips, std::nullopt, false, settings.self->endpoint, 0};
+    Builder::Entry e{{}, device.public_key, &settings.self->allowed_ips, std::nullopt, false, settings.self->endpoint, 0};
     e.port = settings.self->endpoint ? settings.self->endpoint->port : device.listen_port;
     e.published = e.port != 0;
     entries.push_back(std::move(e));
   }
-  // The digest covers what is published, in a canonical order: wireguard-go lists peers in a
-  // different order on every read, and that alone must not look like a change.
-  std::vector<std::string> lines;
-  lines.reserve(entries.size());
-  for (const auto& e : entries) {
-    std::string line = e.key.to_base64();
-    line += e.published ? " P " : " - ";
-    line += e.endpoint ? e.endpoint->to_string() : "dynamic";
-    line += ' ';
-    line += std::to_string(e.port);
-    line += ' ';
-    line += e.handshake ? std::to_string(*e.handshake) : "never";
-    for (const auto& a : e.allowed) {
-      line += ' ';
-      line += a.to_string();
+  // The digest covers what is published, independent of order: wireguard-go lists peers in a
+  // different order on every read, and that alone must not look like a change. Each entry is
+  // hashed in binary and the hashes are summed (a multiset hash): no text, no sort.
+  std::array<std::uint64_t, 4> sum{};
+  std::string record;
+  for (auto& e : entries) {
+    record.assign(reinterpret_cast<const char*>(e.key.bytes().data()), e.key.bytes().size());
+    record.push_back(e.published ? 'P' : '-');
+    if (e.endpoint) {
+      record.push_back(e.endpoint->address.is_v4() ? '4' : '6');
+      record.append(reinterpret_cast<const char*>(e.endpoint->address.data()), e.endpoint->address.size());
     }
-    lines.push_back(std::move(line));
+    put_u16(record, e.port);
+    put_u32(record, static_cast<std::uint32_t>(e.handshake.value_or(-1) >> 32));
+    put_u32(record, static_cast<std::uint32_t>(e.handshake.value_or(-1)));
+    for (const auto& a : *e.allowed) {
+      record.push_back(a.address().is_v4() ? '4' : '6');
+      record.append(reinterpret_cast<const char*>(a.address().data()), a.address().size());
+      record.push_back(static_cast<char>(a.length()));
+    }
+    auto& h = e.source;
+    crypto_generichash(reinterpret_cast<unsigned char*>(h.data()), sizeof h, reinterpret_cast<const unsigned char*>(record.data()),
+                       record.size(), nullptr, 0);
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += h[i];
   }
-  c.digest = digest_of(std::move(lines));
+  c.digest.assign(reinterpret_cast<const char*>(sum.data()), sizeof sum);
+  c.digest += std::to_string(entries.size());
   return c;
 }
 
@@ -287,9 +313,11 @@ std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::D
   ptr.wire.reserve(c.entries.size() * 69);
   ptr.ends.reserve(c.entries.size());
   zone->nodes.reserve(c.entries.size() + 8);
-  b.node(b.service_wire());  // the service name and _udp exist even with no peer
-  for (const auto& e : c.entries) b.peer(e, ptr);
-  if (ptr.count() > 0) zone->nodes[b.service_wire()].rrsets.push_back(std::move(ptr));
+  Node& service = b.node(b.service_wire());  // the service name and _udp exist even with no peer
+  const Zone* reuse = previous != nullptr && previous->loaded && previous->apex == zone->apex ? previous : nullptr;
+  for (const auto& e : c.entries) b.peer(e, ptr, reuse);
+  if (ptr.count() > 0) service.rrsets.push_back(std::move(ptr));
+  b.finish();
   return zone;
 }
 

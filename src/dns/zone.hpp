@@ -1,6 +1,7 @@
 // The immutable snapshot a query is answered from: every RRset precomputed in wire form.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -60,6 +61,8 @@ struct RRset {
 /// A name in the zone. No RRsets: an empty non-terminal or a name without data (NODATA).
 struct Node {
   std::vector<RRset> rrsets;
+  /// For a peer's node: a hash of what it was built from, so the next build can reuse it whole.
+  std::array<std::uint64_t, 4> source{};
   /// A/AAAA of `self` without endpoint: answered from the query's local address.
   bool dynamic_address{};
   /// Port of the dynamic SRV target (for tests and logs); 0 if none.
@@ -84,13 +87,14 @@ struct Zone {
   std::uint32_t serial{};
   std::string digest;                ///< of everything published; a change bumps the serial
   RRset soa;                         ///< for the apex and for negative answers
-  std::unordered_map<std::string, Node, StringHash, std::equal_to<>> nodes;  ///< by lower-case wire name
+  /// By lower-case wire name. Shared: a rebuild reuses the nodes of peers that did not change.
+  std::unordered_map<std::string, std::shared_ptr<const Node>, StringHash, std::equal_to<>> nodes;
   std::size_t published{};           ///< peers in the PTR set
 
   /// The node for a lower-case wire name, or nullptr.
   [[nodiscard]] const Node* find(std::string_view wire) const {
     auto it = nodes.find(wire);
-    return it == nodes.end() ? nullptr : &it->second;
+    return it == nodes.end() ? nullptr : it->second.get();
   }
 };
 
@@ -110,7 +114,8 @@ std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings);
 std::string published_digest(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now);
 
 /// Builds the zone from a device read at `now`. `previous` (may be null) carries the serial on:
-/// it grows by at least 1 when what is published changes, and never goes backwards.
+/// it grows by at least 1 when what is published changes, and never goes backwards. The nodes of
+/// peers that did not change since `previous` are shared with it rather than built again.
 std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device,
                                        wg::Clock::time_point now, const Zone* previous);
 

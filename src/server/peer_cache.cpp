@@ -1,11 +1,19 @@
 #include "server/peer_cache.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "server/duration.hpp"
 #include "wg/error.hpp"
 
 namespace wgsd::server {
+namespace {
+
+constexpr int refresher_nice = 10;
+
+}  // namespace
 
 SnapshotHolder::SnapshotHolder() : zones_(std::make_shared<dns::ZoneSet>()) {}
 
@@ -98,6 +106,9 @@ void PeerCache::stop() {
 }
 
 void PeerCache::run() {
+  // Reading and building yield to the threads that answer: under load, queries come first and
+  // a refresh takes a little longer (the threads of a process have their own nice values on Linux).
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), refresher_nice);
   std::unique_lock lock(mutex_);
   while (!stop_) {
     auto next = std::chrono::steady_clock::time_point::max();

@@ -422,3 +422,24 @@ TEST_CASE("lookup: outcome, zone and node for each kind of name", "[dns][lookup]
   const auto empty = zone_set(dns::build_empty_zone(reference_settings()));
   CHECK(dns::lookup(empty, wire(name1), 33).outcome == dns::Outcome::servfail);
 }
+
+TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed ones", "[dns][zone]") {
+  auto device = reference_device();
+  const auto t0 = wg::Clock::time_point(std::chrono::seconds(1700000000));
+  auto z1 = dns::build_zone(reference_settings(), device, t0, nullptr);
+  device.peers[1].endpoint = wg::Endpoint::parse("[2001:db8::8]:40003");
+  auto z2 = dns::build_zone(reference_settings(), device, t0, z1.get());
+  auto wire = [](const std::string& n) { return *dns::name_to_wire(n); };
+  CHECK(z2->find(wire(name1)) == z1->find(wire(name1)));        // shared
+  CHECK(z2->find(wire(name2)) != z1->find(wire(name2)));        // rebuilt
+  CHECK(z2->find(wire("example.com.")) != z1->find(wire("example.com.")));  // the apex carries the new serial
+  const auto zones = zone_set(z2);
+  CHECK(section(ask(zones, name2, LDNS_RR_TYPE_AAAA).get(), LDNS_SECTION_ANSWER) == rrs({name2 + " 0 IN AAAA 2001:db8::8"}));
+  CHECK(section(ask(zones, name1, LDNS_RR_TYPE_A).get(), LDNS_SECTION_ANSWER) == rrs({name1 + " 0 IN A 198.51.100.7"}));
+  // A different zone never shares nodes.
+  auto other = reference_settings();
+  other.zone = "example.net.";
+  auto z3 = dns::build_zone(other, device, t0, z2.get());
+  CHECK(z3->nodes.size() == z2->nodes.size());
+  CHECK(z3->find(wire(name1)) == nullptr);
+}

@@ -14,6 +14,7 @@
 #include "dns/names.hpp"
 #include "dns/responder.hpp"
 #include "server/server.hpp"
+#include "wg/uapi_codec.hpp"
 #include "support/dns_case.hpp"
 #include "support/fake_backend.hpp"
 #include "support/lab.hpp"
@@ -192,4 +193,35 @@ TEST_CASE("snapshot build time at 10,000 peers", "[dns][scale]") {
   std::sort(ms.begin(), ms.end());
   CHECK(zone->published == 10003);
   std::cout << "figure: build_zone at 10,003 peers, median of 5: " << ms[2] << " ms" << std::endl;
+}
+
+TEST_CASE("refresh cost at 10,000 and 100,000 peers when nothing changed", "[dns][scale]") {
+  for (unsigned n : {10000U, 100000U}) {
+    std::string dump = "private_key=" + std::string(62, '0') + "40\nlisten_port=51820\nfwmark=0\n";
+    for (unsigned i = 0; i < n; ++i) {
+      dump += "public_key=" + wg::hex_encode(key_n(i + 10).bytes()) + "\npreshared_key=" + std::string(64, '0') +
+              "\nprotocol_version=1\nendpoint=198.51.100.9:" + std::to_string(1024 + i % 60000) +
+              "\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\n" +
+              "allowed_ip=10.1.0.0/16\n";
+    }
+    dump += "errno=0\n\n";
+    std::vector<double> parse_ms, digest_ms, build_ms;
+    std::shared_ptr<const dns::Zone> zone;
+    for (int i = 0; i < 5; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      const auto device = wg::parse_uapi_get(dump, "wg0");
+      auto t1 = std::chrono::steady_clock::now();
+      const auto digest = dns::published_digest(reference_settings(), device, wg::Clock::now());
+      auto t2 = std::chrono::steady_clock::now();
+      zone = dns::build_zone(reference_settings(), device, wg::Clock::now(), zone.get());
+      auto t3 = std::chrono::steady_clock::now();
+      CHECK(digest == zone->digest);
+      parse_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      digest_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      build_ms.push_back(std::chrono::duration<double, std::milli>(t3 - t2).count());
+    }
+    for (auto* v : {&parse_ms, &digest_ms, &build_ms}) std::sort(v->begin(), v->end());
+    std::cout << "figure: " << n << " peers, median of 5: parse_uapi_get " << parse_ms[2] << " ms, published_digest " << digest_ms[2]
+              << " ms (all a refresh costs when nothing changed), build_zone " << build_ms[2] << " ms" << std::endl;
+  }
 }
