@@ -39,6 +39,8 @@ results="$out/results-$(date -u +%Y%m%dT%H%M%SZ).txt"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Anything else still running in the namespace (daemons' own children) goes too.
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
   sleep 0.5
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   ip netns del "$ns" 2>/dev/null || true
@@ -155,8 +157,9 @@ NSD
     done
   done
   # NSD forks its server processes: count the CPU of the whole family.
-  nsd_cpu() { local t=0; for p in $nsd_pid $(pgrep -P "$nsd_pid" || true); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
-  nsd_rss() { local t=0; for p in $nsd_pid $(pgrep -P "$nsd_pid" || true); do t=$((t + $(rss_kb "$p"))); done; echo "$t"; }
+  # NSD forks a server process per core under a second process: count all of them.
+  nsd_cpu() { local t=0; for p in $(pgrep -f "nsd -d -c $work/nsd.conf"); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+  nsd_rss() { local t=0; for p in $(pgrep -f "nsd -d -c $work/nsd.conf"); do t=$((t + $(rss_kb "$p"))); done; echo "$t"; }
 
   declare -A qps lat lost cpu
   for round in $(seq 1 "$rounds"); do
@@ -214,6 +217,7 @@ NSD
   } | tee -a "$results"
   unset qps lat lost cpu
   for pid in $wgsd_pid $knot_pid $nsd_pid $wgpid; do kill "$pid" 2>/dev/null || true; done
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
   sleep 1
   rm -f "/var/run/wireguard/$dev.sock"
 done

@@ -28,6 +28,8 @@ work=$(mktemp -d /tmp/wgsd-soak.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Anything else still running in the namespace (daemons' own children) goes too.
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
   sleep 0.5
   ip netns del "$ns" 2>/dev/null || true
   rm -f "/var/run/wireguard/$dev.sock"

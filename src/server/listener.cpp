@@ -176,20 +176,22 @@ void Listener::udp_worker(std::vector<int> fds) {
       unsigned replies = 0;
       for (int i = 0; i < n; ++i) {
         Slot& s = slots[static_cast<std::size_t>(i)];
-        const auto start = SteadyClock::now();
+        // The clock and the peer's text form are only for the log: not read when it is off.
+        const auto start = options_.log ? SteadyClock::now() : SteadyClock::time_point{};
         dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr)};
         dns::ResponseInfo info;
         std::size_t size = 0;
         if ((in[static_cast<std::size_t>(i)].msg_hdr.msg_flags & MSG_TRUNC) == 0) {
           size = dns::respond({s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, zones, ctx, s.out, &info);
         }
-        const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
         if (size == 0) {
+          const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
           if (options_.errors && remote) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
           continue;
         }
-        if (options_.log && remote) {
-          log_.info(format_query(*remote, {s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, info, dns::Transport::udp, SteadyClock::now() - start));
+        if (options_.log) {
+          const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
+          if (remote) log_.info(format_query(*remote, {s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, info, dns::Transport::udp, SteadyClock::now() - start));
         }
         s.out_iov = {s.out.data(), size};
         mmsghdr& m = out[replies++];
