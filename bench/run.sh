@@ -52,7 +52,8 @@ ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 in_ns() { ip netns exec "$ns" "$@"; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime; the fields are counted after the command name, which may hold spaces ("nsd: main").
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
