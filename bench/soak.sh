@@ -47,7 +47,7 @@ printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refres
 ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
 pids+=($!); server=$!
 sleep 2
-keys=($(awk '/PublicKey/ {print $3}' "$work/wg.conf" | head -n 200))
+keys=($(awk '/PublicKey/ && n++ < 200 {print $3}' "$work/wg.conf"))
 # Endpoints keep changing: every snapshot differs from the last.
 (
   i=0

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 targets=(respond client_reply corefile uapi netlink)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DWGSD_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j"$(nproc)"
+cmake --build build-fuzz -j"$(nproc)" >/dev/null
 mkdir -p build-fuzz/findings build-fuzz/work
 failed=0
 for t in "${targets[@]}"; do

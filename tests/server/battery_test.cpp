@@ -198,21 +198,7 @@ int tcp_connect() {
   return fd;
 }
 
-Bytes framed(const Bytes& q) {
-  Bytes out(q.size() + 2);
-  out[0] = static_cast<std::uint8_t>(q.size() >> 8);
-  out[1] = static_cast<std::uint8_t>(q.size() & 0xff);
-  std::copy(q.begin(), q.end(), out.begin() + 2);
-  return out;
-}
 
-Bytes read_message(int fd) {
-  std::uint8_t len[2];
-  if (::recv(fd, len, 2, MSG_WAITALL) != 2) return {};
-  Bytes m((len[0] << 8) | len[1]);
-  if (::recv(fd, m.data(), m.size(), MSG_WAITALL) != static_cast<ssize_t>(m.size())) return {};
-  return m;
-}
 
 long rss_kb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

@@ -60,21 +60,7 @@ int tcp_connect(std::uint16_t port) {
   return fd;
 }
 
-std::vector<std::uint8_t> framed(const std::vector<std::uint8_t>& q) {
-  std::vector<std::uint8_t> out(q.size() + 2);
-  out[0] = static_cast<std::uint8_t>(q.size() >> 8);
-  out[1] = static_cast<std::uint8_t>(q.size() & 0xff);
-  std::copy(q.begin(), q.end(), out.begin() + 2);
-  return out;
-}
 
-std::vector<std::uint8_t> read_message(int fd) {
-  std::uint8_t len[2];
-  if (::recv(fd, len, 2, MSG_WAITALL) != 2) return {};
-  std::vector<std::uint8_t> m((len[0] << 8) | len[1]);
-  if (::recv(fd, m.data(), m.size(), MSG_WAITALL) != static_cast<ssize_t>(m.size())) return {};
-  return m;
-}
 
 bool closed_by_peer(int fd, std::chrono::milliseconds within) {
   pollfd p{fd, POLLIN, 0};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ldns/ldns.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -85,6 +86,24 @@ inline std::vector<std::string> rrs(std::initializer_list<std::string> texts) {
   std::vector<std::string> out;
   for (const auto& t : texts) out.push_back(rr(t));
   return out;
+}
+
+/// A DNS message with the two-byte length TCP puts before it (RFC 1035 §4.2.2).
+inline std::vector<std::uint8_t> framed(const std::vector<std::uint8_t>& q) {
+  std::vector<std::uint8_t> out(q.size() + 2);
+  out[0] = static_cast<std::uint8_t>(q.size() >> 8);
+  out[1] = static_cast<std::uint8_t>(q.size() & 0xff);
+  std::copy(q.begin(), q.end(), out.begin() + 2);
+  return out;
+}
+
+/// Reads one length-prefixed message from a TCP socket; empty on EOF, error or timeout.
+inline std::vector<std::uint8_t> read_message(int fd) {
+  std::uint8_t len[2];
+  if (::recv(fd, len, 2, MSG_WAITALL) != 2) return {};
+  std::vector<std::uint8_t> m((len[0] << 8) | len[1]);
+  if (::recv(fd, m.data(), m.size(), MSG_WAITALL) != static_cast<ssize_t>(m.size())) return {};
+  return m;
 }
 
 }  // namespace wgsd::test
