@@ -295,12 +295,12 @@ std::string published_digest(const ZoneSettings& settings, const wg::Device& dev
   return collect(settings, device, now).digest;
 }
 
-std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
-                                       const Zone* previous) {
+namespace {
+
+std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c, wg::Clock::time_point now, const Zone* previous) {
   auto zone = std::make_shared<Zone>();
   zone->loaded = true;
   Builder b(settings, *zone);
-  Collected c = collect(settings, device, now);
   zone->digest = std::move(c.digest);
   std::uint32_t serial = now_seconds(now);
   if (previous != nullptr) {
@@ -319,6 +319,20 @@ std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::D
   if (ptr.count() > 0) service.rrsets.push_back(std::move(ptr));
   b.finish();
   return zone;
+}
+
+}  // namespace
+
+std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
+                                       const Zone* previous) {
+  return build_from(settings, collect(settings, device, now), now, previous);
+}
+
+std::shared_ptr<const Zone> refresh_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
+                                         const std::shared_ptr<const Zone>& previous) {
+  Collected c = collect(settings, device, now);
+  if (previous && previous->loaded && previous->digest == c.digest) return previous;
+  return build_from(settings, std::move(c), now, previous.get());
 }
 
 }  // namespace wgsd::dns

@@ -65,7 +65,7 @@ struct Node {
   std::array<std::uint64_t, 4> source{};
   /// A/AAAA of `self` without endpoint: answered from the query's local address.
   bool dynamic_address{};
-  /// Port of the dynamic SRV target (for tests and logs); 0 if none.
+  /// The RRset of that type, or nullptr.
   [[nodiscard]] const RRset* find(std::uint16_t type) const {
     for (const auto& r : rrsets) {
       if (r.type == type) return &r;
@@ -118,5 +118,10 @@ std::string published_digest(const ZoneSettings& settings, const wg::Device& dev
 /// peers that did not change since `previous` are shared with it rather than built again.
 std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device,
                                        wg::Clock::time_point now, const Zone* previous);
+
+/// What the refresher calls: `previous` itself when nothing published changed (nothing is built,
+/// readers need not move), else build_zone's result. Reads the device's peers once either way.
+std::shared_ptr<const Zone> refresh_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
+                                         const std::shared_ptr<const Zone>& previous);
 
 }  // namespace wgsd::dns

@@ -74,9 +74,10 @@ void PeerCache::refresh(bool force) {
         log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");
         s.failing = false;
       }
-      // Same published data: keep the old snapshot (readers need not move) and skip the build.
-      if (s.zone->loaded && dns::published_digest(s.config.settings, dev, now_wall) == s.zone->digest) continue;
-      s.zone = dns::build_zone(s.config.settings, dev, now_wall, s.zone.get());
+      // Same published data: the old snapshot comes back and nothing is published.
+      auto zone = dns::refresh_zone(s.config.settings, dev, now_wall, s.zone);
+      if (zone == s.zone) continue;
+      s.zone = std::move(zone);
       changed[port_of_[i]] = true;
     } catch (const std::exception& e) {
       // Keep serving the last good data; say so once per failure streak.

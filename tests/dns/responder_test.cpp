@@ -443,3 +443,19 @@ TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed on
   CHECK(z3->nodes.size() == z2->nodes.size());
   CHECK(z3->find(wire(name1)) == nullptr);
 }
+
+TEST_CASE("refresh_zone returns the previous zone itself when nothing published changed", "[dns][zone]") {
+  auto device = reference_device();
+  const auto t0 = wg::Clock::time_point(std::chrono::seconds(1700000000));
+  const auto z1 = dns::refresh_zone(reference_settings(), device, t0, nullptr);
+  REQUIRE(z1->loaded);
+  std::reverse(device.peers.begin(), device.peers.end());
+  CHECK(dns::refresh_zone(reference_settings(), device, t0 + std::chrono::seconds(1), z1) == z1);
+  device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.7:7");
+  const auto z2 = dns::refresh_zone(reference_settings(), device, t0 + std::chrono::seconds(2), z1);
+  CHECK(z2 != z1);
+  CHECK(z2->serial > z1->serial);
+  // A zone never read before is always replaced.
+  const auto empty = dns::build_empty_zone(reference_settings());
+  CHECK(dns::refresh_zone(reference_settings(), device, t0, empty) != empty);
+}
