@@ -42,7 +42,7 @@ std::chrono::nanoseconds duration_option(const std::string& text, const char* fl
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"wgsd-client: sets WireGuard peer endpoints from a wgsd DNS-SD registry"};
+  CLI::App app{"wgsd-client: sets WireGuard peer endpoints from a wgsd DNS-SD registry", "wgsd-client"};
   client::Options options;
   std::vector<std::string> dns_servers;
   std::vector<std::string> skip;
@@ -52,7 +52,6 @@ int main(int argc, char** argv) {
   std::string backend = "auto";
   std::string tsig_y;
   std::string tsig_k;
-  bool version = false;
   app.add_option("--device", options.device, "WireGuard device whose peers to resolve")->required();
   app.add_option("--dns", dns_servers, "registry IP:PORT (repeatable; the freshest answer wins)")->required();
   app.add_option("--zone", options.zone, "zone the registry serves, e.g. example.com.")->required();
@@ -67,7 +66,7 @@ int main(int argc, char** argv) {
   app.add_option("--backend", backend, "auto, uapi or netlink")->capture_default_str();
   app.add_option("-y", tsig_y, "TSIG key [ALG:]NAME:SECRET (not supported yet)");
   app.add_option("-k", tsig_k, "TSIG key file (not supported yet)");
-  app.add_flag("-v,--version", version, "print the version and exit");
+  app.set_version_flag("-v,--version", std::string("wgsd-client ") + WGSD_VERSION, "print the version and exit");
 
   std::chrono::nanoseconds every{0};
   try {
@@ -94,24 +93,14 @@ int main(int argc, char** argv) {
     if (!interval.empty()) every = duration_option(interval, "--interval");
     if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
     wg::check_device_name(options.device);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (version) {
-      std::cout << "wgsd-client " << WGSD_VERSION << "\n";
-      return 0;
-    }
     std::cerr << "wgsd-client: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "wgsd-client: " << e.what() << "\n";
     return 1;
-  }
-  if (version) {
-    std::cout << "wgsd-client " << WGSD_VERSION << "\n";
-    return 0;
   }
   if (sodium_init() < 0) {
     std::cerr << "wgsd-client: libsodium failed to initialise\n";

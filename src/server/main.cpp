@@ -29,7 +29,6 @@ int main(int argc, char** argv) {
   CLI::App app{"wgsd-server: publishes the endpoints of WireGuard peers as DNS-SD records"};
   std::string conf = "Corefile";
   bool check = false;
-  bool version = false;
   wgsd::server::ServerLimits limits;
   std::string idle = "10s";
   app.add_option("-c,--conf", conf, "Corefile to load")->capture_default_str();
@@ -40,15 +39,11 @@ int main(int argc, char** argv) {
   app.add_option("--tcp-idle-timeout", idle, "close a TCP connection idle this long")->capture_default_str();
   app.add_option("--max-peers", limits.max_peers, "refuse a device read with more peers (the last good data stays)")
       ->capture_default_str()->check(CLI::Range(1, 100000000));
-  app.add_flag("-v,--version", version, "print the version and exit");
+  app.set_version_flag("-v,--version", std::string("wgsd-server ") + WGSD_VERSION, "print the version and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
-  }
-  if (version) {
-    std::cout << "wgsd-server " << WGSD_VERSION << "\n";
-    return 0;
   }
   if (sodium_init() < 0) {
     std::cerr << "wgsd-server: libsodium failed to initialise\n";

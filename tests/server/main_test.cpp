@@ -24,6 +24,8 @@ TEST_CASE("wgsd-server --check, --version and a broken Corefile", "[server][main
   CHECK(sh(bin + " --conf " + dir.path() + "/missing --check 2>" + dir.path() + "/err") == 1);
   CHECK_THAT(sh_out("cat " + dir.path() + "/err"), Catch::Contains("/missing: cannot read: No such file or directory"));
   CHECK(sh_out(bin + " --version").rfind("wgsd-server ", 0) == 0);
+  CHECK(sh_out(WGSD_CLIENT_BIN " --version").rfind("wgsd-client ", 0) == 0);
+  CHECK(sh_out(WGSD_CLIENT_BIN " --help").find("Usage: wgsd-client") != std::string::npos);
   CHECK(sh_out(bin + " --conf " WGSD_SOURCE_DIR "/Corefile.example --check") == "OK\n");
 }
 
