@@ -223,10 +223,10 @@ const Zone* ZoneSet::match(std::string_view wire, std::size_t& apex_offset) cons
   return nullptr;
 }
 
-std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings) {
+std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings, std::uint32_t serial) {
   auto zone = std::make_shared<Zone>();
   Builder b(settings, *zone);
-  b.apex(now_seconds(wg::Clock::now()));
+  b.apex(std::max(serial, now_seconds(wg::Clock::now())));
   b.finish();
   return zone;
 }

@@ -20,10 +20,12 @@ struct ZoneSettings {
   struct Self {
     std::optional<wg::Endpoint> endpoint;      ///< nullopt: listen port + the address the query came to
     std::vector<wg::Prefix> allowed_ips;       ///< published in TXT; empty: "allowed="
+    friend bool operator==(const Self&, const Self&) = default;
   };
   struct NameServer {
     std::string name;                          ///< normalised, trailing dot
     std::optional<wg::IpAddress> address;      ///< glue; only for names inside the zone
+    friend bool operator==(const NameServer&, const NameServer&) = default;
   };
   std::string zone;                            ///< normalised: lower case, trailing dot
   std::string device;
@@ -31,6 +33,7 @@ struct ZoneSettings {
   std::vector<wg::Key> hide;                   ///< never published, not even TXT
   std::optional<std::chrono::seconds> max_age; ///< nullopt: any endpoint is published, however old
   std::vector<NameServer> ns;                  ///< empty: ns1.<zone>
+  friend bool operator==(const ZoneSettings&, const ZoneSettings&) = default;
 };
 
 /// One RRset in wire form without owner names: each RR is TYPE CLASS TTL RDLENGTH RDATA, and the
@@ -107,7 +110,8 @@ struct ZoneSet {
 };
 
 /// A zone with only SOA and NS: what is served before the device was first read (`loaded` false).
-std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings);
+/// `serial` carries on the serial of a zone of the same name served before (a reload).
+std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings, std::uint32_t serial = 0);
 
 /// A digest of what `build_zone` would publish for this device at `now`, computed without building:
 /// equal digests mean equal zones (apart from the serial), so a refresh can skip the build.

@@ -12,7 +12,9 @@ namespace {
 
 // Directives of SPEC §4 that later versions implement: named, so they are refused clearly rather
 // than reported as typos or, worse, silently ignored.
-const std::set<std::string> not_yet = {"acl", "tsig", "transfer", "prometheus", "health", "reload"};
+constexpr std::chrono::milliseconds default_reload_interval{30000};  // CoreDNS's default
+
+const std::set<std::string> not_yet = {"acl", "tsig", "transfer", "prometheus", "health"};
 
 [[noreturn]] void fail(const Token& at, const std::string& what) { throw ConfigError(at.where() + ": " + what); }
 
@@ -20,8 +22,13 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 void expect_args(const Directive& d, std::size_t min, std::size_t max, const std::string& prefix, const std::string& usage) {
   if (d.args.size() >= min && d.args.size() <= max) return;
-  std::string expected = min == max ? std::to_string(min) : (max == SIZE_MAX ? "at least " + std::to_string(min) : std::to_string(min) + " to " + std::to_string(max));
-  fail(d.name, prefix + "expected " + expected + " argument" + (max == 1 && min == 1 ? "" : "s") + " (" + usage + "), got " + std::to_string(d.args.size()));
+  std::string expected;
+  if (min == max) expected = std::to_string(min);
+  else if (max == SIZE_MAX) expected = "at least " + std::to_string(min);
+  else if (min == 0) expected = "at most " + std::to_string(max);
+  else expected = std::to_string(min) + " to " + std::to_string(max);
+  const bool one = max == 1 && (min == 1 || min == 0);
+  fail(d.name, prefix + "expected " + expected + " argument" + (one ? "" : "s") + " (" + usage + "), got " + std::to_string(d.args.size()));
 }
 
 void no_block(const Directive& d, const std::string& prefix) {
@@ -182,6 +189,15 @@ BlockConfig parse_block(const ServerBlock& sb) {
       no_block(d, name + ": ");
       expect_args(d, 0, 0, name + ": ", "none");
       (name == "log" ? b.log : b.errors) = true;
+    } else if (name == "reload") {
+      no_block(d, "reload: ");
+      expect_args(d, 0, 1, "reload: ", "[INTERVAL]");
+      b.reload = default_reload_interval;
+      b.reload_where = d.name.where();
+      if (!d.args.empty()) {
+        b.reload = duration_arg(d.args[0], "reload: ");
+        if (*b.reload < std::chrono::seconds(1)) fail(d.args[0], "reload: interval must be at least 1s, got " + quoted(d.args[0].text));
+      }
     } else {
       fail(d.name, "unknown directive " + quoted(name));
     }
@@ -201,8 +217,18 @@ ServerConfig parse_config(std::string_view text, const std::string& file) {
   const auto blocks = parse_corefile(text, file);
   if (blocks.empty()) throw ConfigError(file + ": no server blocks: nothing to serve");
   std::set<std::pair<std::string, std::uint16_t>> zones;
+  std::string reload_where;
   for (const auto& sb : blocks) {
     config.blocks.push_back(parse_block(sb));
+    const auto& b = config.blocks.back();
+    if (b.reload) {
+      // One process, one Corefile, one interval: two different ones would be a silent guess.
+      if (config.reload && *config.reload != *b.reload) {
+        throw ConfigError(b.reload_where + ": reload: interval differs from the one at " + reload_where + " (one Corefile, one interval)");
+      }
+      config.reload = b.reload;
+      reload_where = b.reload_where;
+    }
     for (const auto& z : config.blocks.back().wgsd) {
       if (!zones.insert({z.settings.zone, config.blocks.back().port}).second) {
         throw ConfigError(z.where + ": wgsd: zone " + quoted(z.settings.zone) + " on port " + std::to_string(config.blocks.back().port) +

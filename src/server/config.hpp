@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,12 +29,17 @@ struct BlockConfig {
   std::vector<wg::IpAddress> bind;            ///< empty: every address (0.0.0.0 and ::)
   bool log{};
   bool errors{};
+  std::optional<std::chrono::milliseconds> reload;
+  std::string reload_where;                   ///< "Corefile:4", for messages
   std::vector<ZoneConfig> wgsd;
   std::string where;
 };
 
 struct ServerConfig {
   std::vector<BlockConfig> blocks;
+  /// `reload [INTERVAL]` in any block: how often the Corefile is checked for changes. It applies to
+  /// the whole process, as in CoreDNS; nullopt: only SIGHUP re-reads it.
+  std::optional<std::chrono::milliseconds> reload;
 };
 
 /// Parses and validates a whole Corefile. Throws ConfigError whose message names the file, line,

@@ -98,7 +98,12 @@ std::size_t reply_control(const wg::IpAddress& local, char* buf, std::size_t cap
 }  // namespace
 
 Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log)
-    : options_(std::move(options)), holder_(holder), log_(log), stop_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    : options_(std::move(options)),
+      holder_(holder),
+      log_(log),
+      stop_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      log_queries_(options_.log),
+      log_errors_(options_.errors) {
   std::vector<wg::IpAddress> addresses = options_.addresses;
   const bool wildcard = addresses.empty();
   if (wildcard) addresses = {wg::IpAddress(), wg::IpAddress::v6({})};
@@ -127,6 +132,13 @@ void Listener::start() {
     threads_.emplace_back([this, fds] { udp_worker(fds); });
   }
   threads_.emplace_back([this] { tcp_loop(); });
+}
+
+void Listener::set_logging(bool log, bool errors) {
+  options_.log = log;
+  options_.errors = errors;
+  log_queries_.store(log, std::memory_order_relaxed);
+  log_errors_.store(errors, std::memory_order_relaxed);
 }
 
 void Listener::stop() {
@@ -177,7 +189,7 @@ void Listener::udp_worker(std::vector<int> fds) {
       for (int i = 0; i < n; ++i) {
         Slot& s = slots[static_cast<std::size_t>(i)];
         // The clock and the peer's text form are only for the log: not read when it is off.
-        const auto start = options_.log ? SteadyClock::now() : SteadyClock::time_point{};
+        const auto start = log_queries_.load(std::memory_order_relaxed) ? SteadyClock::now() : SteadyClock::time_point{};
         dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr)};
         dns::ResponseInfo info;
         std::size_t size = 0;
@@ -186,10 +198,10 @@ void Listener::udp_worker(std::vector<int> fds) {
         }
         if (size == 0) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
-          if (options_.errors && remote) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
+          if (log_errors_.load(std::memory_order_relaxed) && remote) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
           continue;
         }
-        if (options_.log) {
+        if (log_queries_.load(std::memory_order_relaxed)) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
           if (remote) log_.info(format_query(*remote, {s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, info, dns::Transport::udp, SteadyClock::now() - start));
         }
@@ -279,10 +291,10 @@ void Listener::tcp_loop() {
       const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local}, response, &info);
       pos += 2 + len;
       if (size == 0) {
-        if (options_.errors && c.remote) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
+        if (log_errors_.load(std::memory_order_relaxed) && c.remote) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
         continue;
       }
-      if (options_.log && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
+      if (log_queries_.load(std::memory_order_relaxed) && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
       c.out.push_back(static_cast<std::uint8_t>(size >> 8));
       c.out.push_back(static_cast<std::uint8_t>(size & 0xff));
       c.out.insert(c.out.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(size));

@@ -33,6 +33,9 @@ public:
   ~Listener();
   void start();
   void stop();
+  [[nodiscard]] const ListenerOptions& options() const { return options_; }
+  /// `log` and `errors` change without rebinding (a reload).
+  void set_logging(bool log, bool errors);
 
 private:
   void udp_worker(std::vector<int> fds);
@@ -46,6 +49,8 @@ private:
   wg::UniqueFd stop_event_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> log_queries_;
+  std::atomic<bool> log_errors_;
 };
 
 }  // namespace wgsd::server

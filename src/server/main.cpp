@@ -4,26 +4,12 @@
 #include <sodium.h>
 
 #include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "server/config.hpp"
 #include "server/duration.hpp"
+#include "server/reload.hpp"
 #include "server/server.hpp"
-
-namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw wgsd::server::ConfigError(path + ": cannot read: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"wgsd-server: publishes the endpoints of WireGuard peers as DNS-SD records"};
@@ -57,8 +43,10 @@ int main(int argc, char** argv) {
   limits.tcp_idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*idle_timeout);
 
   wgsd::server::ServerConfig config;
+  std::string text;
   try {
-    config = wgsd::server::parse_config(read_file(conf), conf);
+    text = wgsd::server::read_corefile(conf);
+    config = wgsd::server::parse_config(text, conf);
   } catch (const wgsd::server::ConfigError& e) {
     std::cerr << e.what() << "\n";
     return 1;
@@ -81,14 +69,24 @@ int main(int argc, char** argv) {
   try {
     wgsd::server::Server server(config, wgsd::server::default_backend, log, limits);
     server.start();
-    for (const auto& b : config.blocks) {
-      for (const auto& z : b.wgsd) log.info("serving " + z.settings.zone + " from device '" + z.settings.device + "' on port " + std::to_string(b.port));
-    }
+    wgsd::server::log_serving(config, log);
+    wgsd::server::Reloader reloader(conf, std::move(text), config, server, log);
     for (;;) {
       int sig = 0;
-      sigwait(&signals, &sig);
+      if (const auto interval = reloader.interval()) {
+        const auto ms = interval->count();
+        const timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1000000L};
+        sig = sigtimedwait(&signals, nullptr, &wait);
+        if (sig < 0) {
+          if (errno == EAGAIN) reloader.check(false);
+          continue;
+        }
+      } else if (sigwait(&signals, &sig) != 0) {
+        continue;
+      }
       if (sig == SIGHUP) {
-        log.info("SIGHUP: the reload directive is not supported yet; keeping the running configuration");
+        log.info("SIGHUP: re-reading " + conf);
+        reloader.check(true);
         continue;
       }
       log.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");

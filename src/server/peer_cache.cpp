@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "server/duration.hpp"
@@ -31,13 +32,28 @@ std::shared_ptr<const dns::ZoneSet> SnapshotHolder::get() const {
 }
 
 PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
-                     BackendFactory factory, Log& log, std::size_t max_peers)
+                     BackendFactory factory, Log& log, std::size_t max_peers, const PeerCache* previous)
     : port_of_(std::move(port_of)), holders_(std::move(holders)), log_(log), max_peers_(max_peers) {
   const auto now = std::chrono::steady_clock::now();
   for (auto& z : zones) {
     State s;
     s.backend = factory(z);
-    s.zone = dns::build_empty_zone(z.settings);
+    // A zone may be served on two ports (two devices): the one with equal settings carries on.
+    const State* same = nullptr;
+    std::uint32_t serial = 0;
+    if (previous != nullptr) {
+      for (const auto& p : previous->zones_) {
+        if (p.config.settings.zone != z.settings.zone) continue;
+        serial = std::max(serial, p.zone->serial);
+        if (p.config.settings == z.settings) same = &p;
+      }
+    }
+    if (same != nullptr) {
+      s.zone = same->zone;
+      s.failing = same->failing;
+    } else {
+      s.zone = dns::build_empty_zone(z.settings, serial);
+    }
     s.due = now;
     s.config = std::move(z);
     zones_.push_back(std::move(s));

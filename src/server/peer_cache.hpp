@@ -56,10 +56,13 @@ using BackendFactory = std::function<std::unique_ptr<wg::Backend>(const ZoneConf
 /// One refresher for every zone of the process.
 class PeerCache {
 public:
-  /// `zones[i]` is published through `holders[port_of[i]]`. Every zone starts unloaded (SERVFAIL).
-  /// A device with more than `max_peers` peers is treated as a failed read (the last good data stays).
+  /// `zones[i]` is published through `holders[port_of[i]]`, at once. Every zone starts unloaded
+  /// (SERVFAIL) unless `previous` (a stopped cache: a reload) served it with the same settings: then
+  /// its snapshot carries on; a zone of that name with other settings starts unloaded, its serial
+  /// carried on. A device with more than `max_peers` peers is treated as a failed read (the last
+  /// good data stays).
   PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
-            BackendFactory factory, Log& log, std::size_t max_peers = 1000000);
+            BackendFactory factory, Log& log, std::size_t max_peers = 1000000, const PeerCache* previous = nullptr);
   ~PeerCache();
 
   /// Reads every zone whose refresh is due at `now` (all of them when `force`) and publishes.

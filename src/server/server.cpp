@@ -4,28 +4,37 @@
 #include <map>
 
 namespace wgsd::server {
+namespace {
+
+bool same_sockets(const ListenerOptions& a, const ListenerOptions& b) { return a.port == b.port && a.addresses == b.addresses; }
+
+std::vector<SnapshotHolder*> holders_of(const std::vector<std::unique_ptr<SnapshotHolder>>& holders) {
+  std::vector<SnapshotHolder*> raw;
+  for (const auto& h : holders) raw.push_back(h.get());
+  return raw;
+}
+
+}  // namespace
 
 std::unique_ptr<wg::Backend> default_backend(const ZoneConfig& zone) { return wg::make_backend(zone.backend); }
 
-Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits) {
+Server::Plan Server::plan(const ServerConfig& config) const {
   // Blocks that share a port share its sockets; their zones are told apart by the longest match.
+  Plan plan;
   std::map<std::uint16_t, std::size_t> port_index;
-  std::vector<ListenerOptions> options;
   std::vector<bool> wildcard;
-  std::vector<ZoneConfig> zones;
-  std::vector<std::size_t> port_of;
   for (const auto& b : config.blocks) {
-    auto [it, added] = port_index.try_emplace(b.port, options.size());
+    auto [it, added] = port_index.try_emplace(b.port, plan.ports.size());
     if (added) {
       ListenerOptions o;
       o.port = b.port;
-      o.udp_workers = limits.udp_workers;
-      o.max_tcp_connections = limits.max_tcp_connections;
-      o.tcp_idle_timeout = limits.tcp_idle_timeout;
-      options.push_back(o);
+      o.udp_workers = limits_.udp_workers;
+      o.max_tcp_connections = limits_.max_tcp_connections;
+      o.tcp_idle_timeout = limits_.tcp_idle_timeout;
+      plan.ports.push_back(o);
       wildcard.push_back(false);
     }
-    ListenerOptions& o = options[it->second];
+    ListenerOptions& o = plan.ports[it->second];
     if (b.bind.empty()) wildcard[it->second] = true;
     for (const auto& a : b.bind) {
       if (std::find(o.addresses.begin(), o.addresses.end(), a) == o.addresses.end()) o.addresses.push_back(a);
@@ -33,31 +42,131 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
     o.log = o.log || b.log;
     o.errors = o.errors || b.errors;
     for (const auto& z : b.wgsd) {
-      zones.push_back(z);
-      port_of.push_back(it->second);
+      plan.zones.push_back(z);
+      plan.port_of.push_back(it->second);
     }
   }
-  std::vector<SnapshotHolder*> raw;
-  for (std::size_t p = 0; p < options.size(); ++p) {
-    if (wildcard[p]) options[p].addresses.clear();
-    holders_.push_back(std::make_unique<SnapshotHolder>());
-    raw.push_back(holders_.back().get());
+  for (std::size_t p = 0; p < plan.ports.size(); ++p) {
+    auto& a = plan.ports[p].addresses;
+    if (wildcard[p]) a.clear();
+    // Order does not matter to the sockets; sorted, a reload that only reorders keeps them.
+    std::sort(a.begin(), a.end(), [](const wg::IpAddress& x, const wg::IpAddress& y) { return x.to_string() < y.to_string(); });
   }
-  cache_ = std::make_unique<PeerCache>(std::move(zones), std::move(port_of), raw, std::move(factory), log, limits.max_peers);
+  return plan;
+}
+
+Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits)
+    : factory_(std::move(factory)), log_(log), limits_(limits) {
+  Plan p = plan(config);
+  std::vector<std::unique_ptr<SnapshotHolder>> holders;
+  for (std::size_t i = 0; i < p.ports.size(); ++i) holders.push_back(std::make_unique<SnapshotHolder>());
+  cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), holders_of(holders), factory_, log_, limits_.max_peers);
   cache_->refresh(true);
-  for (std::size_t p = 0; p < options.size(); ++p) listeners_.push_back(std::make_unique<Listener>(options[p], *holders_[p], log));
+  for (std::size_t i = 0; i < p.ports.size(); ++i) {
+    auto listener = std::make_unique<Listener>(p.ports[i], *holders[i], log_);
+    ports_.push_back(Port{p.ports[i], std::move(holders[i]), std::move(listener)});
+  }
 }
 
 Server::~Server() { stop(); }
 
 void Server::start() {
   cache_->start();
-  for (auto& l : listeners_) l->start();
+  for (auto& p : ports_) p.listener->start();
 }
 
 void Server::stop() {
-  for (auto& l : listeners_) l->stop();
+  for (auto& p : ports_) {
+    if (p.listener) p.listener->stop();  // null: a port a reload could not bind again
+  }
   if (cache_) cache_->stop();
+}
+
+void Server::reload(const ServerConfig& config) {
+  Plan p = plan(config);
+  const std::size_t n = p.ports.size();
+  std::vector<Port> next(n);
+  std::vector<bool> bound_now(n, false);
+  auto serving = [this](std::uint16_t port) {
+    return std::find_if(ports_.begin(), ports_.end(), [&](const Port& o) { return o.listener && o.options.port == port; });
+  };
+
+  // 1. What may fail comes first, while nothing has changed: ports that were not served before.
+  std::vector<std::size_t> rebind;
+  for (std::size_t i = 0; i < n; ++i) {
+    next[i].options = p.ports[i];
+    const auto old = serving(p.ports[i].port);
+    if (old != ports_.end() && same_sockets(old->options, p.ports[i])) {
+      next[i].holder = std::move(old->holder);
+      next[i].listener = std::move(old->listener);
+      continue;
+    }
+    next[i].holder = std::make_unique<SnapshotHolder>();
+    if (old != ports_.end()) {
+      rebind.push_back(i);  // its sockets are still open: bound again in step 3
+      continue;
+    }
+    try {
+      next[i].listener = std::make_unique<Listener>(p.ports[i], *next[i].holder, log_);
+      bound_now[i] = true;
+    } catch (...) {
+      // Put back what was taken: the running configuration goes on as it was.
+      for (std::size_t j = 0; j < i; ++j) {
+        if (bound_now[j] || !next[j].listener) continue;
+        for (auto& o : ports_) {
+          if (!o.listener && o.options.port == next[j].options.port) {
+            o.holder = std::move(next[j].holder);
+            o.listener = std::move(next[j].listener);
+          }
+        }
+      }
+      throw;
+    }
+  }
+
+  // 2. The new zones: unchanged ones carry their snapshot on; the rest are read now. Kept ports go
+  //    on answering from the old snapshots meanwhile.
+  cache_->stop();
+  std::vector<SnapshotHolder*> raw;
+  for (auto& port : next) raw.push_back(port.holder.get());
+  auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), raw, factory_, log_, limits_.max_peers, cache_.get());
+  cache->refresh(true);
+  cache_ = std::move(cache);
+  cache_->start();
+
+  // 3. Ports whose addresses changed: the old sockets close before the new ones bind.
+  for (const std::size_t i : rebind) {
+    auto old = serving(next[i].options.port);
+    old->listener->stop();
+    old->listener.reset();
+    try {
+      next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_);
+    } catch (const std::exception& e) {
+      ListenerOptions fallback = old->options;
+      fallback.log = next[i].options.log;
+      fallback.errors = next[i].options.errors;
+      try {
+        next[i].listener = std::make_unique<Listener>(fallback, *next[i].holder, log_);
+        next[i].options = fallback;
+        log_.error(std::string("reload: ") + e.what() + "; port " + std::to_string(fallback.port) + " stays on its previous addresses");
+      } catch (const std::exception& again) {
+        log_.error(std::string("reload: ") + e.what() + "; port " + std::to_string(fallback.port) + " is not served: " + again.what());
+        continue;
+      }
+    }
+    bound_now[i] = true;
+  }
+
+  // 4. Switch: kept ports log as now configured, new ports answer, ports no longer configured close.
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!next[i].listener) continue;
+    if (bound_now[i]) next[i].listener->start();
+    else next[i].listener->set_logging(next[i].options.log, next[i].options.errors);
+  }
+  for (auto& old : ports_) {
+    if (old.listener) old.listener->stop();
+  }
+  ports_ = std::move(next);
 }
 
 }  // namespace wgsd::server

@@ -26,10 +26,32 @@ public:
   void start();
   void stop();
 
+  /// Serves `config` from now on (a reload; the server must be started). Ports whose addresses did
+  /// not change keep their sockets and go on answering throughout; zones whose settings did not
+  /// change keep their snapshot; new and changed zones are read before this returns. A new port is
+  /// bound before anything changes: if that fails this throws std::runtime_error and the running
+  /// configuration is untouched. A port whose addresses changed is closed and bound again; if the
+  /// new addresses cannot be bound, it goes on listening on the old ones and that is logged.
+  void reload(const ServerConfig& config);
+
 private:
-  std::vector<std::unique_ptr<SnapshotHolder>> holders_;
+  struct Port {
+    ListenerOptions options;
+    std::unique_ptr<SnapshotHolder> holder;
+    std::unique_ptr<Listener> listener;
+  };
+  struct Plan {
+    std::vector<ListenerOptions> ports;
+    std::vector<ZoneConfig> zones;
+    std::vector<std::size_t> port_of;
+  };
+  [[nodiscard]] Plan plan(const ServerConfig& config) const;
+
+  BackendFactory factory_;
+  Log& log_;
+  ServerLimits limits_;
+  std::vector<Port> ports_;
   std::unique_ptr<PeerCache> cache_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
 };
 
 /// The default factory: the backend the zone's `backend` option names.

@@ -108,7 +108,12 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"transfer not yet", ".:53 {\n transfer {\n to *\n }\n}", "Corefile:2: transfer: not supported yet"},
       {"prometheus not yet", ".:53 {\n prometheus\n}", "Corefile:2: prometheus: not supported yet"},
       {"health not yet", ".:53 {\n health :8080\n}", "Corefile:2: health: not supported yet"},
-      {"reload not yet", ".:53 {\n reload 10s\n}", "Corefile:2: reload: not supported yet"},
+      {"reload bad interval", ".:53 {\n reload often\n wgsd a. wg0\n}", "Corefile:2: reload: expected a duration such as 1s, 500ms or 2m, got 'often'"},
+      {"reload too often", ".:53 {\n reload 100ms\n wgsd a. wg0\n}", "Corefile:2: reload: interval must be at least 1s, got '100ms'"},
+      {"reload jitter", ".:53 {\n reload 30s 15s\n wgsd a. wg0\n}", "Corefile:2: reload: expected at most 1 argument ([INTERVAL]), got 2"},
+      {"reload twice", ".:53 {\n reload\n reload\n wgsd a. wg0\n}", "Corefile:3: reload: given twice in one server block"},
+      {"reload intervals differ", ".:53 {\n reload 10s\n wgsd a. wg0\n}\n.:54 {\n wgsd b. wg1\n reload 20s\n}",
+       "Corefile:7: reload: interval differs from the one at Corefile:2 (one Corefile, one interval)"},
       {"bad port", ".:99999 {\n wgsd example.com. wg0\n}", "Corefile:1: server block: port must be 1-65535, got '99999'"},
       {"mixed ports", "a.:53 b.:54 {\n wgsd a. wg0\n}", "Corefile:1: server block: all keys must use one port, got 53 and 54"},
       {"scheme", "tls://.:853 {\n wgsd a. wg0\n}", "Corefile:1: unsupported scheme in 'tls://.:853' (only dns:// is served)"},
@@ -131,6 +136,12 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
 TEST_CASE("several zones on one port and same zone on two ports", "[corefile]") {
   const auto config = parse_config(".:53 {\n wgsd example.com. wg0\n}\nsub.example.com:53 {\n wgsd sub.example.com. wg1\n}\n.:54 {\n wgsd example.com. wg0\n}\n", "C");
   CHECK(config.blocks.size() == 3);
+}
+
+TEST_CASE("reload applies to the whole Corefile", "[corefile]") {
+  CHECK_FALSE(parse_config(".:53 {\n wgsd a. wg0\n}\n", "C").reload);
+  CHECK(parse_config(".:53 {\n wgsd a. wg0\n}\n.:54 {\n reload\n wgsd b. wg0\n}\n", "C").reload == std::chrono::seconds(30));
+  CHECK(parse_config(".:53 {\n reload 2s\n wgsd a. wg0\n}\n.:54 {\n reload 2000ms\n wgsd b. wg0\n}\n", "C").reload == std::chrono::seconds(2));
 }
 
 TEST_CASE("quotes, comments and glued braces", "[corefile]") {

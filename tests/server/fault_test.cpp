@@ -5,9 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "dns/fixtures.hpp"
+#include "server/reload.hpp"
 #include "server/server.hpp"
 #include "support/dns_case.hpp"
 #include "support/lab.hpp"
@@ -23,13 +27,14 @@ const std::string good_dump =
     "private_key=" + std::string(62, '0') + "40\nlisten_port=51820\npublic_key=" + wg::hex_encode(key_from_b64(key1).bytes()) +
     "\nendpoint=198.51.100.7:40001\nallowed_ip=10.0.0.1/32\nerrno=0\n\n";
 
-std::vector<std::uint8_t> ask_udp(std::uint16_t port, const std::vector<std::uint8_t>& q, std::chrono::milliseconds* took = nullptr) {
+std::vector<std::uint8_t> ask_udp(std::uint16_t port, const std::vector<std::uint8_t>& q, std::chrono::milliseconds* took = nullptr,
+                                  const char* address = "127.0.0.1", long timeout_ms = 2000) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{2, 0};
+  ::inet_pton(AF_INET, address, &sin.sin_addr);
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   const auto start = std::chrono::steady_clock::now();
   ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
@@ -41,11 +46,34 @@ std::vector<std::uint8_t> ask_udp(std::uint16_t port, const std::vector<std::uin
   return buf;
 }
 
-std::string a_of(std::uint16_t port, const std::string& name) {
-  auto pkt = parse_response(ask_udp(port, make_query(name, LDNS_RR_TYPE_A)));
+std::string a_of(std::uint16_t port, const std::string& name, const char* address = "127.0.0.1", long timeout_ms = 2000) {
+  auto pkt = parse_response(ask_udp(port, make_query(name, LDNS_RR_TYPE_A), nullptr, address, timeout_ms));
   if (!pkt) return "(no answer)";
   auto answer = section(pkt.get(), LDNS_SECTION_ANSWER);
   return answer.empty() ? "(" + std::to_string(ldns_pkt_get_rcode(pkt.get())) + ")" : answer[0];
+}
+
+// A log that tests can count lines of.
+class Lines {
+public:
+  server::Log log{[this](const std::string& l) {
+    std::lock_guard lock(mutex_);
+    lines_.push_back(l);
+  }};
+  long count(const std::string& needle) {
+    std::lock_guard lock(mutex_);
+    return std::count_if(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+std::uint32_t serial_of(std::uint16_t port, const std::string& zone) {
+  auto pkt = parse_response(ask_udp(port, make_query(zone, LDNS_RR_TYPE_SOA)));
+  if (!pkt || ldns_pkt_ancount(pkt.get()) != 1) return 0;
+  return ldns_rdf2native_int32(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(pkt.get()), 0), 2));
 }
 
 }  // namespace
@@ -108,5 +136,161 @@ TEST_CASE("a failing device daemon never stops the answers, and each failure is 
   daemon.set_reply(good_dump.substr(0, good_dump.find("198.51.100.7")) + "192.0.2.9:1" + good_dump.substr(good_dump.find(":40001") + 6));
   CHECK(eventually([&] { return a_of(port, name1) == rr(name1 + " 0 IN A 192.0.2.9"); }, 3000ms));
   CHECK(count("is readable again") == 1);
+  server.stop();
+}
+
+TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is reported once per version", "[server][fault][reload]") {
+  TempDir dir;
+  UapiServer daemon(dir.path(), "wgrel0");
+  daemon.set_reply(good_dump);
+  Lines lines;
+  const auto port = free_port();
+  const std::string path = dir.path() + "/Corefile";
+  const std::string head = ".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgrel0 {\n  refresh 50ms\n";
+  const std::string good = head + " }\n}\n";
+  std::ofstream(path) << good;
+  const auto config = server::parse_config(server::read_corefile(path), path);
+  auto factory = [&](const server::ZoneConfig&) { return wg::make_uapi_backend({dir.path(), 400ms}); };
+  server::Server server(config, factory, lines.log);
+  server.start();
+  server::Reloader reloader(path, good, config, server, lines.log);
+  const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
+  REQUIRE(a_of(port, name1) == expected);
+  const auto serial = serial_of(port, "example.com.");
+  CHECK(reloader.check(false) == server::Reloader::Outcome::unchanged);
+  CHECK(lines.count("reload:") == 0);
+
+  // A typo: refused with the place and the value; the timer does not repeat it, SIGHUP does.
+  std::ofstream(path) << head << "  self 192.0.2.1\n }\n}\n";
+  const std::string said = "[ERROR] reload: " + path + ":5: wgsd: self: endpoint must be IP:PORT, got '192.0.2.1'; keeping the running configuration";
+  CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
+  for (int i = 0; i < 5; ++i) CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
+  CHECK(lines.count(said) == 1);
+  CHECK(lines.count("reload:") == 1);
+  std::this_thread::sleep_for(200ms);  // refreshes go on under the running configuration
+  CHECK(a_of(port, name1) == expected);
+  CHECK(reloader.check(true) == server::Reloader::Outcome::rejected);
+  CHECK(lines.count(said) == 2);
+
+  // Another broken version is a new problem: said once more.
+  std::ofstream(path) << good << "}\n";
+  CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
+  CHECK(lines.count("[ERROR] reload: " + path + ":7: unexpected '}'; keeping the running configuration") == 1);
+
+  // The file vanishes (an editor's rename): said once, still serving.
+  ::unlink(path.c_str());
+  for (int i = 0; i < 3; ++i) CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
+  CHECK(lines.count("[ERROR] reload: " + path + ": cannot read: No such file or directory; keeping the running configuration") == 1);
+  CHECK(a_of(port, name1) == expected);
+
+  // Back as it was: nothing to apply, and the all-clear is said.
+  std::ofstream(path) << good;
+  CHECK(reloader.check(false) == server::Reloader::Outcome::unchanged);
+  CHECK(lines.count("[INFO] reload: " + path + " is back to the running configuration") == 1);
+  CHECK(lines.count("applied") == 0);
+
+  // A valid change is applied: the peer is hidden at once, the serial goes on growing.
+  std::ofstream(path) << head << "  hide " << key1 << "\n }\n}\n";
+  CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
+  CHECK(lines.count("[INFO] reload: " + path + " applied") == 1);
+  CHECK(a_of(port, name1) == "(3)");  // NXDOMAIN
+  CHECK(serial_of(port, "example.com.") > serial);
+  CHECK(lines.count("[ERROR]") == 4);  // nothing else went wrong
+
+  // The daemon dies. A reload that leaves the zone's settings alone keeps its last good data; one
+  // that changes them cannot show old data under new rules, so that zone waits for its device.
+  daemon.set_reply("", UapiServer::Mode::close);
+  REQUIRE(eventually([&] { return lines.count("[ERROR] wgsd: zone example.com.") == 1; }, 2000ms));
+  const auto hidden_serial = serial_of(port, "example.com.");
+  std::ofstream(path) << head << "  hide " << key1 << "\n }\n errors\n}\n";
+  CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
+  CHECK(a_of(port, name1) == "(3)");
+  CHECK(serial_of(port, "example.com.") == hidden_serial);
+  std::ofstream(path) << good;
+  CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
+  CHECK(a_of(port, name1) == "(2)");  // SERVFAIL, not the old answer
+  CHECK(lines.count("answering SERVFAIL until the device can be read") == 1);
+  daemon.set_reply(good_dump);
+  CHECK(eventually([&] { return a_of(port, name1) == expected; }, 2000ms));
+  CHECK(serial_of(port, "example.com.") > hidden_serial);
+  server.stop();
+}
+
+TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go, addresses change", "[server][reload]") {
+  TempDir dir;
+  UapiServer daemon(dir.path(), "wgrel1");
+  daemon.set_reply(good_dump);
+  Lines lines;
+  const auto port = free_port();
+  const auto port2 = free_port();
+  const std::string p1 = std::to_string(port);
+  const std::string zone_a = " wgsd example.com. wgrel1 {\n  refresh 50ms\n }\n";
+  auto config_of = [&](const std::string& text) { return server::parse_config(text, "C"); };
+  auto factory = [&](const server::ZoneConfig&) { return wg::make_uapi_backend({dir.path(), 400ms}); };
+  server::Server server(config_of(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n"), factory, lines.log);
+  server.start();
+  const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
+  REQUIRE(a_of(port, name1) == expected);
+
+  // Someone asks all the time; on a kept port no question may go unanswered or get another answer.
+  std::atomic<bool> done{false};
+  std::atomic<int> asked{0};
+  std::atomic<int> wrong{0};
+  std::thread asker([&] {
+    while (!done) {
+      if (a_of(port, name1, "127.0.0.1", 500) != expected) ++wrong;
+      ++asked;
+    }
+  });
+
+  // A second zone on the same device and port, and `log`: the port keeps its sockets.
+  const std::string zone_b = " wgsd other.example. wgrel1\n";
+  server.reload(config_of(".:" + p1 + " {\n bind 127.0.0.1\n log\n" + zone_a + zone_b + "}\n"));
+  const std::string other = name1.substr(0, name1.find("._wireguard")) + "._wireguard._udp.other.example.";
+  CHECK(a_of(port, other) == rr(other + " 0 IN A 198.51.100.7"));
+  CHECK(a_of(port, "x." + other) == "(3)");
+  CHECK(eventually([&] { return lines.count("\"A IN ") > 0; }, 1000ms));  // `log` took effect
+
+  // A new port is bound; the old one keeps answering.
+  const std::string two_ports = ".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n.:" + std::to_string(port2) + " {\n bind 127.0.0.1\n" + zone_a + "}\n";
+  server.reload(config_of(two_ports));
+  CHECK(a_of(port2, name1) == expected);
+
+  // A port that cannot be bound: nothing changes, the error names the address.
+  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sin;
+  REQUIRE(::bind(taken, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  REQUIRE(::listen(taken, 1) == 0);
+  ::getsockname(taken, reinterpret_cast<sockaddr*>(&sin), &len);
+  const std::string port3 = std::to_string(ntohs(sin.sin_port));
+  try {
+    server.reload(config_of(two_ports + ".:" + port3 + " {\n bind 127.0.0.1\n" + zone_a + "}\n"));
+    FAIL("a taken port was accepted");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()) == "listen tcp 127.0.0.1:" + port3 + ": Address already in use");
+  }
+  ::close(taken);
+  CHECK(a_of(port2, name1) == expected);
+
+  done = true;
+  asker.join();
+  CHECK(asked > 10);
+  CHECK(wrong == 0);
+
+  // The second port goes away; the first listens on one more address (bound again).
+  server.reload(config_of(".:" + p1 + " {\n bind 127.0.0.2 127.0.0.1\n" + zone_a + "}\n"));
+  CHECK(a_of(port, name1, "127.0.0.2") == expected);
+  CHECK(a_of(port, name1) == expected);
+  CHECK(a_of(port2, name1, "127.0.0.1", 300) == "(no answer)");
+
+  // An address this machine does not have: the port stays on its previous addresses, and says so.
+  server.reload(config_of(".:" + p1 + " {\n bind 192.0.2.1\n" + zone_a + "}\n"));
+  CHECK(lines.count("[ERROR] reload: listen udp 192.0.2.1:" + p1 + ": Cannot assign requested address; port " + p1 +
+                    " stays on its previous addresses") == 1);
+  CHECK(a_of(port, name1) == expected);
+  CHECK(a_of(port, name1, "127.0.0.2") == expected);
   server.stop();
 }

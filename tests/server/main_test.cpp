@@ -42,3 +42,49 @@ TEST_CASE("wgsd-server without its device serves SERVFAIL, says why, and stops c
   CHECK(server.stop(SIGTERM) == 0);
   CHECK(std::chrono::steady_clock::now() - start < 1000ms);
 }
+
+TEST_CASE("wgsd-server re-reads its Corefile every reload interval and on SIGHUP, and keeps serving through a broken one", "[server][main][reload]") {
+  TempDir dir;
+  const auto port = std::to_string(free_port());
+  const std::string path = dir.path() + "/Corefile";
+  const std::string log = dir.path() + "/log";
+  auto corefile = [&](const std::string& zone, const std::string& extra) {
+    std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  reload 1s\n" << extra << "  wgsd " << zone << " wgabsent1 {\n    backend uapi\n  }\n}\n";
+  };
+  auto status = [&](const std::string& zone) {
+    return sh_out("dig +time=1 +tries=1 @127.0.0.1 -p " + port + " " + zone + " SOA 2>&1 | sed -n 's/.*status: \\([A-Z]*\\).*/\\1/p'");
+  };
+  auto said = [&](const std::string& needle) {  // needle: no single quotes
+    return std::stoi(sh_out("grep -cF -- '" + needle + "' " + log + " || true"));
+  };
+  corefile("example.org.", "");
+  Process server({WGSD_SERVER_BIN, "--conf", path}, log);
+  REQUIRE(eventually([&] { return status("example.org.") == "SERVFAIL\n"; }, 3000ms));  // served, device absent
+  CHECK(status("example.net.") == "REFUSED\n");
+
+  // Broken: the timer finds it within an interval and says so once; the zone is still served.
+  corefile("example.org.", "  log stdout\n");
+  const std::string error = "[ERROR] reload: " + path + ":4: log: expected 0 arguments (none), got 1; keeping the running configuration";
+  CHECK(eventually([&] { return said(error) == 1; }, 3000ms));
+  std::this_thread::sleep_for(2500ms);
+  CHECK(said(error) == 1);
+  CHECK(status("example.org.") == "SERVFAIL\n");
+
+  // Fixed with another zone: applied by the timer.
+  corefile("example.net.", "");
+  CHECK(eventually([&] { return status("example.net.") == "SERVFAIL\n"; }, 3000ms));
+  CHECK(status("example.org.") == "REFUSED\n");
+  CHECK(said("[INFO] reload: " + path + " applied") == 1);
+  CHECK(said("[INFO] serving example.net. from device") == 1);
+
+  // Without `reload` only SIGHUP reads the file; the timer is gone with the directive.
+  std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.com. wgabsent1\n}\n";
+  CHECK(eventually([&] { return status("example.com.") == "SERVFAIL\n"; }, 3000ms));
+  std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.edu. wgabsent1\n}\n";
+  std::this_thread::sleep_for(2500ms);
+  CHECK(status("example.edu.") == "REFUSED\n");
+  ::kill(server.pid(), SIGHUP);
+  CHECK(eventually([&] { return status("example.edu.") == "SERVFAIL\n"; }, 3000ms));
+  CHECK(said("[INFO] SIGHUP: re-reading " + path) == 1);
+  CHECK(server.stop(SIGTERM) == 0);
+}
