@@ -71,7 +71,13 @@ void PeerCache::publish(std::size_t port) {
   holders_[port]->publish(std::move(set));
 }
 
+void PeerCache::sweep() {
+  // use_count() == 1: only this list holds it, and nothing can take a new reference from here.
+  std::erase_if(retired_, [](const std::shared_ptr<const dns::Zone>& z) { return z.use_count() == 1; });
+}
+
 void PeerCache::refresh(bool force) {
+  sweep();
   const auto now = std::chrono::steady_clock::now();
   std::vector<bool> changed(holders_.size(), false);
   for (std::size_t i = 0; i < zones_.size(); ++i) {
@@ -93,6 +99,7 @@ void PeerCache::refresh(bool force) {
       // Same published data: the old snapshot comes back and nothing is published.
       auto zone = dns::refresh_zone(s.config.settings, dev, now_wall, s.zone);
       if (zone == s.zone) continue;
+      retired_.push_back(std::move(s.zone));
       s.zone = std::move(zone);
       changed[port_of_[i]] = true;
     } catch (const std::exception& e) {

@@ -81,8 +81,12 @@ private:
   };
   void publish(std::size_t port);
   void run();
+  void sweep();
 
   std::vector<State> zones_;
+  // Replaced snapshots, kept until no reader holds them and freed here: dropping a 100,000-peer
+  // zone takes tens of milliseconds, which must not land on the query thread that lets go last.
+  std::vector<std::shared_ptr<const dns::Zone>> retired_;
   std::vector<std::size_t> port_of_;
   std::vector<SnapshotHolder*> holders_;
   Log& log_;

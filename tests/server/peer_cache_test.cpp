@@ -1,0 +1,57 @@
+// The refresher: what it publishes, and that a replaced snapshot is freed by it, not by a reader.
+#include <catch2/catch.hpp>
+
+#include "dns/fixtures.hpp"
+#include "server/peer_cache.hpp"
+#include "support/fake_backend.hpp"
+
+using namespace wgsd;
+using namespace wgsd::test;
+
+TEST_CASE("a replaced snapshot is freed by the refresher, never by the query thread that lets go last", "[server][refresh]") {
+  auto backend = std::make_shared<FakeBackend>();
+  wg::Device device = reference_device();
+  backend->put(device);
+  server::ZoneConfig zone;
+  zone.settings = reference_settings();
+  server::SnapshotHolder holder;
+  server::Log log([](const std::string&) {});
+  server::PeerCache cache({zone}, {0}, {&holder}, [&](const server::ZoneConfig&) {
+    struct Shared final : wg::Backend {  // the test keeps the fake to change the device
+      std::shared_ptr<FakeBackend> fake;
+      wg::Device get_device(const std::string& n) override { return fake->get_device(n); }
+      void apply(const wg::DeviceUpdate& u) override { fake->apply(u); }
+    };
+    auto b = std::make_unique<Shared>();
+    b->fake = backend;
+    return b;
+  }, log);
+  cache.refresh(true);
+
+  server::SnapshotHolder::Reader reader(holder);  // a query thread's view
+  REQUIRE(reader.current().zones.size() == 1);
+  std::weak_ptr<const dns::Zone> first = reader.current().zones[0];
+  REQUIRE(first.lock()->loaded);
+
+  device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.99:1");
+  backend->put(device);
+  cache.refresh(true);
+  CHECK(reader.current().zones[0] != first.lock());  // the reader moved on and let the old one go
+  CHECK_FALSE(first.expired());                       // ... but it was not freed on that thread
+  cache.refresh(true);                                 // the next refresh frees it
+  CHECK(first.expired());
+
+  // A reader that holds on keeps it alive, however many refreshes pass.
+  std::weak_ptr<const dns::Zone> second = reader.current().zones[0];
+  server::SnapshotHolder::Reader slow(holder);
+  (void)slow.current();
+  device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.98:1");
+  backend->put(device);
+  cache.refresh(true);
+  (void)reader.current();
+  for (int i = 0; i < 3; ++i) cache.refresh(true);
+  CHECK_FALSE(second.expired());
+  (void)slow.current();  // it lets go
+  cache.refresh(true);
+  CHECK(second.expired());
+}
