@@ -128,7 +128,7 @@ public:
   }
 
   struct Entry {
-    std::array<std::uint64_t, 4> source{};    // hash of everything below: equal means an equal node
+    std::array<std::uint64_t, 2> source{};    // hash of everything below: equal means an equal node
     wg::Key key;
     const std::vector<wg::Prefix>* allowed;   // the device's or the Corefile's: outlives the build
     std::optional<std::int64_t> handshake;
@@ -261,8 +261,15 @@ Collected collect(const ZoneSettings& settings, const wg::Device& device, wg::Cl
   }
   // The digest covers what is published, independent of order: wireguard-go lists peers in a
   // different order on every read, and that alone must not look like a change. Each entry is
-  // hashed in binary and the hashes are summed (a multiset hash): no text, no sort.
-  std::array<std::uint64_t, 4> sum{};
+  // hashed in binary and the hashes are summed (a multiset hash): no text, no sort. SipHash-2-4
+  // (128-bit output) under a key drawn once per process is a PRF: no peer can aim for a collision,
+  // and it costs a fifth of BLAKE2b on records this short (it runs for every peer, every refresh).
+  static const auto hash_key = [] {
+    std::array<unsigned char, crypto_shorthash_siphashx24_KEYBYTES> k{};
+    randombytes_buf(k.data(), k.size());
+    return k;
+  }();
+  std::array<std::uint64_t, 2> sum{};
   std::string record;
   for (auto& e : entries) {
     record.assign(reinterpret_cast<const char*>(e.key.bytes().data()), e.key.bytes().size());
@@ -280,8 +287,9 @@ Collected collect(const ZoneSettings& settings, const wg::Device& device, wg::Cl
       record.push_back(static_cast<char>(a.length()));
     }
     auto& h = e.source;
-    crypto_generichash(reinterpret_cast<unsigned char*>(h.data()), sizeof h, reinterpret_cast<const unsigned char*>(record.data()),
-                       record.size(), nullptr, 0);
+    static_assert(sizeof h == crypto_shorthash_siphashx24_BYTES);
+    crypto_shorthash_siphashx24(reinterpret_cast<unsigned char*>(h.data()), reinterpret_cast<const unsigned char*>(record.data()),
+                                record.size(), hash_key.data());
     for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += h[i];
   }
   c.digest.assign(reinterpret_cast<const char*>(sum.data()), sizeof sum);

@@ -65,7 +65,7 @@ struct RRset {
 struct Node {
   std::vector<RRset> rrsets;
   /// For a peer's node: a hash of what it was built from, so the next build can reuse it whole.
-  std::array<std::uint64_t, 4> source{};
+  std::array<std::uint64_t, 2> source{};
   /// A/AAAA of `self` without endpoint: answered from the query's local address.
   bool dynamic_address{};
   /// The RRset of that type, or nullptr.

@@ -42,8 +42,26 @@ std::optional<Key> Key::from_base64(std::string_view text) {
 }
 
 std::optional<Key> Key::from_hex(std::string_view text) {
+  // A public key is no secret: a table lookup (no branch per digit to mispredict) beats the
+  // constant-time decoder several times over, which matters when a refresh reads 100,000 of
+  // them. decode_hex32 stays for private keys.
+  static constexpr auto table = [] {
+    std::array<std::int8_t, 256> t{};
+    t.fill(-1);
+    for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<std::int8_t>(i);
+    for (int i = 0; i < 6; ++i) t['a' + i] = t['A' + i] = static_cast<std::int8_t>(10 + i);
+    return t;
+  }();
+  if (text.size() != key_size * 2) return std::nullopt;
   std::array<std::uint8_t, key_size> bytes{};
-  if (!decode_hex32(text, bytes)) return std::nullopt;
+  int bad = 0;
+  for (std::size_t i = 0; i < key_size; ++i) {
+    const int hi = table[static_cast<unsigned char>(text[2 * i])];
+    const int lo = table[static_cast<unsigned char>(text[2 * i + 1])];
+    bad |= hi | lo;  // negative if either was not a hex digit
+    bytes[i] = static_cast<std::uint8_t>((hi & 0xf) << 4 | (lo & 0xf));
+  }
+  if (bad < 0) return std::nullopt;
   return Key(bytes);
 }
 

@@ -36,6 +36,15 @@ private:
   std::array<std::uint8_t, key_size> bytes_{};
 };
 
+/// For hash containers of public keys: their first 8 bytes (keys are uniformly random).
+struct KeyHash {
+  std::size_t operator()(const Key& k) const noexcept {
+    std::uint64_t h = 0;
+    for (std::size_t i = 0; i < 8; ++i) h = h << 8 | k.bytes()[i];
+    return static_cast<std::size_t>(h);
+  }
+};
+
 /// A private key. Wiped on destruction, never copied, never printed.
 class SecretKey {
 public:

@@ -2,7 +2,7 @@
 
 #include <charconv>
 #include <limits>
-#include <set>
+#include <unordered_set>
 
 #include "wg/error.hpp"
 
@@ -80,7 +80,15 @@ Device parse_uapi_get(std::string_view reply, const std::string& device) {
   Device dev;
   dev.name = device;
   LineReader reader(reply, device);
-  std::set<Key> seen;
+  std::unordered_set<Key, KeyHash> seen;
+  {
+    // One allocation each rather than ~17 regrowths at 100,000 peers; an exact count, so a
+    // hostile reply cannot make this reserve more than it holds.
+    std::size_t peers = 0;
+    for (auto at = reply.find("public_key="); at != std::string_view::npos; at = reply.find("public_key=", at + 75)) ++peers;
+    seen.reserve(peers);
+    dev.peers.reserve(peers);
+  }
   Peer* peer = nullptr;
   std::uint64_t handshake_sec = 0;
   bool seen_handshake_sec = false;

@@ -75,3 +75,23 @@ TEST_CASE("a secret key derives the public key wg(8) derives", "[wg][key]") {
   CHECK_FALSE(secret.assign_hex("zz"));
   CHECK(secret.is_zero());
 }
+
+TEST_CASE("public keys from UAPI hex: both cases, exactly 64 digits", "[wg][key]") {
+  const std::string hex = "b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33";
+  const auto k = wg::Key::from_hex(hex);
+  REQUIRE(k);
+  CHECK(wg::hex_encode(k->bytes()) == hex);
+  std::string upper = hex;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(wg::Key::from_hex(upper) == k);
+  CHECK_FALSE(wg::Key::from_hex(hex.substr(1)));
+  CHECK_FALSE(wg::Key::from_hex(hex + "0"));
+  for (const char bad : {'g', 'G', ' ', '\0', '\xff', '/', ':', '@', '`'}) {
+    for (const std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{63}}) {
+      std::string s = hex;
+      s[at] = bad;
+      INFO(at << " " << static_cast<int>(bad));
+      CHECK_FALSE(wg::Key::from_hex(s));
+    }
+  }
+}
