@@ -20,37 +20,12 @@ while (($#)); do
   esac
   shift
 done
-[[ $(id -u) -eq 0 ]] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
-bash scripts/setup.sh >/dev/null
-for p in knot nsd dnsperf python3; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-done
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-bench -j"$(nproc)" --target wgsd-server >/dev/null
-
-ns="wgsdbench$$"
-dev="wgbench$$"
-dev=${dev:0:15}
-work=$(mktemp -d /tmp/wgsd-bench.XXXXXX)
+source bench/lib.sh
+bench_prepare bench knot nsd dnsperf python3
+bench_namespace bench
 out="bench/out"
 mkdir -p "$out"
 results="$out/results-$(date -u +%Y%m%dT%H%M%SZ).txt"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  # Anything else still running in the namespace (daemons' own children) goes too.
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  sleep 0.5
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
-  rm -f "/var/run/wireguard/$dev.sock"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-in_ns() { ip netns exec "$ns" "$@"; }
 
 # utime + stime; the fields are counted after the command name, which may hold spaces ("nsd: main").
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
@@ -86,10 +61,7 @@ for n in $peers_list; do
   # wireguard-go with N peers; wgsd reads it every second as configured by default. wireguard-go
   # refuses more than 65,536 peers: past that, a UAPI stand-in serves the same dump.
   if ((n <= 65536)); then
-    ip netns exec "$ns" wireguard-go -f "$dev" >"$work/wg.log" 2>&1 &
-    pids+=($!); wgpid=$!
-    for _ in $(seq 1 100); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
-    in_ns wg setconf "$dev" "$data/wg.conf"
+    start_wireguard_go "$data/wg.conf"
     device_kind="wireguard-go"
   else
     python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$data/wg.conf" &

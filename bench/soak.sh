@@ -16,33 +16,11 @@ while (($#)); do
   esac
   shift
 done
-[[ $(id -u) -eq 0 ]] || { echo "soak: needs root (network namespaces)" >&2; exit 1; }
-bash scripts/setup.sh >/dev/null
-dpkg-query -W -f='${Status}' dnsperf 2>/dev/null | grep -q 'install ok installed' || \
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dnsperf >/dev/null
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-bench -j"$(nproc)" --target wgsd-server >/dev/null
-
-ns="wgsdsoak$$"; dev="wgsoak$$"; dev=${dev:0:15}
-work=$(mktemp -d /tmp/wgsd-soak.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  # Anything else still running in the namespace (daemons' own children) goes too.
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  sleep 0.5
-  ip netns del "$ns" 2>/dev/null || true
-  rm -f "/var/run/wireguard/$dev.sock"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
+source bench/lib.sh
+bench_prepare soak dnsperf
+bench_namespace soak
 python3 bench/gen.py "$peers" "$work"
-ip netns exec "$ns" wireguard-go -f "$dev" >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
-ip netns exec "$ns" wg setconf "$dev" "$work/wg.conf"
+start_wireguard_go "$work/wg.conf"
 printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh 200ms\n    }\n}\n' "$dev" >"$work/Corefile"
 ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
 pids+=($!); server=$!
