@@ -82,10 +82,11 @@ Device parse_uapi_get(std::string_view reply, const std::string& device) {
   LineReader reader(reply, device);
   std::unordered_set<Key, KeyHash> seen;
   {
-    // One allocation each rather than ~17 regrowths at 100,000 peers; an exact count, so a
-    // hostile reply cannot make this reserve more than it holds.
+    // One allocation each rather than ~17 regrowths at 100,000 peers. Capped: a hostile reply full
+    // of short "public_key=" lines must not make this reserve gigabytes before the parse rejects it.
+    constexpr std::size_t reserve_cap = 1 << 17;
     std::size_t peers = 0;
-    for (auto at = reply.find("public_key="); at != std::string_view::npos; at = reply.find("public_key=", at + 75)) ++peers;
+    for (auto at = reply.find("public_key="); at != std::string_view::npos && peers < reserve_cap; at = reply.find("public_key=", at + 11)) ++peers;
     seen.reserve(peers);
     dev.peers.reserve(peers);
   }

@@ -127,3 +127,20 @@ TEST_CASE("regression: a handshake time too large for nanoseconds is an error, n
   CHECK_THAT(error_of(pk + "last_handshake_time_sec=17000000024\nerrno=0\n\n"), Catch::Contains("bad last_handshake_time_sec '17000000024'"));
   CHECK(parse_uapi_get(pk + "last_handshake_time_sec=8589934592\nerrno=0\n\n", "wg0").peers[0].last_handshake);
 }
+
+TEST_CASE("a reply of millions of empty public_key lines is refused at line 1, and a large dump parses past the reserve", "[wg][uapi]") {
+  // 2,000,000 twelve-byte lines: uncapped, the peer count would reserve ~300 MB before line 1 fails.
+  std::string reply;
+  reply.reserve(24'000'100);
+  for (int i = 0; i < 2'000'000; ++i) reply += "public_key=\n";
+  reply += "errno=0\n\n";
+  CHECK_THAT(error_of(reply), Catch::Contains("line 1: bad public_key ''"));
+  // A real dump of many peers still parses whole, past the reserve.
+  std::string many;
+  for (unsigned i = 0; i < 140'000; ++i) {
+    std::array<std::uint8_t, 32> b{};
+    for (unsigned j = 0; j < 4; ++j) b[j] = static_cast<std::uint8_t>(i >> (8 * j));
+    many += "public_key=" + hex_encode(b) + "\n";
+  }
+  CHECK(parse_uapi_get(many + "errno=0\n\n", "wg0").peers.size() == 140'000);
+}
