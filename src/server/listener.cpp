@@ -135,8 +135,6 @@ void Listener::start() {
 }
 
 void Listener::set_logging(bool log, bool errors) {
-  options_.log = log;
-  options_.errors = errors;
   log_queries_.store(log, std::memory_order_relaxed);
   log_errors_.store(errors, std::memory_order_relaxed);
 }

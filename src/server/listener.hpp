@@ -33,7 +33,6 @@ public:
   ~Listener();
   void start();
   void stop();
-  [[nodiscard]] const ListenerOptions& options() const { return options_; }
   /// `log` and `errors` change without rebinding (a reload).
   void set_logging(bool log, bool errors);
 

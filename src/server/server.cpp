@@ -8,12 +8,6 @@ namespace {
 
 bool same_sockets(const ListenerOptions& a, const ListenerOptions& b) { return a.port == b.port && a.addresses == b.addresses; }
 
-std::vector<SnapshotHolder*> holders_of(const std::vector<std::unique_ptr<SnapshotHolder>>& holders) {
-  std::vector<SnapshotHolder*> raw;
-  for (const auto& h : holders) raw.push_back(h.get());
-  return raw;
-}
-
 }  // namespace
 
 std::unique_ptr<wg::Backend> default_backend(const ZoneConfig& zone) { return wg::make_backend(zone.backend); }
@@ -55,17 +49,19 @@ Server::Plan Server::plan(const ServerConfig& config) const {
   return plan;
 }
 
+std::vector<SnapshotHolder*> Server::holders_of(const std::vector<Port>& ports) {
+  std::vector<SnapshotHolder*> raw;
+  for (const auto& port : ports) raw.push_back(port.holder.get());
+  return raw;
+}
+
 Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits)
     : factory_(std::move(factory)), log_(log), limits_(limits) {
   Plan p = plan(config);
-  std::vector<std::unique_ptr<SnapshotHolder>> holders;
-  for (std::size_t i = 0; i < p.ports.size(); ++i) holders.push_back(std::make_unique<SnapshotHolder>());
-  cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), holders_of(holders), factory_, log_, limits_.max_peers);
+  for (auto& options : p.ports) ports_.push_back(Port{std::move(options), std::make_unique<SnapshotHolder>(), nullptr});
+  cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), holders_of(ports_), factory_, log_, limits_.max_peers);
   cache_->refresh(true);
-  for (std::size_t i = 0; i < p.ports.size(); ++i) {
-    auto listener = std::make_unique<Listener>(p.ports[i], *holders[i], log_);
-    ports_.push_back(Port{p.ports[i], std::move(holders[i]), std::move(listener)});
-  }
+  for (auto& port : ports_) port.listener = std::make_unique<Listener>(port.options, *port.holder, log_);
 }
 
 Server::~Server() { stop(); }
@@ -127,9 +123,7 @@ void Server::reload(const ServerConfig& config) {
   // 2. The new zones: unchanged ones carry their snapshot on; the rest are read now. Kept ports go
   //    on answering from the old snapshots meanwhile.
   cache_->stop();
-  std::vector<SnapshotHolder*> raw;
-  for (auto& port : next) raw.push_back(port.holder.get());
-  auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), raw, factory_, log_, limits_.max_peers, cache_.get());
+  auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), holders_of(next), factory_, log_, limits_.max_peers, cache_.get());
   cache->refresh(true);
   cache_ = std::move(cache);
   cache_->start();

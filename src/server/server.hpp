@@ -46,6 +46,7 @@ private:
     std::vector<std::size_t> port_of;
   };
   [[nodiscard]] Plan plan(const ServerConfig& config) const;
+  static std::vector<SnapshotHolder*> holders_of(const std::vector<Port>& ports);
 
   BackendFactory factory_;
   Log& log_;
