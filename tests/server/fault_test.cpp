@@ -53,17 +53,26 @@ std::string a_of(std::uint16_t port, const std::string& name, const char* addres
   return answer.empty() ? "(" + std::to_string(ldns_pkt_get_rcode(pkt.get())) + ")" : answer[0];
 }
 
-// A log that tests can count lines of.
-class Lines {
+// What a registry runs beside: a UAPI stand-in for its device (answering good_dump), a free port,
+// and a log whose lines a test can count.
+class Rig {
 public:
-  server::Log log{[this](const std::string& l) {
-    std::lock_guard lock(mutex_);
-    lines_.push_back(l);
-  }};
+  explicit Rig(const std::string& device) : daemon(dir.path(), device) { daemon.set_reply(good_dump); }
+  [[nodiscard]] server::BackendFactory factory() const {
+    return [this](const server::ZoneConfig&) { return wg::make_uapi_backend({dir.path(), 400ms}); };
+  }
   long count(const std::string& needle) {
     std::lock_guard lock(mutex_);
     return std::count_if(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
   }
+
+  TempDir dir;
+  UapiServer daemon;
+  const std::uint16_t port = free_port();
+  server::Log log{[this](const std::string& l) {
+    std::lock_guard lock(mutex_);
+    lines_.push_back(l);
+  }};
 
 private:
   std::mutex mutex_;
@@ -79,35 +88,23 @@ std::uint32_t serial_of(std::uint16_t port, const std::string& zone) {
 }  // namespace
 
 TEST_CASE("a failing device daemon never stops the answers, and each failure is said once", "[server][fault]") {
-  TempDir dir;
-  UapiServer daemon(dir.path(), "wgfault0");
-  daemon.set_reply(good_dump);
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  server::Log log([&](const std::string& l) {
-    std::lock_guard lock(mutex);
-    lines.push_back(l);
-  });
-  auto count = [&](const std::string& needle) {
-    std::lock_guard lock(mutex);
-    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
-  };
-  const auto port = free_port();
+  Rig rig("wgfault0");
+  const auto port = rig.port;
   const auto config = server::parse_config(".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgfault0 {\n  refresh 50ms\n }\n}\n", "C");
   server::ServerLimits limits;
   limits.max_peers = 3;
-  server::Server server(config, [&](const server::ZoneConfig&) { return wg::make_uapi_backend({dir.path(), 400ms}); }, log, limits);
+  server::Server server(config, rig.factory(), rig.log, limits);
   server.start();
   const std::string expected = name1 + " 0 IN A 198.51.100.7";
   REQUIRE(a_of(port, name1) == rr(expected));
 
   SECTION("the daemon hangs up mid-reply") {
-    daemon.set_reply(good_dump.substr(0, 100));
-    CHECK(eventually([&] { return count("truncated reply") > 0; }, 2000ms));
+    rig.daemon.set_reply(good_dump.substr(0, 100));
+    CHECK(eventually([&] { return rig.count("truncated reply") > 0; }, 2000ms));
   }
   SECTION("the daemon accepts but never answers: queries are still answered at once") {
-    daemon.set_reply("", UapiServer::Mode::silent);
-    CHECK(eventually([&] { return count("daemon did not answer in time") > 0; }, 3000ms));
+    rig.daemon.set_reply("", UapiServer::Mode::silent);
+    CHECK(eventually([&] { return rig.count("daemon did not answer in time") > 0; }, 3000ms));
     for (int i = 0; i < 20; ++i) {
       std::chrono::milliseconds took{};
       CHECK(!ask_udp(port, make_query(name1, LDNS_RR_TYPE_A), &took).empty());
@@ -115,92 +112,88 @@ TEST_CASE("a failing device daemon never stops the answers, and each failure is 
     }
   }
   SECTION("a malformed dump") {
-    daemon.set_reply("listen_port=1\npublic_key=" + std::string(64, 'a') + "\nendpoint=not-an-endpoint\nerrno=0\n\n");
-    CHECK(eventually([&] { return count("line 3: bad or duplicate endpoint 'not-an-endpoint'") > 0; }, 2000ms));
+    rig.daemon.set_reply("listen_port=1\npublic_key=" + std::string(64, 'a') + "\nendpoint=not-an-endpoint\nerrno=0\n\n");
+    CHECK(eventually([&] { return rig.count("line 3: bad or duplicate endpoint 'not-an-endpoint'") > 0; }, 2000ms));
   }
   SECTION("more peers than --max-peers") {
     std::string dump = "listen_port=1\n";
     for (unsigned i = 0; i < 4; ++i) dump += "public_key=" + wg::hex_encode(key_n(i).bytes()) + "\n";
-    daemon.set_reply(dump + "errno=0\n\n");
-    CHECK(eventually([&] { return count("has 4 peers, more than the limit of 3") > 0; }, 2000ms));
+    rig.daemon.set_reply(dump + "errno=0\n\n");
+    CHECK(eventually([&] { return rig.count("has 4 peers, more than the limit of 3") > 0; }, 2000ms));
   }
   SECTION("the daemon is gone") {
-    daemon.set_reply("", UapiServer::Mode::close);
-    CHECK(eventually([&] { return count("[ERROR] wgsd: zone example.com.") > 0; }, 2000ms));
+    rig.daemon.set_reply("", UapiServer::Mode::close);
+    CHECK(eventually([&] { return rig.count("[ERROR] wgsd: zone example.com.") > 0; }, 2000ms));
   }
   std::this_thread::sleep_for(500ms);  // several more failed refreshes
   CHECK(a_of(port, name1) == rr(expected));
-  CHECK(count("[ERROR] wgsd: zone example.com.") == 1);
-  CHECK(count("serving the last good data") == 1);
+  CHECK(rig.count("[ERROR] wgsd: zone example.com.") == 1);
+  CHECK(rig.count("serving the last good data") == 1);
   // It comes back with a change: picked up, said once.
-  daemon.set_reply(good_dump.substr(0, good_dump.find("198.51.100.7")) + "192.0.2.9:1" + good_dump.substr(good_dump.find(":40001") + 6));
+  rig.daemon.set_reply(good_dump.substr(0, good_dump.find("198.51.100.7")) + "192.0.2.9:1" + good_dump.substr(good_dump.find(":40001") + 6));
   CHECK(eventually([&] { return a_of(port, name1) == rr(name1 + " 0 IN A 192.0.2.9"); }, 3000ms));
-  CHECK(count("is readable again") == 1);
+  CHECK(rig.count("is readable again") == 1);
   server.stop();
 }
 
 TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is reported once per version", "[server][fault][reload]") {
-  TempDir dir;
-  UapiServer daemon(dir.path(), "wgrel0");
-  daemon.set_reply(good_dump);
-  Lines lines;
-  const auto port = free_port();
-  const std::string path = dir.path() + "/Corefile";
+  Rig rig("wgrel0");
+  const auto port = rig.port;
+  const std::string path = rig.dir.path() + "/Corefile";
   const std::string head = ".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgrel0 {\n  refresh 50ms\n";
   const std::string good = head + " }\n}\n";
   std::ofstream(path) << good;
   const auto config = server::parse_config(server::read_corefile(path), path);
-  auto factory = [&](const server::ZoneConfig&) { return wg::make_uapi_backend({dir.path(), 400ms}); };
-  server::Server server(config, factory, lines.log);
+  server::Server server(config, rig.factory(), rig.log);
   server.start();
-  server::Reloader reloader(path, good, config, server, lines.log);
+  server::Reloader reloader(path, good, config, server, rig.log);
   const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
   REQUIRE(a_of(port, name1) == expected);
   const auto serial = serial_of(port, "example.com.");
   CHECK(reloader.check(false) == server::Reloader::Outcome::unchanged);
-  CHECK(lines.count("reload:") == 0);
+  CHECK(rig.count("reload:") == 0);
 
   // A typo: refused with the place and the value; the timer does not repeat it, SIGHUP does.
   std::ofstream(path) << head << "  self 192.0.2.1\n }\n}\n";
   const std::string said = "[ERROR] reload: " + path + ":5: wgsd: self: endpoint must be IP:PORT, got '192.0.2.1'; keeping the running configuration";
   CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
   for (int i = 0; i < 5; ++i) CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
-  CHECK(lines.count(said) == 1);
-  CHECK(lines.count("reload:") == 1);
+  CHECK(rig.count(said) == 1);
+  CHECK(rig.count("reload:") == 1);
   std::this_thread::sleep_for(200ms);  // refreshes go on under the running configuration
   CHECK(a_of(port, name1) == expected);
   CHECK(reloader.check(true) == server::Reloader::Outcome::rejected);
-  CHECK(lines.count(said) == 2);
+  CHECK(rig.count(said) == 2);
 
   // Another broken version is a new problem: said once more.
   std::ofstream(path) << good << "}\n";
   CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
-  CHECK(lines.count("[ERROR] reload: " + path + ":7: unexpected '}'; keeping the running configuration") == 1);
+  CHECK(rig.count("[ERROR] reload: " + path + ":7: unexpected '}'; keeping the running configuration") == 1);
 
   // The file vanishes (an editor's rename): said once, still serving.
   ::unlink(path.c_str());
   for (int i = 0; i < 3; ++i) CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
-  CHECK(lines.count("[ERROR] reload: " + path + ": cannot read: No such file or directory; keeping the running configuration") == 1);
+  CHECK(rig.count("[ERROR] reload: " + path + ": cannot read: No such file or directory; keeping the running configuration") == 1);
   CHECK(a_of(port, name1) == expected);
 
   // Back as it was: nothing to apply, and the all-clear is said.
   std::ofstream(path) << good;
   CHECK(reloader.check(false) == server::Reloader::Outcome::unchanged);
-  CHECK(lines.count("[INFO] reload: " + path + " is back to the running configuration") == 1);
-  CHECK(lines.count("applied") == 0);
+  CHECK(rig.count("[INFO] reload: " + path + " is back to the running configuration") == 1);
+  CHECK(rig.count("applied") == 0);
 
   // A valid change is applied: the peer is hidden at once, the serial goes on growing.
   std::ofstream(path) << head << "  hide " << key1 << "\n }\n}\n";
   CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
-  CHECK(lines.count("[INFO] reload: " + path + " applied") == 1);
+  CHECK(rig.count("[INFO] reload: " + path + " applied") == 1);
   CHECK(a_of(port, name1) == "(3)");  // NXDOMAIN
   CHECK(serial_of(port, "example.com.") > serial);
-  CHECK(lines.count("[ERROR]") == 4);  // nothing else went wrong
+  CHECK(rig.count("[ERROR]") == 4);  // nothing else went wrong
 
   // The daemon dies. A reload that leaves the zone's settings alone keeps its last good data; one
   // that changes them cannot show old data under new rules, so that zone waits for its device.
-  daemon.set_reply("", UapiServer::Mode::close);
-  REQUIRE(eventually([&] { return lines.count("[ERROR] wgsd: zone example.com.") == 1; }, 2000ms));
+  rig.daemon.set_reply("", UapiServer::Mode::close);
+  REQUIRE(eventually([&] { return rig.count("[ERROR] wgsd: zone example.com.") == 1; }, 2000ms));
   const auto hidden_serial = serial_of(port, "example.com.");
   std::ofstream(path) << head << "  hide " << key1 << "\n }\n errors\n}\n";
   CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
@@ -209,25 +202,21 @@ TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is rep
   std::ofstream(path) << good;
   CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
   CHECK(a_of(port, name1) == "(2)");  // SERVFAIL, not the old answer
-  CHECK(lines.count("answering SERVFAIL until the device can be read") == 1);
-  daemon.set_reply(good_dump);
+  CHECK(rig.count("answering SERVFAIL until the device can be read") == 1);
+  rig.daemon.set_reply(good_dump);
   CHECK(eventually([&] { return a_of(port, name1) == expected; }, 2000ms));
   CHECK(serial_of(port, "example.com.") > hidden_serial);
   server.stop();
 }
 
 TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go, addresses change", "[server][reload]") {
-  TempDir dir;
-  UapiServer daemon(dir.path(), "wgrel1");
-  daemon.set_reply(good_dump);
-  Lines lines;
-  const auto port = free_port();
+  Rig rig("wgrel1");
+  const auto port = rig.port;
   const auto port2 = free_port();
   const std::string p1 = std::to_string(port);
   const std::string zone_a = " wgsd example.com. wgrel1 {\n  refresh 50ms\n }\n";
   auto config_of = [&](const std::string& text) { return server::parse_config(text, "C"); };
-  auto factory = [&](const server::ZoneConfig&) { return wg::make_uapi_backend({dir.path(), 400ms}); };
-  server::Server server(config_of(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n"), factory, lines.log);
+  server::Server server(config_of(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n"), rig.factory(), rig.log);
   server.start();
   const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
   REQUIRE(a_of(port, name1) == expected);
@@ -249,7 +238,7 @@ TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go
   const std::string other = name1.substr(0, name1.find("._wireguard")) + "._wireguard._udp.other.example.";
   CHECK(a_of(port, other) == rr(other + " 0 IN A 198.51.100.7"));
   CHECK(a_of(port, "x." + other) == "(3)");
-  CHECK(eventually([&] { return lines.count("\"A IN ") > 0; }, 1000ms));  // `log` took effect
+  CHECK(eventually([&] { return rig.count("\"A IN ") > 0; }, 1000ms));  // `log` took effect
 
   // A new port is bound; the old one keeps answering.
   const std::string two_ports = ".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n.:" + std::to_string(port2) + " {\n bind 127.0.0.1\n" + zone_a + "}\n";
@@ -288,7 +277,7 @@ TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go
 
   // An address this machine does not have: the port stays on its previous addresses, and says so.
   server.reload(config_of(".:" + p1 + " {\n bind 192.0.2.1\n" + zone_a + "}\n"));
-  CHECK(lines.count("[ERROR] reload: listen udp 192.0.2.1:" + p1 + ": Cannot assign requested address; port " + p1 +
+  CHECK(rig.count("[ERROR] reload: listen udp 192.0.2.1:" + p1 + ": Cannot assign requested address; port " + p1 +
                     " stays on its previous addresses") == 1);
   CHECK(a_of(port, name1) == expected);
   CHECK(a_of(port, name1, "127.0.0.2") == expected);
