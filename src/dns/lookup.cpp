@@ -13,20 +13,20 @@ LookupResult lookup(const ZoneSet& zones, std::string_view lower_qname, std::uin
     return r;
   }
   r.node = r.zone->find(lower_qname);
-  if (r.node == nullptr) {
+  if (!r.node) {
     r.outcome = Outcome::nxdomain;
     return r;
   }
   if (qtype == type::any) {
-    r.outcome = r.node->rrsets.empty() && !r.node->dynamic_address ? Outcome::nodata : Outcome::answer;
+    r.outcome = r.node.rrset_count() == 0 && !r.node.dynamic_address() ? Outcome::nodata : Outcome::answer;
     return r;
   }
-  if ((qtype == type::a || qtype == type::aaaa) && r.node->dynamic_address) {
+  if ((qtype == type::a || qtype == type::aaaa) && r.node.dynamic_address()) {
     r.outcome = Outcome::answer;
     return r;
   }
-  r.rrset = r.node->find(qtype);
-  r.outcome = r.rrset != nullptr ? Outcome::answer : Outcome::nodata;
+  r.rrset = r.node.find(qtype);
+  r.outcome = r.rrset ? Outcome::answer : Outcome::nodata;
   return r;
 }
 

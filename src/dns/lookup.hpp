@@ -20,8 +20,8 @@ struct LookupResult {
   Outcome outcome{Outcome::refused};
   const Zone* zone{};          ///< set unless refused
   std::size_t apex_offset{};   ///< where the apex starts in the name
-  const Node* node{};          ///< set for answer and nodata
-  const RRset* rrset{};        ///< the answering RRset; null for ANY and for the dynamic address
+  NodeRef node;                ///< set for answer and nodata
+  RRsetRef rrset;              ///< the answering RRset; empty for ANY and for the dynamic address
 };
 
 /// Looks up a lower-case, uncompressed wire name. `qtype` ANY answers with the node; A or AAAA of

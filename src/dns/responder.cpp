@@ -132,10 +132,10 @@ public:
 
   // Writes a whole RRset as answer; partial RRsets only over TCP (a PTR set bigger than a message).
   // Returns false (and sets TC) when it did not fit whole.
-  bool answer(const RRset& set) {
+  bool answer(RRsetRef set) {
     // Every RR is a 2-byte owner pointer plus its tail: the size is known without a walk, which
     // matters for a PTR set of 100,000 that is refused over UDP 5% of the time.
-    const std::size_t total = set.wire.size() + 2 * set.count();
+    const std::size_t total = set.wire().size() + 2 * set.count();
     if (!w_.fits(total, reserve_)) {
       if (ctx_.transport == Transport::tcp) {
         for (std::size_t i = 0; i < set.count() && w_.fits(2 + set.rr(i).size(), reserve_); ++i) put_answer(set.rr(i));
@@ -157,8 +157,9 @@ public:
   }
 
   // Additional records never set TC: they are dropped first, one by one from the end (NSD style).
-  void extras(const RRset& set) {
-    for (const auto& extra : set.extras) {
+  void extras(RRsetRef set) {
+    for (std::size_t e = 0; e < set.extra_count(); ++e) {
+      const RRsetRef::Extra extra = set.extra(e);
       if (extra.answer_rr >= answer_offsets_count_) break;
       const std::size_t pointer = answer_offsets_[extra.answer_rr] + 2 + extra.name_offset;
       if (pointer > 0x3fff) break;
@@ -176,7 +177,7 @@ public:
   }
 
   void soa_authority(const Zone& zone, std::size_t apex_offset) {
-    const std::string_view tail = zone.soa.rr(0);
+    const std::string_view tail = zone.soa().rr(0);
     if (!w_.fits(2 + tail.size(), reserve_)) {
       tc_ = true;
       return;
@@ -301,25 +302,25 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     case Outcome::answer: break;
   }
   r.question();
-  const Node* node = found.node;
+  const NodeRef node = found.node;
   const Zone* zone = found.zone;
   const std::size_t apex_offset = found.apex_offset;
   bool answered = false;
   if (found.outcome == Outcome::nodata) {
     // NODATA: nothing to answer
-  } else if (found.rrset != nullptr) {
+  } else if (found.rrset) {
     answered = true;
-    if (r.answer(*found.rrset)) r.extras(*found.rrset);
+    if (r.answer(found.rrset)) r.extras(found.rrset);
   } else if (query.qtype == type::any && ctx.transport == Transport::udp) {
     answered = true;
     r.answer_tail({hinfo_tail, sizeof hinfo_tail});
   } else if (query.qtype == type::any) {
-    for (const auto& set : node->rrsets) {
+    for (std::size_t i = 0; i < node.rrset_count(); ++i) {
       answered = true;
-      if (!r.answer(set)) break;
+      if (!r.answer(node.rrset(i))) break;
     }
     std::array<std::uint8_t, 26> dynamic{};
-    if (!r.truncated() && node->dynamic_address) {
+    if (!r.truncated() && node.dynamic_address()) {
       if (const std::size_t n = r.dynamic_tail(dynamic); n > 0) {
         answered = true;
         r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
 
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
@@ -75,6 +78,24 @@ std::string txt_rdata(const wg::Key& key, const std::vector<wg::Prefix>& allowed
   return rdata;
 }
 
+// A node as the builder assembles it, packed into a Node when the zone is finished.
+struct NodeDraft {
+  std::vector<RRset> rrsets;
+  bool dynamic_address{};
+};
+
+template <typename T>
+void put_at(std::byte* block, std::size_t offset, const T& value) {
+  std::memcpy(block + offset, &value, sizeof value);
+}
+
+std::uint32_t offset32(std::size_t n) {
+  // A node holds a few RRs, the service node the PTR set; a block past 4 GiB cannot happen
+  // under --max-peers, and must not wrap silently if it did.
+  if (n > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("a node's RRsets exceed 4 GiB");
+  return static_cast<std::uint32_t>(n);
+}
+
 class Builder {
 public:
   Builder(const ZoneSettings& settings, Zone& zone) : settings_(settings), zone_(zone) {
@@ -85,20 +106,24 @@ public:
 
   // Creates the node and every empty non-terminal between it and the apex (RFC 8020: they exist).
   // These nodes are few and built anew each time; peer nodes go straight into the zone.
-  Node& node(const std::string& wire) {
+  NodeDraft& node(const std::string& wire) {
     for (std::size_t pos = 0; pos < wire.size() - zone_.apex_wire.size();) {
-      own_.try_emplace(wire.substr(pos), std::make_shared<Node>());
+      own_.try_emplace(wire.substr(pos));
       pos += static_cast<std::uint8_t>(wire[pos]) + 1U;
     }
-    auto [it, added] = own_.try_emplace(wire, nullptr);
-    if (added) it->second = std::make_shared<Node>();
-    return *it->second;
+    return own_[wire];
   }
 
-  // Moves the nodes built with node() into the zone.
+  // Packs the nodes built with node() into the zone, ahead of the peers' (a name both have keeps
+  // the Corefile's node), and indexes every name.
   void finish() {
-    for (auto& [wire, n] : own_) zone_.nodes.insert_or_assign(wire, std::move(n));
+    std::vector<std::shared_ptr<const Node>> all;
+    all.reserve(own_.size() + zone_.nodes.size());
+    for (const auto& [wire, draft] : own_) all.push_back(std::make_shared<const Node>(wire, draft.rrsets, draft.dynamic_address));
     own_.clear();
+    std::move(zone_.nodes.begin(), zone_.nodes.end(), std::back_inserter(all));
+    zone_.nodes = std::move(all);
+    zone_.index();
   }
 
   void apex(std::uint32_t serial) {
@@ -120,10 +145,9 @@ public:
     put_u32(soa, 7200);
     put_u32(soa, 3600000);
     put_u32(soa, 60);
-    zone_.soa = single(type::soa, rr_tail(type::soa, soa_ttl, soa));
     zone_.serial = serial;
-    Node& apex = node(zone_.apex_wire);
-    apex.rrsets.push_back(zone_.soa);
+    NodeDraft& apex = node(zone_.apex_wire);
+    apex.rrsets.push_back(single(type::soa, rr_tail(type::soa, soa_ttl, soa)));
     apex.rrsets.push_back(std::move(ns_set));
   }
 
@@ -153,20 +177,20 @@ public:
     }
     // Unchanged since the last build: share its node (its ancestors exist already).
     if (previous != nullptr) {
-      const auto old = previous->nodes.find(std::string_view(owner));
-      if (old != previous->nodes.end() && old->second->source == e.source) {
-        std::shared_ptr<const Node> shared = old->second;
-        zone_.nodes.emplace(std::move(owner), std::move(shared));
+      const auto* old = previous->shared(owner);
+      if (old != nullptr && (*old)->source == e.source) {
+        zone_.nodes.push_back(*old);
         return;
       }
     }
-    auto node = std::make_shared<Node>();
-    build_peer(e, owner, *node);
-    zone_.nodes.emplace(std::move(owner), std::move(node));
+    NodeDraft draft;
+    build_peer(e, owner, draft);
+    auto node = std::make_shared<Node>(owner, draft.rrsets, draft.dynamic_address);
+    node->source = e.source;
+    zone_.nodes.push_back(std::move(node));
   }
 
-  void build_peer(const Entry& e, const std::string& owner, Node& n) {
-    n.source = e.source;
+  void build_peer(const Entry& e, const std::string& owner, NodeDraft& n) {
     const auto txt = rr_tail(type::txt, data_ttl, txt_rdata(e.key, *e.allowed, e.handshake));
     n.rrsets.push_back(single(type::txt, txt));
     if (!e.published) return;
@@ -197,7 +221,7 @@ private:
   const ZoneSettings& settings_;
   Zone& zone_;
   std::string service_wire_;
-  std::unordered_map<std::string, std::shared_ptr<Node>> own_;
+  std::unordered_map<std::string, NodeDraft> own_;
 };
 
 std::uint32_t now_seconds(wg::Clock::time_point now) {
@@ -221,6 +245,74 @@ const Zone* ZoneSet::match(std::string_view wire, std::size_t& apex_offset) cons
     pos += static_cast<std::uint8_t>(wire[pos]) + 1U;
   }
   return nullptr;
+}
+
+Node::Node(std::string_view name, const std::vector<RRset>& rrsets, bool dynamic_address) {
+  if (name.size() > std::numeric_limits<std::uint16_t>::max() || rrsets.size() > std::numeric_limits<std::uint8_t>::max()) {
+    throw std::length_error("a node's name or RRset count is out of range");
+  }
+  // Sizes first, then one allocation: head and name, the RRset table, then per RRset its end
+  // offsets, its extras, its RR tails and its extras' tails.
+  std::size_t size = packed::rrsets_offset(name.size()) + rrsets.size() * sizeof(packed::RRset);
+  for (const auto& r : rrsets) {
+    size += r.ends.size() * sizeof(std::uint32_t) + r.extras.size() * sizeof(packed::Extra);
+  }
+  const std::size_t tables = size;
+  for (const auto& r : rrsets) {
+    size += r.wire.size();
+    for (const auto& e : r.extras) size += e.tail.size();
+  }
+  block_ = std::make_unique<std::byte[]>(size);
+  std::byte* b = block_.get();
+  put_at(b, 0, packed::Head{static_cast<std::uint16_t>(name.size()), static_cast<std::uint8_t>(rrsets.size()), dynamic_address ? std::uint8_t{1} : std::uint8_t{0}});
+  std::memcpy(b + sizeof(packed::Head), name.data(), name.size());
+  std::size_t table = packed::rrsets_offset(name.size()) + rrsets.size() * sizeof(packed::RRset);
+  std::size_t bytes = tables;
+  for (std::size_t i = 0; i < rrsets.size(); ++i) {
+    const RRset& r = rrsets[i];
+    if (r.extras.size() > std::numeric_limits<std::uint16_t>::max()) throw std::length_error("an RRset has too many additional records");
+    packed::RRset head{r.type, static_cast<std::uint16_t>(r.extras.size()), offset32(r.ends.size()), offset32(bytes), offset32(table), 0};
+    std::memcpy(b + bytes, r.wire.data(), r.wire.size());
+    bytes += r.wire.size();
+    for (std::uint32_t end : r.ends) {
+      put_at(b, table, end);
+      table += sizeof end;
+    }
+    head.extras = offset32(table);
+    for (const auto& e : r.extras) {
+      put_at(b, table, packed::Extra{e.answer_rr, e.name_offset, e.dynamic_address ? std::uint16_t{1} : std::uint16_t{0},
+                                     static_cast<std::uint16_t>(e.tail.size()), offset32(bytes)});
+      table += sizeof(packed::Extra);
+      std::memcpy(b + bytes, e.tail.data(), e.tail.size());
+      bytes += e.tail.size();
+    }
+    put_at(b, packed::rrsets_offset(name.size()) + i * sizeof(packed::RRset), head);
+  }
+}
+
+void Zone::index() {
+  std::size_t capacity = 16;
+  while (capacity < 2 * nodes.size()) capacity *= 2;
+  slots_.assign(capacity, Slot{});
+  mask_ = capacity - 1;
+  for (std::size_t n = 0; n < nodes.size(); ++n) {
+    const NodeRef ref = nodes[n]->ref();
+    const std::uint64_t h = hash(ref.name());
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.block == nullptr) {
+        s = {h, ref.block(), static_cast<std::uint32_t>(n)};
+        break;
+      }
+      if (s.hash == h && NodeRef(s.block).name() == ref.name()) break;  // the first node of a name stays
+    }
+  }
+  soa_ = find(apex_wire).find(type::soa);
+}
+
+const std::shared_ptr<const Node>* Zone::shared(std::string_view wire) const {
+  const Slot* s = slot(wire);
+  return s != nullptr ? &nodes[s->node] : nullptr;
 }
 
 std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings, std::uint32_t serial) {
@@ -321,7 +413,7 @@ std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c
   ptr.wire.reserve(c.entries.size() * 69);
   ptr.ends.reserve(c.entries.size());
   zone->nodes.reserve(c.entries.size() + 8);
-  Node& service = b.node(b.service_wire());  // the service name and _udp exist even with no peer
+  NodeDraft& service = b.node(b.service_wire());  // the service name and _udp exist even with no peer
   const Zone* reuse = previous != nullptr && previous->loaded && previous->apex == zone->apex ? previous : nullptr;
   for (const auto& e : c.entries) b.peer(e, ptr, reuse);
   if (ptr.count() > 0) service.rrsets.push_back(std::move(ptr));

@@ -3,12 +3,13 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "wg/types.hpp"
@@ -36,8 +37,9 @@ struct ZoneSettings {
   friend bool operator==(const ZoneSettings&, const ZoneSettings&) = default;
 };
 
-/// One RRset in wire form without owner names: each RR is TYPE CLASS TTL RDLENGTH RDATA, and the
-/// responder writes the owner in front as a compression pointer to the question.
+/// One RRset in wire form without owner names, as the builder assembles it: each RR is TYPE CLASS
+/// TTL RDLENGTH RDATA, and the responder writes the owner in front as a compression pointer to
+/// the question. Queries never see this form: a finished node packs its RRsets into one block.
 struct RRset {
   /// An additional record for this RRset: its owner is the name found `name_offset` bytes into the
   /// tail of answer RR `answer_rr` (SRV target, NS name). `dynamic_address` marks the A/AAAA of
@@ -55,31 +57,118 @@ struct RRset {
   std::vector<Extra> extras;
 
   [[nodiscard]] std::size_t count() const { return ends.size(); }
-  [[nodiscard]] std::string_view rr(std::size_t i) const {
-    const std::uint32_t begin = i == 0 ? 0 : ends[i - 1];
-    return std::string_view(wire).substr(begin, ends[i] - begin);
-  }
 };
 
-/// A name in the zone. No RRsets: an empty non-terminal or a name without data (NODATA).
-struct Node {
-  std::vector<RRset> rrsets;
+namespace packed {
+// The layout of a node's block. Offsets count from the start of the block; every table is 4-byte
+// aligned. A query touches the block and nothing else, so a lookup costs one or two cache misses
+// however large the zone is.
+struct Head {
+  std::uint16_t name_size;
+  std::uint8_t rrset_count;
+  std::uint8_t dynamic_address;
+};
+struct RRset {
+  std::uint16_t type;
+  std::uint16_t extra_count;
+  std::uint32_t rr_count;  // a PTR set holds every peer
+  std::uint32_t wire;    // offset of the RR tails
+  std::uint32_t ends;    // offset of rr_count uint32 end offsets, relative to `wire`
+  std::uint32_t extras;  // offset of extra_count Extra
+};
+struct Extra {
+  std::uint16_t answer_rr;
+  std::uint16_t name_offset;
+  std::uint16_t dynamic_address;
+  std::uint16_t tail_size;
+  std::uint32_t tail;    // offset of the tail
+};
+inline constexpr std::size_t rrsets_offset(std::size_t name_size) { return (sizeof(Head) + name_size + 3) & ~std::size_t{3}; }
+}  // namespace packed
+
+/// One RRset as queries read it: a view into its node's block.
+class RRsetRef {
+public:
+  struct Extra {
+    std::uint16_t answer_rr;
+    std::uint16_t name_offset;
+    bool dynamic_address;
+    std::string_view tail;
+  };
+
+  RRsetRef() = default;
+  RRsetRef(const std::byte* block, const packed::RRset* head) : block_(block), head_(head) {}
+
+  explicit operator bool() const { return head_ != nullptr; }
+  [[nodiscard]] std::uint16_t type() const { return head_->type; }
+  [[nodiscard]] std::size_t count() const { return head_->rr_count; }
+  /// All RR tails back to back.
+  [[nodiscard]] std::string_view wire() const { return {chars(head_->wire), end(count())}; }
+  [[nodiscard]] std::string_view rr(std::size_t i) const {
+    const std::uint32_t begin = i == 0 ? 0 : end(i);
+    return {chars(head_->wire + begin), end(i + 1) - begin};
+  }
+  [[nodiscard]] std::size_t extra_count() const { return head_->extra_count; }
+  [[nodiscard]] Extra extra(std::size_t i) const {
+    const auto* e = reinterpret_cast<const packed::Extra*>(block_ + head_->extras) + i;
+    return {e->answer_rr, e->name_offset, e->dynamic_address != 0, {chars(e->tail), e->tail_size}};
+  }
+
+private:
+  [[nodiscard]] const char* chars(std::uint32_t offset) const { return reinterpret_cast<const char*>(block_ + offset); }
+  // End of RR i-1 (i >= 1) within the tails.
+  [[nodiscard]] std::uint32_t end(std::size_t i) const {
+    return i == 0 ? 0 : reinterpret_cast<const std::uint32_t*>(block_ + head_->ends)[i - 1];
+  }
+
+  const std::byte* block_{};
+  const packed::RRset* head_{};
+};
+
+/// A name as queries read it: a view into its node's block. Empty (false) when not found.
+class NodeRef {
+public:
+  NodeRef() = default;
+  explicit NodeRef(const std::byte* block) : block_(block) {}
+
+  explicit operator bool() const { return block_ != nullptr; }
+  friend bool operator==(NodeRef, NodeRef) = default;
+  /// The block itself: the node's identity.
+  [[nodiscard]] const std::byte* block() const { return block_; }
+  /// The lower-case wire name.
+  [[nodiscard]] std::string_view name() const { return {reinterpret_cast<const char*>(block_ + sizeof(packed::Head)), head().name_size}; }
+  /// A/AAAA of `self` without endpoint: answered from the query's local address.
+  [[nodiscard]] bool dynamic_address() const { return head().dynamic_address != 0; }
+  [[nodiscard]] std::size_t rrset_count() const { return head().rrset_count; }
+  [[nodiscard]] RRsetRef rrset(std::size_t i) const {
+    return {block_, reinterpret_cast<const packed::RRset*>(block_ + packed::rrsets_offset(head().name_size)) + i};
+  }
+  /// The RRset of that type; false when there is none.
+  [[nodiscard]] RRsetRef find(std::uint16_t type) const {
+    for (std::size_t i = 0; i < rrset_count(); ++i) {
+      if (const RRsetRef r = rrset(i); r.type() == type) return r;
+    }
+    return {};
+  }
+
+private:
+  [[nodiscard]] const packed::Head& head() const { return *reinterpret_cast<const packed::Head*>(block_); }
+  const std::byte* block_{};
+};
+
+/// A name in the zone and all its RRsets, packed into one block. No RRsets: an empty
+/// non-terminal or a name without data (NODATA). Immutable; shared between snapshots.
+class Node {
+public:
+  Node(std::string_view name, const std::vector<RRset>& rrsets, bool dynamic_address);
+
+  [[nodiscard]] NodeRef ref() const { return NodeRef(block_.get()); }
+
   /// For a peer's node: a hash of what it was built from, so the next build can reuse it whole.
   std::array<std::uint64_t, 2> source{};
-  /// A/AAAA of `self` without endpoint: answered from the query's local address.
-  bool dynamic_address{};
-  /// The RRset of that type, or nullptr.
-  [[nodiscard]] const RRset* find(std::uint16_t type) const {
-    for (const auto& r : rrsets) {
-      if (r.type == type) return &r;
-    }
-    return nullptr;
-  }
-};
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+private:
+  std::unique_ptr<std::byte[]> block_;
 };
 
 /// One zone's answers. Immutable once built; shared between threads as shared_ptr<const Zone>.
@@ -89,16 +178,43 @@ struct Zone {
   bool loaded{};                     ///< false until the device was read once: queries get SERVFAIL
   std::uint32_t serial{};
   std::string digest;                ///< of everything published; a change bumps the serial
-  RRset soa;                         ///< for the apex and for negative answers
-  /// By lower-case wire name. Shared: a rebuild reuses the nodes of peers that did not change.
-  std::unordered_map<std::string, std::shared_ptr<const Node>, StringHash, std::equal_to<>> nodes;
+  /// Every name. Shared: a rebuild reuses the nodes of peers that did not change.
+  std::vector<std::shared_ptr<const Node>> nodes;
   std::size_t published{};           ///< peers in the PTR set
 
-  /// The node for a lower-case wire name, or nullptr.
-  [[nodiscard]] const Node* find(std::string_view wire) const {
-    auto it = nodes.find(wire);
-    return it == nodes.end() ? nullptr : it->second.get();
+  /// Builds the name index over `nodes`; a name that appears twice keeps its first node.
+  void index();
+  /// The node for a lower-case wire name; false when there is none.
+  [[nodiscard]] NodeRef find(std::string_view wire) const {
+    const Slot* s = slot(wire);
+    return s != nullptr ? NodeRef(s->block) : NodeRef();
   }
+  /// The node itself, for a rebuild that wants to share it; nullptr when there is none.
+  [[nodiscard]] const std::shared_ptr<const Node>* shared(std::string_view wire) const;
+  /// The SOA RRset, for the apex and for negative answers.
+  [[nodiscard]] RRsetRef soa() const { return soa_; }
+
+private:
+  // Open addressing, linear probing, at most half full: the slot holds the full hash and the
+  // block, so a miss or a hit reads the slot and (on a hash match) the node's block only.
+  struct Slot {
+    std::uint64_t hash{};
+    const std::byte* block{};
+    std::uint32_t node{};
+  };
+  static std::uint64_t hash(std::string_view wire) { return std::hash<std::string_view>{}(wire); }
+  [[nodiscard]] const Slot* slot(std::string_view wire) const {
+    if (slots_.empty()) return nullptr;
+    const std::uint64_t h = hash(wire);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.block == nullptr) return nullptr;
+      if (s.hash == h && NodeRef(s.block).name() == wire) return &s;
+    }
+  }
+  std::vector<Slot> slots_;
+  std::size_t mask_{};
+  RRsetRef soa_;
 };
 
 /// The zones served on one port; the longest matching apex answers.

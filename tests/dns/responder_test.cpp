@@ -6,6 +6,7 @@
 #include "dns/responder.hpp"
 #include "dns/wire.hpp"
 #include "support/dns_case.hpp"
+#include "support/keys.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
@@ -411,8 +412,11 @@ TEST_CASE("lookup: outcome, zone and node for each kind of name", "[dns][lookup]
   auto wire = [](const std::string& n) { return *dns::name_to_wire(n); };
   auto r = dns::lookup(zones, wire(name1), 33);
   CHECK(r.outcome == dns::Outcome::answer);
-  REQUIRE(r.rrset != nullptr);
-  CHECK(r.rrset->type == 33);
+  REQUIRE(r.rrset);
+  CHECK(r.rrset.type() == 33);
+  CHECK(r.rrset.count() == 1);
+  CHECK(r.rrset.extra_count() == 2);  // the target's A and TXT
+  CHECK(r.node.name() == wire(name1));
   CHECK(r.apex_offset == wire(name1).size() - wire("example.com.").size());
   CHECK(dns::lookup(zones, wire(name1), 28).outcome == dns::Outcome::nodata);
   CHECK(dns::lookup(zones, wire(unknown), 33).outcome == dns::Outcome::nxdomain);
@@ -421,6 +425,35 @@ TEST_CASE("lookup: outcome, zone and node for each kind of name", "[dns][lookup]
   CHECK(dns::lookup(zones, wire(name1), 255).outcome == dns::Outcome::answer);
   const auto empty = zone_set(dns::build_empty_zone(reference_settings()));
   CHECK(dns::lookup(empty, wire(name1), 33).outcome == dns::Outcome::servfail);
+}
+
+TEST_CASE("the name index finds every node by its own name, and nothing else", "[dns][zone]") {
+  // Enough names that probes wrap around and neighbours collide on the low hash bits.
+  auto device = reference_device();
+  for (unsigned i = 0; i < 3000; ++i) {
+    wg::Peer p;
+    p.public_key = key_n(100 + i);
+    p.endpoint = wg::Endpoint::parse("192.0.2.9:9");
+    p.allowed_ips.push_back(*wg::Prefix::parse("10.9.0.0/16"));
+    device.peers.push_back(p);
+  }
+  const auto zone = dns::build_zone(reference_settings(), device, wg::Clock::time_point(std::chrono::seconds(1700000000)), nullptr);
+  std::size_t found = 0;
+  for (const auto& node : zone->nodes) {
+    const auto ref = node->ref();
+    const auto hit = zone->find(ref.name());
+    REQUIRE(hit);
+    CHECK(hit == ref);
+    CHECK(zone->shared(ref.name())->get() == node.get());
+    found += hit == ref ? 1 : 0;
+  }
+  CHECK(found == zone->nodes.size());
+  CHECK(found >= 3003 + 4);  // the peers, self, the apex, the service name, _udp, ns1
+  auto wire = [](const std::string& n) { return *dns::name_to_wire(n); };
+  CHECK(!zone->find(wire("x.example.com.")));
+  CHECK(!zone->find(wire("example.net.")));
+  CHECK(zone->shared(wire("x.example.com.")) == nullptr);
+  CHECK(zone->soa().type() == 6);
 }
 
 TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed ones", "[dns][zone]") {
@@ -441,7 +474,7 @@ TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed on
   other.zone = "example.net.";
   auto z3 = dns::build_zone(other, device, t0, z2.get());
   CHECK(z3->nodes.size() == z2->nodes.size());
-  CHECK(z3->find(wire(name1)) == nullptr);
+  CHECK(!z3->find(wire(name1)));
 }
 
 TEST_CASE("refresh_zone returns the previous zone itself when nothing published changed", "[dns][zone]") {
