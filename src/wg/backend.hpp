@@ -11,6 +11,7 @@
 
 namespace wgsd::wg {
 
+/// One caller at a time: an implementation may keep buffers between calls.
 class Backend {
 public:
   virtual ~Backend() = default;
