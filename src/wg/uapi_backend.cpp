@@ -26,29 +26,31 @@ public:
   explicit UapiBackend(BackendOptions options) : options_(std::move(options)) {}
 
   Device get_device(const std::string& name) override {
-    // The reply buffer is kept between reads: a refresher reads the same 30 MB (100,000 peers)
-    // every second, and a fresh buffer each time costs as many page faults, in the kernel, as the
-    // parse costs in user space.
-    try {
-      converse(name, "get=1\n\n", "get", get_reply_);
-    } catch (...) {
-      std::string().swap(get_reply_);  // a runaway reply must not keep its memory
-      throw;
-    }
-    // A device that shrank for good gives its memory back.
-    if (get_reply_.capacity() > 4 * get_reply_.size() + (1U << 20)) get_reply_.shrink_to_fit();
-    return parse_uapi_get(get_reply_, name);
+    // Parsed as it arrives: a 100,000-peer reply is 30 MB that is never held whole, and the parse
+    // runs while the daemon is still writing rather than in one burst after it.
+    UapiGetParser parser(name, last_peers_);
+    converse(name, "get=1\n\n", "get", [&parser](std::string_view chunk) { return parser.feed(chunk); });
+    Device dev = parser.finish();
+    last_peers_ = dev.peers.size();
+    return dev;
   }
 
   void apply(const DeviceUpdate& update) override {
     std::string reply;
-    converse(update.name, format_uapi_set(update), "set", reply);
+    converse(update.name, format_uapi_set(update), "set", [&reply](std::string_view chunk) {
+      reply.append(chunk);
+      // The reply ends with an empty line after errno=N: stop there, do not wait for EOF.
+      return reply.ends_with("\n\n") && reply.find("errno=") != std::string::npos;
+    });
     parse_uapi_set_reply(reply, update.name);
   }
 
 private:
-  void converse(const std::string& name, const std::string& request, const char* op, std::string& reply) {
-    reply.clear();
+  // Sends `request` and hands each piece of the reply to `sink` until it says the reply is
+  // complete, the daemon closes the socket (the codec then reports the truncation precisely), or
+  // the deadline passes.
+  template <typename Sink>
+  void converse(const std::string& name, const std::string& request, const char* op, Sink&& sink) {
     check_device_name(name);
     const std::string path = options_.uapi_dir + "/" + name + ".sock";
     const std::string where = std::string("uapi: ") + op + " device '" + name + "'";
@@ -77,18 +79,18 @@ private:
       sent += static_cast<std::size_t>(n);
     }
     char buf[65536];
-    // The reply ends with an empty line after errno=N: stop there, do not wait for EOF.
-    while (!(reply.size() >= 2 && reply.compare(reply.size() - 2, 2, "\n\n") == 0 &&
-             reply.rfind("errno=") != std::string::npos)) {
+    std::size_t total = 0;
+    for (;;) {
       wait(fd.get(), POLLIN, deadline, where);
       const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) continue;
         throw Error(errno, where + ": recv");
       }
-      if (n == 0) break;  // the codec reports the truncation precisely
-      reply.append(buf, static_cast<std::size_t>(n));
-      if (reply.size() > max_reply) throw Error(std::errc::message_size, where + ": reply larger than 256 MiB");
+      if (n == 0) return;
+      total += static_cast<std::size_t>(n);
+      if (total > max_reply) throw Error(std::errc::message_size, where + ": reply larger than 256 MiB");
+      if (sink(std::string_view(buf, static_cast<std::size_t>(n)))) return;
     }
   }
 
@@ -104,7 +106,7 @@ private:
   }
 
   BackendOptions options_;
-  std::string get_reply_;
+  std::size_t last_peers_{};
 };
 
 }  // namespace

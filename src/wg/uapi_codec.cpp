@@ -1,5 +1,6 @@
 #include "wg/uapi_codec.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <unordered_set>
@@ -76,20 +77,16 @@ void check_errno(LineReader& reader, std::string_view value, const std::string& 
 
 }  // namespace
 
-Device parse_uapi_get(std::string_view reply, const std::string& device) {
+struct UapiGetParser::State {
+  explicit State(const std::string& device) : device(device) {}
+
+  const std::string& device;
   Device dev;
-  dev.name = device;
-  LineReader reader(reply, device);
   std::unordered_set<Key, KeyHash> seen;
-  {
-    // One allocation each rather than ~17 regrowths at 100,000 peers. Capped: a hostile reply full
-    // of short "public_key=" lines must not make this reserve gigabytes before the parse rejects it.
-    constexpr std::size_t reserve_cap = 1 << 17;
-    std::size_t peers = 0;
-    for (auto at = reply.find("public_key="); at != std::string_view::npos && peers < reserve_cap; at = reply.find("public_key=", at + 11)) ++peers;
-    seen.reserve(peers);
-    dev.peers.reserve(peers);
-  }
+  std::string carry;               // a line cut by the end of a chunk
+  std::size_t bytes{};             // fed so far, for messages
+  std::size_t line{};
+  bool ended{};                    // the blank line after errno was read
   Peer* peer = nullptr;
   std::uint64_t handshake_sec = 0;
   bool seen_handshake_sec = false;
@@ -99,7 +96,11 @@ Device parse_uapi_get(std::string_view reply, const std::string& device) {
   bool seen_private_key = false;
   bool got_errno = false;
 
-  auto finish_peer = [&] {
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(std::errc::bad_message, "uapi: device '" + device + "': line " + std::to_string(line) + ": " + what);
+  }
+
+  void finish_peer() {
     if (peer != nullptr && (handshake_sec != 0 || handshake_nsec != 0)) {
       peer->last_handshake = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
           std::chrono::seconds(handshake_sec) + std::chrono::nanoseconds(handshake_nsec)));
@@ -107,73 +108,132 @@ Device parse_uapi_get(std::string_view reply, const std::string& device) {
     handshake_sec = 0;
     seen_handshake_sec = false;
     handshake_nsec = 0;
-  };
+  }
 
-  std::string_view key;
-  std::string_view value;
-  while (reader.next(key, value)) {
-    if (key == "errno") {
-      check_errno(reader, value, device, "get");
-      got_errno = true;
-      continue;
+  void take(std::string_view line_text) {
+    if (ended) fail("unexpected data after the end of the reply");
+    ++line;
+    if (line_text.empty()) {
+      if (!got_errno) fail("truncated reply (no errno line)");
+      finish_peer();
+      ended = true;
+      return;
     }
-    if (got_errno) reader.fail("key " + quote(key) + " after errno");
+    const auto eq = line_text.find('=');
+    if (eq == std::string_view::npos || eq == 0) fail("malformed line " + quote(line_text));
+    const std::string_view key = line_text.substr(0, eq);
+    const std::string_view value = line_text.substr(eq + 1);
+    if (key == "errno") {
+      int code = 0;
+      if (!parse_unsigned(value, code)) fail("bad errno " + quote(value));
+      if (code != 0) throw Error(code, "uapi: get device '" + device + "'");
+      got_errno = true;
+      return;
+    }
+    if (got_errno) fail("key " + quote(key) + " after errno");
     if (key == "public_key") {
       finish_peer();
       auto k = Key::from_hex(value);
-      if (!k) reader.fail("bad public_key " + quote(value));
-      if (!seen.insert(*k).second) reader.fail("duplicate peer " + k->to_base64());
+      if (!k) fail("bad public_key " + quote(value));
+      if (!seen.insert(*k).second) fail("duplicate peer " + k->to_base64());
       dev.peers.push_back(Peer{});
       peer = &dev.peers.back();
       peer->public_key = *k;
     } else if (peer == nullptr) {
       if (key == "private_key") {
-        if (seen_private_key) reader.fail("duplicate private_key");
+        if (seen_private_key) fail("duplicate private_key");
         seen_private_key = true;
         SecretKey secret;
-        if (!secret.assign_hex(value)) reader.fail("bad private_key (not 64 hex digits)");
+        if (!secret.assign_hex(value)) fail("bad private_key (not 64 hex digits)");
         if (!secret.is_zero()) dev.public_key = secret.public_key();
       } else if (key == "listen_port") {
-        if (seen_listen_port || !parse_unsigned(value, dev.listen_port)) reader.fail("bad or duplicate listen_port " + quote(value));
+        if (seen_listen_port || !parse_unsigned(value, dev.listen_port)) fail("bad or duplicate listen_port " + quote(value));
         seen_listen_port = true;
       } else if (key == "fwmark") {
-        if (seen_fwmark || !parse_unsigned(value, dev.fwmark)) reader.fail("bad or duplicate fwmark " + quote(value));
+        if (seen_fwmark || !parse_unsigned(value, dev.fwmark)) fail("bad or duplicate fwmark " + quote(value));
         seen_fwmark = true;
       }
       // Other device keys are skipped: newer daemons may add some.
     } else if (key == "endpoint") {
       auto ep = Endpoint::parse(value);
-      if (!ep || peer->endpoint) reader.fail("bad or duplicate endpoint " + quote(value));
+      if (!ep || peer->endpoint) fail("bad or duplicate endpoint " + quote(value));
       peer->endpoint = *ep;
     } else if (key == "allowed_ip") {
       auto prefix = Prefix::parse(value);
-      if (!prefix) reader.fail("bad allowed_ip " + quote(value));
+      if (!prefix) fail("bad allowed_ip " + quote(value));
       peer->allowed_ips.push_back(*prefix);
     } else if (key == "last_handshake_time_sec") {
       if (seen_handshake_sec || !parse_unsigned(value, handshake_sec) || handshake_sec > max_handshake_sec) {
-        reader.fail("bad last_handshake_time_sec " + quote(value));
+        fail("bad last_handshake_time_sec " + quote(value));
       }
       seen_handshake_sec = true;
     } else if (key == "last_handshake_time_nsec") {
-      if (!parse_unsigned(value, handshake_nsec) || handshake_nsec >= 1'000'000'000) reader.fail("bad last_handshake_time_nsec " + quote(value));
+      if (!parse_unsigned(value, handshake_nsec) || handshake_nsec >= 1'000'000'000) fail("bad last_handshake_time_nsec " + quote(value));
     } else if (key == "rx_bytes") {
-      if (!parse_unsigned(value, peer->rx_bytes)) reader.fail("bad rx_bytes " + quote(value));
+      if (!parse_unsigned(value, peer->rx_bytes)) fail("bad rx_bytes " + quote(value));
     } else if (key == "tx_bytes") {
-      if (!parse_unsigned(value, peer->tx_bytes)) reader.fail("bad tx_bytes " + quote(value));
+      if (!parse_unsigned(value, peer->tx_bytes)) fail("bad tx_bytes " + quote(value));
     } else if (key == "persistent_keepalive_interval") {
-      if (!parse_unsigned(value, peer->persistent_keepalive)) reader.fail("bad persistent_keepalive_interval " + quote(value));
+      if (!parse_unsigned(value, peer->persistent_keepalive)) fail("bad persistent_keepalive_interval " + quote(value));
     } else if (key == "preshared_key") {
-      if (value.size() != 64) reader.fail("bad preshared_key (not 64 hex digits)");
+      if (value.size() != 64) fail("bad preshared_key (not 64 hex digits)");
       peer->has_preshared_key = value.find_first_not_of('0') != std::string_view::npos;
     } else if (key == "protocol_version") {
-      if (value != "1") reader.fail("unsupported protocol_version " + quote(value));
+      if (value != "1") fail("unsupported protocol_version " + quote(value));
     }
     // Other peer keys are skipped, as wg(8) does.
   }
-  finish_peer();
-  if (!got_errno) reader.fail("truncated reply (no errno line)");
-  reader.check_end();
-  return dev;
+};
+
+UapiGetParser::UapiGetParser(const std::string& device, std::size_t expected_peers) : state_(std::make_unique<State>(device)) {
+  state_->dev.name = device;
+  // One allocation each rather than ~17 regrowths at 100,000 peers. Capped: a hint is only a hint.
+  constexpr std::size_t reserve_cap = 1 << 17;
+  state_->seen.reserve(std::min(expected_peers, reserve_cap));
+  state_->dev.peers.reserve(std::min(expected_peers, reserve_cap));
+}
+
+UapiGetParser::~UapiGetParser() = default;
+
+bool UapiGetParser::feed(std::string_view chunk) {
+  State& s = *state_;
+  if (chunk.empty()) return s.ended;
+  if (s.ended) s.fail("unexpected data after the end of the reply");
+  s.bytes += chunk.size();
+  if (!s.carry.empty()) {
+    // Complete the line the last chunk cut, then go on in place.
+    const auto nl = chunk.find('\n');
+    if (nl == std::string_view::npos) {
+      s.carry.append(chunk);
+      return false;
+    }
+    s.carry.append(chunk.substr(0, nl));
+    const std::string line = std::move(s.carry);
+    s.carry.clear();
+    s.take(line);
+    chunk.remove_prefix(nl + 1);
+  }
+  for (auto nl = chunk.find('\n'); nl != std::string_view::npos; nl = chunk.find('\n')) {
+    s.take(chunk.substr(0, nl));
+    chunk.remove_prefix(nl + 1);
+  }
+  if (!chunk.empty()) {
+    if (s.ended) s.fail("unexpected data after the end of the reply");
+    s.carry.assign(chunk);
+  }
+  return s.ended;
+}
+
+Device UapiGetParser::finish() {
+  State& s = *state_;
+  if (!s.ended) s.fail("truncated reply (no end of line after byte " + std::to_string(s.bytes - s.carry.size()) + ")");
+  return std::move(s.dev);
+}
+
+Device parse_uapi_get(std::string_view reply, const std::string& device) {
+  UapiGetParser parser(device);
+  parser.feed(reply);
+  return parser.finish();
 }
 
 std::string format_uapi_set(const DeviceUpdate& update) {

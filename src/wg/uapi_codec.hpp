@@ -1,6 +1,8 @@
 // The cross-platform WireGuard UAPI text protocol (wireguard-go, boringtun): pure codec, no I/O.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,6 +15,28 @@ namespace wgsd::wg {
 /// daemons add keys). Throws wg::Error naming the line and value on malformed input, or carrying
 /// errno N when the daemon reports `errno=N` with N != 0. `device` is used in messages only.
 Device parse_uapi_get(std::string_view reply, const std::string& device);
+
+/// The same parse, fed as the reply arrives: nothing holds the whole reply, and the work is spread
+/// over the read instead of following it. Errors are those of parse_uapi_get, thrown from the
+/// feed() that brings the bad line (or from finish() for a reply that stops short).
+class UapiGetParser {
+public:
+  /// `expected_peers` sizes the peer list up front (the last read's count is a good guess).
+  explicit UapiGetParser(const std::string& device, std::size_t expected_peers = 0);
+  ~UapiGetParser();
+  UapiGetParser(const UapiGetParser&) = delete;
+  UapiGetParser& operator=(const UapiGetParser&) = delete;
+
+  /// Parses the complete lines of `chunk` (a line may span chunks). True once the blank line that
+  /// ends the reply was read; more data after it throws.
+  bool feed(std::string_view chunk);
+  /// The device; throws when the reply has not ended.
+  Device finish();
+
+private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 /// The `set=1` request for `update`: per peer `public_key`, `update_only=true`, `endpoint`, nothing else.
 std::string format_uapi_set(const DeviceUpdate& update);

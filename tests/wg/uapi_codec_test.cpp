@@ -26,6 +26,17 @@ std::string error_of(const std::string& text) {
   return "(no error)";
 }
 
+std::string streamed_error_of(const std::string& text, std::size_t piece) {
+  try {
+    UapiGetParser parser("wg0");
+    for (std::size_t at = 0; at < text.size(); at += piece) parser.feed(std::string_view(text).substr(at, piece));
+    parser.finish();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 }  // namespace
 
 TEST_CASE("parse_uapi_get reads every field of a cross-platform UAPI reply", "[wg][uapi]") {
@@ -101,8 +112,39 @@ TEST_CASE("parse_uapi_get reports hostile replies precisely", "[wg][uapi]") {
       {"control chars", "listen_port=\x01\x1b[2J\nerrno=0\n\n", "bad or duplicate listen_port '??[2J'"},
   };
   for (const auto& c : cases) {
-    DYNAMIC_SECTION(c.name) { CHECK_THAT(error_of(c.text), Catch::Contains(c.error)); }
+    DYNAMIC_SECTION(c.name) {
+      CHECK_THAT(error_of(c.text), Catch::Contains(c.error));
+      // Fed as it arrives, in pieces of any size, the same message word for word.
+      for (std::size_t piece : {1, 2, 3, 7, 64}) {
+        INFO("pieces of " << piece);
+        CHECK(streamed_error_of(c.text, piece) == error_of(c.text));
+      }
+    }
   }
+}
+
+TEST_CASE("UapiGetParser fed in pieces reads what parse_uapi_get reads, and stops at the end", "[wg][uapi]") {
+  const std::string reply = read_data("uapi_get_three_peers.txt");
+  const Device whole = parse_uapi_get(reply, "wg0");
+  for (std::size_t piece : {1, 2, 5, 13, 100, 4096}) {
+    INFO("pieces of " << piece);
+    UapiGetParser parser("wg0", 3);
+    bool ended = false;
+    for (std::size_t at = 0; at < reply.size(); at += piece) {
+      CHECK_FALSE(ended);
+      ended = parser.feed(std::string_view(reply).substr(at, piece));
+    }
+    CHECK(ended);
+    CHECK(parser.finish() == whole);
+  }
+  // Nothing may follow the blank line, even in a later piece.
+  UapiGetParser parser("wg0");
+  CHECK(parser.feed(reply));
+  CHECK_THROWS_WITH(parser.feed("x"), Catch::Contains("unexpected data after the end of the reply"));
+  // A reply that stops short is reported by finish().
+  UapiGetParser cut("wg0");
+  CHECK_FALSE(cut.feed(reply.substr(0, 40)));
+  CHECK_THROWS_WITH(cut.finish(), Catch::Contains("truncated reply (no end of line after byte"));
 }
 
 TEST_CASE("format_uapi_set writes only public key, update_only and endpoint", "[wg][uapi]") {
