@@ -17,6 +17,7 @@ namespace {
 constexpr std::uint32_t data_ttl = 0;    // endpoints change any second (SPEC §2)
 constexpr std::uint32_t soa_ttl = 60;
 constexpr std::size_t max_character_string = 255;
+constexpr std::size_t max_txt_rdata = 60000;
 
 std::string wire_of(const std::string& text) {
   // Names here come from the validated Corefile or from base32 keys: always valid.
@@ -53,14 +54,21 @@ RRset single(std::uint16_t rrtype, std::string tail) {
 }
 
 // "txtvers=1" "pub=..." "allowed=a,b" ["allowed=c,..."] ["handshake=N"]: an allowed list longer
-// than one character-string continues in the next, split only between CIDRs.
+// than one character-string continues in the next, split only between CIDRs. RDATA cannot pass
+// 65,535 bytes, and the record must fit a TCP message with its question: a peer with thousands of
+// allowed IPs publishes those that fit in max_txt_rdata, whole CIDRs, in device order.
 std::string txt_rdata(const wg::Key& key, const std::vector<wg::Prefix>& allowed, std::optional<std::int64_t> handshake) {
   std::vector<std::string> strings = {"txtvers=1", "pub=" + key.to_base64()};
+  std::size_t size = 2 + strings[0].size() + strings[1].size() + 1 + 8 + 1 + 30;  // with "handshake=N"
   std::string current = "allowed=";
   bool first = true;
   for (const auto& prefix : allowed) {
     const std::string cidr = prefix.to_string();
-    if (current.size() + (first ? 0 : 1) + cidr.size() > max_character_string) {
+    const bool next_string = current.size() + (first ? 0 : 1) + cidr.size() > max_character_string;
+    const std::size_t added = next_string ? 1 + 8 + cidr.size() : (first ? 0 : 1) + cidr.size();
+    if (size + added > max_txt_rdata) break;
+    size += added;
+    if (next_string) {
       strings.push_back(current);
       current = "allowed=";
       first = true;
@@ -280,8 +288,7 @@ Node::Node(std::string_view name, const std::vector<RRset>& rrsets, bool dynamic
     }
     head.extras = offset32(table);
     for (const auto& e : r.extras) {
-      put_at(b, table, packed::Extra{e.answer_rr, e.name_offset, e.dynamic_address ? std::uint16_t{1} : std::uint16_t{0},
-                                     static_cast<std::uint16_t>(e.tail.size()), offset32(bytes)});
+      put_at(b, table, packed::Extra{e.answer_rr, e.name_offset, e.dynamic_address ? 1U : 0U, offset32(e.tail.size()), offset32(bytes)});
       table += sizeof(packed::Extra);
       std::memcpy(b + bytes, e.tail.data(), e.tail.size());
       bytes += e.tail.size();

@@ -1,6 +1,8 @@
 // Every rule of SPEC §2, checked by parsing wgsd's answers with ldns.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+
 #include "dns/fixtures.hpp"
 #include "dns/lookup.hpp"
 #include "dns/responder.hpp"
@@ -100,6 +102,45 @@ TEST_CASE("a peer without a fresh endpoint answers TXT only", "[dns][responder]"
     CHECK(ldns_pkt_ancount(pkt.get()) == 0);
     CHECK(ldns_pkt_nscount(pkt.get()) == 1);
   }
+}
+
+TEST_CASE("a peer with more allowed IPs than a TXT record can hold publishes those that fit, whole", "[dns][responder]") {
+  auto device = reference_device();
+  device.peers[0].allowed_ips.clear();
+  std::vector<std::string> cidrs;
+  for (unsigned i = 0; i < 5000; ++i) {
+    char text[64];
+    std::snprintf(text, sizeof text, "2001:db8::%x:%x/128", i / 256 + 1, i % 256 + 1);
+    cidrs.emplace_back(text);
+    device.peers[0].allowed_ips.push_back(*wg::Prefix::parse(text));
+  }
+  const auto zones = zone_set(dns::build_zone(reference_settings(), device, wg::Clock::time_point(std::chrono::seconds(1700000000)), nullptr));
+  auto pkt = ask(zones, name1, LDNS_RR_TYPE_TXT, {}, dns::Transport::tcp);
+  REQUIRE(ldns_pkt_ancount(pkt.get()) == 1);
+  const ldns_rr* txt = ldns_rr_list_rr(ldns_pkt_answer(pkt.get()), 0);
+  std::size_t rdata = 0;
+  std::string allowed;
+  for (std::size_t i = 0; i < ldns_rr_rd_count(txt); ++i) {
+    const ldns_rdf* f = ldns_rr_rdf(txt, i);
+    rdata += ldns_rdf_size(f);
+    const std::string text(reinterpret_cast<const char*>(ldns_rdf_data(f)) + 1, ldns_rdf_size(f) - 1);
+    if (text.rfind("allowed=", 0) == 0 && text.size() > 8) allowed += (allowed.empty() ? "" : ",") + text.substr(8);
+  }
+  CHECK(rdata <= 60000);
+  CHECK(rdata > 59000);
+  // What is published is the device's list from its start, whole CIDRs only.
+  std::string expected;
+  std::size_t n = 0;
+  while (expected.size() < allowed.size()) {
+    if (n > 0) expected += ",";
+    expected += cidrs[n];
+    ++n;
+  }
+  CHECK(allowed == expected);
+  CHECK(n < cidrs.size());
+  // The other records of the peer are whole and the SRV still answers over UDP (without the TXT).
+  auto srv = ask(zones, name1, LDNS_RR_TYPE_SRV);
+  CHECK(ldns_pkt_ancount(srv.get()) == 1);
 }
 
 TEST_CASE("max-age unpublishes stale peers and hide removes peers entirely", "[dns][responder]") {
