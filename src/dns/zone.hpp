@@ -79,8 +79,8 @@ struct RRset {
 struct Extra {
   std::uint16_t answer_rr;
   std::uint16_t name_offset;
-  std::uint16_t dynamic_address;
-  std::uint16_t tail_size;
+  std::uint32_t dynamic_address;
+  std::uint32_t tail_size;
   std::uint32_t tail;    // offset of the tail
 };
 inline constexpr std::size_t rrsets_offset(std::size_t name_size) { return (sizeof(Head) + name_size + 3) & ~std::size_t{3}; }
