@@ -23,6 +23,7 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr unsigned batch = 32;
 constexpr std::size_t udp_query_max = 4096;
 constexpr std::size_t tcp_output_cap = 256 * 1024;  // stop reading a client that does not read
+constexpr int udp_receive_buffer = 4 << 20;
 
 std::string where(const wg::IpAddress& a, std::uint16_t port, const char* proto) {
   return std::string(proto) + " " + wg::Endpoint{a, port}.to_string();
@@ -41,6 +42,12 @@ wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int t
     // The local address of each packet: replies leave from it, and `self` answers with it.
     if (family == AF_INET) ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
     else ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    // A burst that arrives while a worker is off the CPU must queue, not drop: the default buffer
+    // (208 KiB) holds about 270 queries, each counted at its skb size. Beyond net.core.rmem_max
+    // only with CAP_NET_ADMIN; without it the kernel caps the request at rmem_max.
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &udp_receive_buffer, sizeof udp_receive_buffer) != 0) {
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &udp_receive_buffer, sizeof udp_receive_buffer);
+    }
   }
   sockaddr_storage ss{};
   const auto len = wg::Endpoint{address, port}.to_sockaddr(ss);

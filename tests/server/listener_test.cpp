@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -159,6 +162,38 @@ TEST_CASE("UDP on a wildcard socket: self answers and replies from the address a
     auto pkt = parse_response(udp_ask("127.0.0.1", r.port, make_query(name1, LDNS_RR_TYPE_A)));
     return pkt && section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({name1 + " 0 IN A 192.0.2.200"});
   }, 2000ms));
+}
+
+TEST_CASE("UDP sockets queue a burst: a receive buffer larger than the default", "[server][udp]") {
+  Running r("bind 127.0.0.1", {});
+  auto sysctl = [](const char* name) {
+    std::ifstream in(std::string("/proc/sys/net/core/") + name);
+    long v = 0;
+    in >> v;
+    return v;
+  };
+  // Without CAP_NET_ADMIN the kernel caps the request at rmem_max; it reports twice what it grants.
+  const long wanted = ::geteuid() == 0 ? (4L << 20) : std::min(4L << 20, sysctl("rmem_max"));
+  if (wanted <= sysctl("rmem_default")) {
+    WARN("skipped: net.core.rmem_max is not above rmem_default, so there is nothing larger to ask for");
+    return;
+  }
+  unsigned udp = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    int type = 0;
+    socklen_t len = sizeof type;
+    sockaddr_in sin{};
+    socklen_t slen = sizeof sin;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM) continue;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &slen) != 0 || sin.sin_family != AF_INET || ntohs(sin.sin_port) != r.port) continue;
+    int buffer = 0;
+    len = sizeof buffer;
+    REQUIRE(::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, &len) == 0);
+    CHECK(buffer >= 2 * wanted);
+    ++udp;
+  }
+  CHECK(udp == std::max(1U, std::thread::hardware_concurrency()));  // one per worker
 }
 
 TEST_CASE("snapshot build time at 10,000 peers", "[dns][scale]") {
