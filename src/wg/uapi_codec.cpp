@@ -4,6 +4,7 @@
 #include <charconv>
 #include <limits>
 #include <unordered_set>
+#include <utility>
 
 #include "wg/error.hpp"
 
@@ -78,9 +79,9 @@ void check_errno(LineReader& reader, std::string_view value, const std::string& 
 }  // namespace
 
 struct UapiGetParser::State {
-  explicit State(const std::string& device) : device(device) {}
+  explicit State(std::string device) : device(std::move(device)) {}
 
-  const std::string& device;
+  const std::string device;
   Device dev;
   std::unordered_set<Key, KeyHash> seen;
   std::string carry;               // a line cut by the end of a chunk
