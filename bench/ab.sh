@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A/B: two wgsd-server binaries on the same device, one at a time, alternating round by round, with
+# the same dnsperf loads as run.sh. For a change whose effect is smaller than the noise between two
+# runs of run.sh: both sides see the same machine minutes apart, several times.
+#
+# usage: bench/ab.sh BINARY_A BINARY_B [--peers N] [--seconds 10] [--rounds 3]
+# Needs root (network namespace). Prints per round: QPS, lost, server CPU µs per query, p50/p99 at
+# a paced 20,000 q/s with the default 1 s refresh, RSS; then the medians.
+set -euo pipefail
+(($# >= 2)) || { echo "usage: bench/ab.sh BINARY_A BINARY_B [--peers N] [--seconds S] [--rounds R]" >&2; exit 2; }
+a_bin=$(realpath "$1"); b_bin=$(realpath "$2"); shift 2
+cd "$(dirname "$0")/.."
+n=100000
+seconds=10
+rounds=3
+while (($#)); do
+  case "$1" in
+    --peers) n="$2"; shift ;;
+    --seconds) seconds="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
+    *) echo "ab: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+for bin in "$a_bin" "$b_bin"; do [[ -x "$bin" ]] || { echo "ab: '$bin' is not an executable" >&2; exit 2; }; done
+source bench/lib.sh
+bench_prepare ab dnsperf python3
+bench_namespace ab
+data="$work/$n"
+python3 bench/gen.py "$n" "$data"
+if ((n <= 65536)); then
+  start_wireguard_go "$data/wg.conf"
+else
+  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$data/wg.conf" &
+  pids+=($!)
+  for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
+fi
+printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s\n}\n' "$dev" >"$work/Corefile"
+
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+hz=$(getconf CLK_TCK)
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+declare -A figures
+for round in $(seq 1 "$rounds"); do
+  for side in A B; do
+    bin=$([[ $side == A ]] && echo "$a_bin" || echo "$b_bin")
+    ip netns exec "$ns" "$bin" --conf "$work/Corefile" >"$work/$side.log" 2>&1 &
+    pids+=($!); spid=$!
+    for _ in $(seq 1 600); do
+      [[ "$(in_ns dig +short +time=1 +tries=1 -p 5300 @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
+      sleep 0.2
+    done
+    line="round $round $side:"
+    for load in mix srv; do
+      c0=$(cpu_ticks "$spid")
+      read -r q l c < <(in_ns dnsperf -s 127.0.0.1 -p 5300 -d "$data/$load.txt" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
+        awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} END {printf "%.0f %d %d\n", q, l, c}')
+      c1=$(cpu_ticks "$spid")
+      u=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v c="$c" 'BEGIN {printf "%.2f", c ? d / hz / c * 1e6 : 0}')
+      figures[$side.$load.qps]+=" $q"; figures[$side.$load.lost]+=" $l"; figures[$side.$load.cpu]+=" $u"
+      line+=" $load $q q/s, lost $l, $u µs/q;"
+    done
+    read -r p50 p99 < <(in_ns dnsperf -s 127.0.0.1 -p 5300 -d "$data/srv.txt" -l "$seconds" -Q 20000 -c 4 -T 1 -v 2>/dev/null |
+      awk '$1 == ">" {print $NF * 1000}' | sort -n |
+      awk '{v[NR]=$1} END {if (NR == 0) {print "nan nan"} else {printf "%.3f %.3f\n", v[int(NR*0.5)+1], v[int(NR*0.99)+1]}}')
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
+    figures[$side.p99]+=" $p99"; figures[$side.rss]+=" $rss"
+    echo "$line p50/p99 $p50/$p99 ms, RSS $rss kB"
+    kill "$spid"; wait "$spid" 2>/dev/null || true
+  done
+done
+echo "A = $a_bin"
+echo "B = $b_bin"
+for side in A B; do
+  echo "median $side: mix $(echo "${figures[$side.mix.qps]}" | median) q/s $(echo "${figures[$side.mix.cpu]}" | median) µs/q lost $(echo "${figures[$side.mix.lost]}" | median);" \
+       "srv $(echo "${figures[$side.srv.qps]}" | median) q/s $(echo "${figures[$side.srv.cpu]}" | median) µs/q lost $(echo "${figures[$side.srv.lost]}" | median);" \
+       "p99 $(echo "${figures[$side.p99]}" | median) ms; RSS $(echo "${figures[$side.rss]}" | median) kB"
+done
