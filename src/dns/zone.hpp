@@ -73,7 +73,7 @@ struct RRset {
   std::uint16_t extra_count;
   std::uint32_t rr_count;  // a PTR set holds every peer
   std::uint32_t wire;    // offset of the RR tails
-  std::uint32_t ends;    // offset of rr_count uint32 end offsets, relative to `wire`
+  std::uint32_t ends;    // offset of rr_count uint32: where each RR ends, counted from `wire`
   std::uint32_t extras;  // offset of extra_count Extra
 };
 struct Extra {
