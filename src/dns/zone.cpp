@@ -261,7 +261,8 @@ Node::Node(std::string_view name, const std::vector<RRset>& rrsets, bool dynamic
   }
   // Sizes first, then one allocation: head and name, the RRset table, then per RRset its end
   // offsets, its extras, its RR tails and its extras' tails.
-  std::size_t size = packed::rrsets_offset(name.size()) + rrsets.size() * sizeof(packed::RRset);
+  const std::size_t first_table = packed::rrsets_offset(name.size()) + rrsets.size() * sizeof(packed::RRset);
+  std::size_t size = first_table;
   for (const auto& r : rrsets) {
     size += r.ends.size() * sizeof(std::uint32_t) + r.extras.size() * sizeof(packed::Extra);
   }
@@ -274,7 +275,7 @@ Node::Node(std::string_view name, const std::vector<RRset>& rrsets, bool dynamic
   std::byte* b = block_.get();
   put_at(b, 0, packed::Head{static_cast<std::uint16_t>(name.size()), static_cast<std::uint8_t>(rrsets.size()), dynamic_address ? std::uint8_t{1} : std::uint8_t{0}});
   std::memcpy(b + sizeof(packed::Head), name.data(), name.size());
-  std::size_t table = packed::rrsets_offset(name.size()) + rrsets.size() * sizeof(packed::RRset);
+  std::size_t table = first_table;
   std::size_t bytes = tables;
   for (std::size_t i = 0; i < rrsets.size(); ++i) {
     const RRset& r = rrsets[i];
@@ -305,14 +306,8 @@ void Zone::index() {
   for (std::size_t n = 0; n < nodes.size(); ++n) {
     const NodeRef ref = nodes[n]->ref();
     const std::uint64_t h = hash(ref.name());
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-      Slot& s = slots_[i];
-      if (s.block == nullptr) {
-        s = {h, ref.block(), static_cast<std::uint32_t>(n)};
-        break;
-      }
-      if (s.hash == h && NodeRef(s.block).name() == ref.name()) break;  // the first node of a name stays
-    }
+    Slot& s = slots_[probe(ref.name(), h)];
+    if (s.block == nullptr) s = {h, ref.block(), static_cast<std::uint32_t>(n)};  // else the first node of a name stays
   }
   soa_ = find(apex_wire).find(type::soa);
 }

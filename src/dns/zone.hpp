@@ -203,14 +203,17 @@ private:
     std::uint32_t node{};
   };
   static std::uint64_t hash(std::string_view wire) { return std::hash<std::string_view>{}(wire); }
-  [[nodiscard]] const Slot* slot(std::string_view wire) const {
-    if (slots_.empty()) return nullptr;
-    const std::uint64_t h = hash(wire);
+  // The slot holding `wire`, else the empty slot where it would go.
+  [[nodiscard]] std::size_t probe(std::string_view wire, std::uint64_t h) const {
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
-      if (s.block == nullptr) return nullptr;
-      if (s.hash == h && NodeRef(s.block).name() == wire) return &s;
+      if (s.block == nullptr || (s.hash == h && NodeRef(s.block).name() == wire)) return i;
     }
+  }
+  [[nodiscard]] const Slot* slot(std::string_view wire) const {
+    if (slots_.empty()) return nullptr;
+    const Slot& s = slots_[probe(wire, hash(wire))];
+    return s.block != nullptr ? &s : nullptr;
   }
   std::vector<Slot> slots_;
   std::size_t mask_{};
