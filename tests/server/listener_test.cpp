@@ -95,6 +95,20 @@ std::vector<std::uint8_t> udp_ask(const char* to, std::uint16_t port, const std:
   return buf;
 }
 
+// The reference device plus `n` peers that all have a fresh endpoint, ports from `first_port`.
+wg::Device device_with_peers(unsigned n, unsigned first_port) {
+  wg::Device device = reference_device();
+  for (unsigned i = 0; i < n; ++i) {
+    wg::Peer p;
+    p.public_key = key_n(i + 10);
+    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(first_port + i % 60000)};
+    p.allowed_ips.push_back(*wg::Prefix::parse("10.1.0.0/16"));
+    p.last_handshake = wg::Clock::now();
+    device.peers.push_back(p);
+  }
+  return device;
+}
+
 }  // namespace
 
 TEST_CASE("TCP: pipelined queries are answered in order, split frames are reassembled", "[server][tcp]") {
@@ -197,15 +211,7 @@ TEST_CASE("UDP sockets queue a burst: a receive buffer larger than the default",
 }
 
 TEST_CASE("snapshot build time at 10,000 peers", "[dns][scale]") {
-  wg::Device device = reference_device();
-  for (unsigned i = 0; i < 10000; ++i) {
-    wg::Peer p;
-    p.public_key = key_n(i + 10);
-    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1000 + i % 60000)};
-    p.allowed_ips.push_back(*wg::Prefix::parse("10.1.0.0/16"));
-    p.last_handshake = wg::Clock::now();
-    device.peers.push_back(p);
-  }
+  const wg::Device device = device_with_peers(10000, 1000);
   std::vector<double> ms;
   std::shared_ptr<const dns::Zone> zone;
   for (int i = 0; i < 5; ++i) {
@@ -253,15 +259,7 @@ TEST_CASE("query cost at 1,000 and 100,000 peers", "[dns][scale]") {
   // The query path alone (parse, look up, assemble), single thread, random names so that a large
   // snapshot is mostly out of cache as it is under real load: what a UDP worker spends per query.
   for (unsigned n : {1000U, 100000U}) {
-    wg::Device device = reference_device();
-    for (unsigned i = 0; i < n; ++i) {
-      wg::Peer p;
-      p.public_key = key_n(i + 10);
-      p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
-      p.allowed_ips.push_back(*wg::Prefix::parse("10.1.0.0/16"));
-      p.last_handshake = wg::Clock::now();
-      device.peers.push_back(p);
-    }
+    const wg::Device device = device_with_peers(n, 1024);
     const auto zones = zone_set(dns::build_zone(reference_settings(), device, wg::Clock::now(), nullptr));
     std::vector<std::vector<std::uint8_t>> queries;
     std::uint32_t seed = 12345;
