@@ -33,6 +33,15 @@ std::string quote(std::string_view value) {
   return out + "'";
 }
 
+// "key=value" with a non-empty key; false otherwise.
+bool split_line(std::string_view line, std::string_view& key, std::string_view& value) {
+  const auto eq = line.find('=');
+  if (eq == std::string_view::npos || eq == 0) return false;
+  key = line.substr(0, eq);
+  value = line.substr(eq + 1);
+  return true;
+}
+
 // Reads `errno=N` lines; returns N, or throws if the reply has no such line where it must.
 class LineReader {
 public:
@@ -46,10 +55,7 @@ public:
     pos_ = nl + 1;
     ++line_;
     if (line.empty()) return false;
-    const auto eq = line.find('=');
-    if (eq == std::string_view::npos || eq == 0) fail("malformed line " + quote(line));
-    key = line.substr(0, eq);
-    value = line.substr(eq + 1);
+    if (!split_line(line, key, value)) fail("malformed line " + quote(line));
     return true;
   }
 
@@ -68,9 +74,12 @@ private:
   std::size_t line_{};
 };
 
-void check_errno(LineReader& reader, std::string_view value, const std::string& device, const char* op) {
+// The value of an `errno=` line: 0 returns, anything else throws; `fail` (which throws) reports a
+// value that is not a number with the parser's line.
+template <typename Fail>
+void check_errno(std::string_view value, const std::string& device, const char* op, Fail&& fail) {
   int code = 0;
-  if (!parse_unsigned(value, code)) reader.fail("bad errno " + quote(value));
+  if (!parse_unsigned(value, code)) fail("bad errno " + quote(value));
   if (code != 0) {
     throw Error(code, std::string("uapi: ") + op + " device '" + device + "'");
   }
@@ -120,14 +129,11 @@ struct UapiGetParser::State {
       ended = true;
       return;
     }
-    const auto eq = line_text.find('=');
-    if (eq == std::string_view::npos || eq == 0) fail("malformed line " + quote(line_text));
-    const std::string_view key = line_text.substr(0, eq);
-    const std::string_view value = line_text.substr(eq + 1);
+    std::string_view key;
+    std::string_view value;
+    if (!split_line(line_text, key, value)) fail("malformed line " + quote(line_text));
     if (key == "errno") {
-      int code = 0;
-      if (!parse_unsigned(value, code)) fail("bad errno " + quote(value));
-      if (code != 0) throw Error(code, "uapi: get device '" + device + "'");
+      check_errno(value, device, "get", [this](const std::string& what) { fail(what); });
       got_errno = true;
       return;
     }
@@ -255,7 +261,7 @@ void parse_uapi_set_reply(std::string_view reply, const std::string& device) {
   bool got_errno = false;
   while (reader.next(key, value)) {
     if (key != "errno" || got_errno) reader.fail("unexpected key " + quote(key) + " in reply to set");
-    check_errno(reader, value, device, "set");
+    check_errno(value, device, "set", [&reader](const std::string& what) { reader.fail(what); });
     got_errno = true;
   }
   if (!got_errno) reader.fail("truncated reply (no errno line)");
