@@ -37,33 +37,24 @@ else
 fi
 printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s\n}\n' "$dev" >"$work/Corefile"
 
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-hz=$(getconf CLK_TCK)
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 declare -A figures
 for round in $(seq 1 "$rounds"); do
   for side in A B; do
     bin=$([[ $side == A ]] && echo "$a_bin" || echo "$b_bin")
     ip netns exec "$ns" "$bin" --conf "$work/Corefile" >"$work/$side.log" 2>&1 &
     pids+=($!); spid=$!
-    for _ in $(seq 1 600); do
-      [[ "$(in_ns dig +short +time=1 +tries=1 -p 5300 @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
-      sleep 0.2
-    done
+    wait_answering 5300
     line="round $round $side:"
     for load in mix srv; do
       c0=$(cpu_ticks "$spid")
-      read -r q l c < <(in_ns dnsperf -s 127.0.0.1 -p 5300 -d "$data/$load.txt" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
-        awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} END {printf "%.0f %d %d\n", q, l, c}')
+      read -r q _ l c < <(run_dnsperf 5300 "$data/$load.txt" udp)
       c1=$(cpu_ticks "$spid")
-      u=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v c="$c" 'BEGIN {printf "%.2f", c ? d / hz / c * 1e6 : 0}')
+      u=$(us_per_query $((c1 - c0)) "$c")
       figures[$side.$load.qps]+=" $q"; figures[$side.$load.lost]+=" $l"; figures[$side.$load.cpu]+=" $u"
       line+=" $load $q q/s, lost $l, $u µs/q;"
     done
-    read -r p50 p99 < <(in_ns dnsperf -s 127.0.0.1 -p 5300 -d "$data/srv.txt" -l "$seconds" -Q 20000 -c 4 -T 1 -v 2>/dev/null |
-      awk '$1 == ">" {print $NF * 1000}' | sort -n |
-      awk '{v[NR]=$1} END {if (NR == 0) {print "nan nan"} else {printf "%.3f %.3f\n", v[int(NR*0.5)+1], v[int(NR*0.99)+1]}}')
-    rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
+    read -r p50 p99 < <(latency 5300 "$data/srv.txt" 20000)
+    rss=$(rss_kb "$spid")
     figures[$side.p99]+=" $p99"; figures[$side.rss]+=" $rss"
     echo "$line p50/p99 $p50/$p99 ms, RSS $rss kB"
     kill "$spid"; wait "$spid" 2>/dev/null || true

@@ -50,3 +50,36 @@ start_wireguard_go() {
   for _ in $(seq 1 100); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
   in_ns wg setconf "$dev" "$1"
 }
+
+# Measurements shared by run.sh and ab.sh (they set `seconds`).
+
+# utime + stime; the fields are counted after the command name, which may hold spaces ("nsd: main").
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+# us_per_query TICKS COMPLETED -> server CPU microseconds per completed query
+us_per_query() { awk -v d="$1" -v hz="$hz" -v c="$2" 'BEGIN {printf "%.2f", c ? d / hz / c * 1e6 : 0}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# wait_answering PORT: until the server on 127.0.0.1:PORT answers the zone's SOA (at most 2 min).
+wait_answering() {
+  local _
+  for _ in $(seq 1 600); do
+    [[ "$(in_ns dig +short +time=1 +tries=1 -p "$1" @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && return
+    sleep 0.2
+  done
+}
+
+# run_dnsperf PORT FILE MODE -> "qps avg_ms lost completed"
+run_dnsperf() {
+  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -m "$3" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
+    awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} /Average Latency/ {a=$4*1000}
+         END {printf "%.0f %.3f %d %d\n", q, a, l, c}'
+}
+
+# latency PORT FILE QPS -> "p50_ms p99_ms": a paced run with per-query latencies
+latency() {
+  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$seconds" -Q "$3" -c 4 -T 1 -v 2>/dev/null |
+    awk '$1 == ">" {print $NF * 1000}' | sort -n |
+    awk '{v[NR]=$1} END {if (NR == 0) {print "nan nan"} else {printf "%.3f %.3f\n", v[int(NR*0.5)+1], v[int(NR*0.99)+1]}}'
+}

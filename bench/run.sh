@@ -27,26 +27,6 @@ out="bench/out"
 mkdir -p "$out"
 results="$out/results-$(date -u +%Y%m%dT%H%M%SZ).txt"
 
-# utime + stime; the fields are counted after the command name, which may hold spaces ("nsd: main").
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-hz=$(getconf CLK_TCK)
-
-# run_dnsperf PORT FILE MODE -> "qps avg_ms lost completed"
-run_dnsperf() {
-  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -m "$3" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
-    awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} /Average Latency/ {a=$4*1000}
-         END {printf "%.0f %.3f %d %d\n", q, a, l, c}'
-}
-
-# latency PORT FILE QPS -> "p50_ms p99_ms": a paced run with per-query latencies
-latency() {
-  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$seconds" -Q "$3" -c 4 -T 1 -v 2>/dev/null |
-    awk '$1 == ">" {print $NF * 1000}' | sort -n |
-    awk '{v[NR]=$1} END {if (NR == 0) {print "nan nan"} else {printf "%.3f %.3f\n", v[int(NR*0.5)+1], v[int(NR*0.99)+1]}}'
-}
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 {
   echo "# wgsd benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -132,12 +112,7 @@ zone:
 NSD
   ip netns exec "$ns" nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
   pids+=($!); nsd_pid=$!
-  for port in 5300 5301 5302; do
-    for _ in $(seq 1 600); do
-      [[ "$(in_ns dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
-      sleep 0.2
-    done
-  done
+  for port in 5300 5301 5302; do wait_answering "$port"; done
   # NSD forks its server processes: count the CPU of the whole family.
   # NSD forks a server process per core under a second process: count all of them.
   nsd_cpu() { local t=0; for p in $(pgrep -f "nsd -d -c $work/nsd.conf"); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
@@ -154,7 +129,7 @@ NSD
         if [[ $server == nsd ]]; then c1=$(nsd_cpu); else c1=$(cpu_ticks "$([[ $server == wgsd ]] && echo "$wgsd_pid" || echo "$knot_pid")"); fi
         k="$server.$load"
         qps[$k]+=" $q"; lat[$k]+=" $a"; lost[$k]+=" $l"
-        cpu[$k]+=" $(awk -v d=$((c1 - c0)) -v hz="$hz" -v c="$c" 'BEGIN {printf "%.2f", c ? d / hz / c * 1e6 : 0}')"
+        cpu[$k]+=" $(us_per_query $((c1 - c0)) "$c")"
       done
     done
   done
@@ -176,10 +151,7 @@ NSD
   start_wgsd() {  # CONF PORT LOG: starts wgsd-server, waits until it answers; sets wgsd_pid
     ip netns exec "$ns" build-bench/wgsd-server --conf "$1" >"$3" 2>&1 &
     pids+=($!); wgsd_pid=$!
-    for _ in $(seq 1 600); do
-      [[ "$(in_ns dig +short +time=1 +tries=1 -p "$2" @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
-      sleep 0.2
-    done
+    wait_answering "$2"
   }
   for round in $(seq 1 "$rounds"); do
     ((round == 1)) || start_wgsd "$work/Corefile" 5300 "$work/wgsd.log"
