@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# What each part of a refresh does to query latency. Each part is done once a second by a separate
+# process (bench/interference.cpp; ACTION,once: a new process each time, as wg(8) is) while a
+# wgsd-server that does not refresh (`refresh 1h`) answers SRV queries at a paced 20,000 a second;
+# for comparison: nothing, wg(8) reading the device, and a wgsd-server that refreshes itself.
+# Prints p99 per action and round, and medians.
+#
+# usage: bench/interference.sh [--peers 100000] [--rounds 3] [--seconds 10] [--actions "..."]
+# Needs root (network namespace). Above 65,536 peers the device is bench/uapi_standin.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers=100000
+rounds=3
+seconds=10
+actions="idle wg read parse burn read+burn read+parse read+parse,once refresh"
+while (($#)); do
+  case "$1" in
+    --peers) peers="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
+    --seconds) seconds="$2"; shift ;;
+    --actions) actions="$2"; shift ;;
+    *) echo "interference: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+source bench/lib.sh
+bench_prepare interference dnsperf python3
+cmake --build build-bench -j"$(nproc)" --target wgsd-interference >/dev/null
+bench_namespace ifr
+data="$work/data"
+python3 bench/gen.py "$peers" "$data"
+if ((peers <= 65536)); then
+  start_wireguard_go "$data/wg.conf"
+else
+  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$data/wg.conf" 2>/dev/null &
+  pids+=($!)
+  for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
+fi
+corefile() {  # PORT REFRESH
+  printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh %s\n    }\n}\n' "$1" "$dev" "$2"
+}
+corefile 5303 1h >"$work/quiet.cf"
+corefile 5304 1s >"$work/refreshing.cf"
+start_wgsd() {  # CONF PORT: sets wgsd_pid
+  ip netns exec "$ns" build-bench/wgsd-server --conf "$1" >>"$work/wgsd.log" 2>&1 &
+  pids+=($!); wgsd_pid=$!
+  wait_answering "$2"
+}
+start_wgsd "$work/quiet.cf" 5303
+declare -A p99
+for round in $(seq 1 "$rounds"); do
+  line="round $round:"
+  for action in $actions; do
+    helper=
+    port=5303
+    case $action in
+      idle) ;;
+      wg) ( while :; do in_ns wg show "$dev" dump >/dev/null 2>&1 || true; sleep 1; done ) & helper=$! ;;
+      *,once) ( while :; do in_ns build-bench/wgsd-interference "${action%,once}" "$dev" once 2>>"$work/$action.log" || true; sleep 0.9; done ) & helper=$! ;;
+      refresh) kill "$wgsd_pid"; start_wgsd "$work/refreshing.cf" 5304; port=5304 ;;
+      *) in_ns build-bench/wgsd-interference "$action" "$dev" 2>>"$work/$action.log" & helper=$! ;;
+    esac
+    [[ -n $helper ]] && pids+=("$helper")
+    read -r _ b < <(latency "$port" "$data/srv.txt" 20000)
+    p99[$action]+=" $b"
+    line+=" $action $b"
+    [[ -n $helper ]] && kill "$helper" 2>/dev/null || true
+    if [[ $action == refresh ]]; then kill "$wgsd_pid"; start_wgsd "$work/quiet.cf" 5303; fi
+    sleep 0.5
+  done
+  echo "$line"
+done
+echo "p99 ms at 20,000 q/s (SRV), median of $rounds rounds, $peers peers:"
+for action in $actions; do
+  took=""
+  [[ -f "$work/$action.log" ]] && took=" (each action $(awk '{print $2}' "$work/$action.log" | median) ms)"
+  printf '  %-11s %s%s\n' "$action" "$(echo "${p99[$action]}" | median)" "$took"
+done
