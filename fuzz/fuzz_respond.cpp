@@ -1,5 +1,6 @@
 // respond(): any bytes as a query, over UDP and TCP, against a snapshot with peers. Beyond "no
-// crash", it checks what SPEC §2 promises of every reply.
+// crash", it checks what SPEC §2 promises of every reply. prefetch() sees the same bytes first,
+// alone and in a batch with a valid query, as a UDP worker hands it a recvmmsg batch.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -13,6 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const dns::ZoneSet zones = fuzz::zones();
   static std::vector<std::uint8_t> out(dns::max_message);
   const std::span<const std::uint8_t> query(data, size);
+  static const std::vector<std::uint8_t> valid = fuzz::srv_query();
+  const std::span<const std::uint8_t> batch[] = {valid, query, query};
+  dns::prefetch(std::span(batch).subspan(1, 1), zones, 0);
+  dns::prefetch(batch, zones, 0);
   for (auto transport : {dns::Transport::udp, dns::Transport::tcp}) {
     dns::ResponseInfo info;
     const dns::QueryContext ctx{transport, wg::IpAddress::parse(transport == dns::Transport::udp ? "192.0.2.1" : "2001:db8::1")};

@@ -250,6 +250,15 @@ private:
   std::size_t answer_offsets_count_{};
 };
 
+// The question name in lower case, in `buf`.
+std::string_view lower_qname(std::span<const std::uint8_t> q, const Query& query, std::array<char, max_name>& buf) {
+  for (std::size_t i = 0; i < query.qname_length; ++i) {
+    const auto c = static_cast<char>(q[header_size + i]);
+    buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return {buf.data(), query.qname_length};
+}
+
 // RFC 8482: a minimal answer to ANY over UDP.
 constexpr char hinfo_tail[] = {0, type::hinfo, 0, 1, 0, 0, 0, 0, 0, 9, 7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
 
@@ -283,11 +292,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   if (query.qclass != class_in || query.qtype == type::opt) return r.error(rcode::refused, true);
 
   std::array<char, max_name> lower{};
-  for (std::size_t i = 0; i < query.qname_length; ++i) {
-    const auto c = static_cast<char>(q[header_size + i]);
-    lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  const std::string_view qname(lower.data(), query.qname_length);
+  const std::string_view qname = lower_qname(q, query, lower);
   // Zone transfers come with the `transfer` directive; until it is configured, nobody gets one.
   if (query.qtype == type::axfr || query.qtype == type::ixfr) return r.error(rcode::refused, true);
   const LookupResult found = lookup(zones, qname, query.qtype);
@@ -337,6 +342,31 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   }
   if (!answered) r.soa_authority(*zone, apex_offset);  // NODATA (RFC 2308)
   return r.finish(rcode::noerror, true);
+}
+
+void prefetch(std::span<const std::span<const std::uint8_t>> queries, const ZoneSet& zones, std::size_t min_names) {
+  struct Hint {
+    const Zone* zone;
+    std::uint64_t hash;
+  };
+  const auto large = [min_names](const std::shared_ptr<const Zone>& z) { return z->nodes.size() >= min_names; };
+  if (std::none_of(zones.zones.begin(), zones.zones.end(), large)) return;
+  std::array<Hint, max_prefetch> hints{};
+  std::size_t count = 0;
+  for (const auto q : queries.first(std::min(queries.size(), max_prefetch))) {
+    if (q.size() < header_size || (q[2] & 0x80) != 0) continue;
+    Query query;
+    bool formerr = false;
+    parse(q, query, formerr);
+    if (formerr || !query.has_question) continue;
+    std::array<char, max_name> lower{};
+    const std::string_view qname = lower_qname(q, query, lower);
+    std::size_t apex_offset = 0;
+    const Zone* zone = zones.match(qname, apex_offset);
+    if (zone == nullptr || !zone->loaded || zone->nodes.size() < min_names) continue;
+    hints[count++] = {zone, zone->prefetch_slot(qname)};
+  }
+  for (std::size_t i = 0; i < count; ++i) hints[i].zone->prefetch_block(hints[i].hash);
 }
 
 std::vector<std::uint8_t> respond(std::span<const std::uint8_t> query, const ZoneSet& zones, const QueryContext& ctx) {

@@ -190,6 +190,13 @@ void Listener::udp_worker(std::vector<int> fds) {
       const int n = ::recvmmsg(polls[f].fd, in.data(), batch, MSG_DONTWAIT, nullptr);
       if (n <= 0) continue;
       const dns::ZoneSet& zones = reader.current();
+      if (n > 1) {
+        // Look every name of the batch up in the cache first: in a large zone each lookup misses
+        // the cache, and asked together the misses overlap.
+        std::array<std::span<const std::uint8_t>, batch> asked;
+        for (int i = 0; i < n; ++i) asked[static_cast<std::size_t>(i)] = {slots[static_cast<std::size_t>(i)].in.data(), in[static_cast<std::size_t>(i)].msg_len};
+        dns::prefetch(std::span(asked).first(static_cast<std::size_t>(n)), zones);
+      }
       unsigned replies = 0;
       for (int i = 0; i < n; ++i) {
         Slot& s = slots[static_cast<std::size_t>(i)];

@@ -1,6 +1,7 @@
 // Every rule of SPEC §2, checked by parsing wgsd's answers with ldns.
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <cstdio>
 
 #include "dns/fixtures.hpp"
@@ -532,4 +533,34 @@ TEST_CASE("refresh_zone returns the previous zone itself when nothing published 
   // A zone never read before is always replaced.
   const auto empty = dns::build_empty_zone(reference_settings());
   CHECK(dns::refresh_zone(reference_settings(), device, t0, empty) != empty);
+}
+
+TEST_CASE("prefetch takes any batch and changes no answer", "[dns][responder]") {
+  const auto zones = reference_zones();
+  std::string name2_upper = name2;
+  for (auto& c : name2_upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::vector<std::vector<std::uint8_t>> packets = {
+      make_query(name1, LDNS_RR_TYPE_SRV),
+      make_query(name2_upper, LDNS_RR_TYPE_AAAA),
+      make_query(unknown, LDNS_RR_TYPE_SRV),
+      make_query("_wireguard._udp.example.com.", LDNS_RR_TYPE_PTR),
+      make_query("example.org.", LDNS_RR_TYPE_A),
+      {},
+      {0x12, 0x34, 0, 0, 0},
+      {0x12, 0x34, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'c', 'o', 'm', 0, 0, 1, 0, 1},   // a response
+      {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1},                 // pointer as the name
+      {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a', 'b'},                           // label past the end
+      {0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},                                         // no question
+  };
+  while (packets.size() < 2 * dns::max_prefetch) packets.push_back(make_query(name1, LDNS_RR_TYPE_TXT));
+  std::vector<std::span<const std::uint8_t>> batch(packets.begin(), packets.end());
+  const dns::QueryContext ctx{dns::Transport::udp, wg::IpAddress::parse("192.0.2.1")};
+  std::vector<std::vector<std::uint8_t>> before;
+  for (const auto q : batch) before.push_back(dns::respond(q, zones, ctx));
+  CHECK(!before[0].empty());
+  CHECK(before[5].empty());
+  dns::prefetch(batch, zones, 0);  // every zone counts as large: the hint path runs
+  dns::prefetch(batch, zones);     // the reference zones are small: nothing to do
+  dns::prefetch(std::span(batch).first(0), zones, 0);
+  for (std::size_t i = 0; i < batch.size(); ++i) CHECK(dns::respond(batch[i], zones, ctx) == before[i]);
 }
