@@ -1,13 +1,14 @@
 // Does one part of a refresh once a second, as a separate process, so that bench/interference.sh
 // can measure what each part does to the latency of a wgsd-server that is not refreshing.
 //
-// usage: wgsd-interference ACTION DEVICE [once]
+// usage: wgsd-interference ACTION DEVICE [once|thread]
 //   read        read the device's whole UAPI reply and throw it away
 //   parse       parse a reply read once at start, from memory (no I/O)
 //   burn        65 ms of arithmetic (no I/O, no memory)
 //   read+burn   read, then burn
 //   read+parse  read, then parse what was read (what a refresh does, minus the digest)
-// With `once`, does the action once and exits (a new process each time, as wg(8) is).
+// With `once`, does the action once and exits (a new process each time, as wg(8) is); with
+// `thread`, does each action on a new thread.
 // Prints the time each action took on stderr. Only for benchmarks.
 #include <poll.h>
 #include <sys/socket.h>
@@ -72,21 +73,20 @@ void parse(const std::string& reply, const std::string& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 && !(argc == 4 && std::string(argv[3]) == "once")) {
-    std::fprintf(stderr, "usage: wgsd-interference read|parse|burn|read+burn|read+parse DEVICE [once]\n");
+  const std::string how = argc == 4 ? argv[3] : "";
+  if (argc != 3 && !(argc == 4 && (how == "once" || how == "thread"))) {
+    std::fprintf(stderr, "usage: wgsd-interference read|parse|burn|read+burn|read+parse DEVICE [once|thread]\n");
     return 2;
   }
   const std::string action = argv[1];
   const std::string device = argv[2];
-  const bool once = argc == 4;
   if (action != "read" && action != "parse" && action != "burn" && action != "read+burn" && action != "read+parse") {
     std::fprintf(stderr, "wgsd-interference: unknown action '%s'\n", action.c_str());
     return 2;
   }
   try {
     const std::string stored = action == "parse" ? read_reply(device) : std::string();
-    for (;;) {
-      const auto start = Clock::now();
+    auto act = [&] {
       if (action == "read") sink = read_reply(device).size();
       else if (action == "parse") parse(stored, device);
       else if (action == "burn") burn(std::chrono::milliseconds(65));
@@ -94,8 +94,13 @@ int main(int argc, char** argv) {
         sink = read_reply(device).size();
         burn(std::chrono::milliseconds(65));
       } else parse(read_reply(device), device);
+    };
+    for (;;) {
+      const auto start = Clock::now();
+      if (how == "thread") std::thread(act).join();
+      else act();
       std::fprintf(stderr, "%s %.1f ms\n", action.c_str(), std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-      if (once) return 0;
+      if (how == "once") return 0;
       std::this_thread::sleep_until(start + std::chrono::seconds(1));
     }
   } catch (const std::exception& e) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What each part of a refresh does to query latency. Each part is done once a second by a separate
-# process (bench/interference.cpp; ACTION,once: a new process each time, as wg(8) is) while a
-# wgsd-server that does not refresh (`refresh 1h`) answers SRV queries at a paced 20,000 a second;
-# for comparison: nothing, wg(8) reading the device, and a wgsd-server that refreshes itself.
-# Prints p99 per action and round, and medians.
+# process (bench/interference.cpp; ACTION,once: a new process each time, as wg(8) is;
+# ACTION,thread: a new thread each time) while a wgsd-server that does not refresh (`refresh 1h`)
+# answers SRV queries at a paced 20,000 a second; for comparison: nothing, wg(8) reading the
+# device, and a wgsd-server that refreshes itself. Prints p99 per action and round, and medians.
 #
 # usage: bench/interference.sh [--peers 100000] [--rounds 3] [--seconds 10] [--actions "..."]
 # Needs root (network namespace). Above 65,536 peers the device is bench/uapi_standin.py.
@@ -56,6 +56,7 @@ for round in $(seq 1 "$rounds"); do
     case $action in
       idle) ;;
       wg) ( while :; do in_ns wg show "$dev" dump >/dev/null 2>&1 || true; sleep 1; done ) & helper=$! ;;
+      *,thread) in_ns build-bench/wgsd-interference "${action%,thread}" "$dev" thread 2>>"$work/$action.log" & helper=$! ;;
       *,once) ( while :; do in_ns build-bench/wgsd-interference "${action%,once}" "$dev" once 2>>"$work/$action.log" || true; sleep 0.9; done ) & helper=$! ;;
       refresh) kill "$wgsd_pid"; start_wgsd "$work/refreshing.cf" 5304; port=5304 ;;
       *) in_ns build-bench/wgsd-interference "$action" "$dev" 2>>"$work/$action.log" & helper=$! ;;
