@@ -56,16 +56,17 @@ for round in $(seq 1 "$rounds"); do
     case $action in
       idle) ;;
       wg) ( while :; do in_ns wg show "$dev" dump >/dev/null 2>&1 || true; sleep 1; done ) & helper=$! ;;
-      *,thread) in_ns build-bench/wgsd-interference "${action%,thread}" "$dev" thread 2>>"$work/$action.log" & helper=$! ;;
+      # Helpers are started directly (ip execs them), so that $! is the helper and `kill` stops it.
+      *,thread) ip netns exec "$ns" build-bench/wgsd-interference "${action%,thread}" "$dev" thread 2>>"$work/$action.log" & helper=$! ;;
       *,once) ( while :; do in_ns build-bench/wgsd-interference "${action%,once}" "$dev" once 2>>"$work/$action.log" || true; sleep 0.9; done ) & helper=$! ;;
       refresh) kill "$wgsd_pid"; start_wgsd "$work/refreshing.cf" 5304; port=5304 ;;
-      *) in_ns build-bench/wgsd-interference "$action" "$dev" 2>>"$work/$action.log" & helper=$! ;;
+      *) ip netns exec "$ns" build-bench/wgsd-interference "$action" "$dev" 2>>"$work/$action.log" & helper=$! ;;
     esac
     [[ -n $helper ]] && pids+=("$helper")
     read -r _ b < <(latency "$port" "$data/srv.txt" 20000)
     p99[$action]+=" $b"
     line+=" $action $b"
-    [[ -n $helper ]] && kill "$helper" 2>/dev/null || true
+    if [[ -n $helper ]]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi
     if [[ $action == refresh ]]; then kill "$wgsd_pid"; start_wgsd "$work/quiet.cf" 5303; fi
     sleep 0.5
   done
