@@ -2,7 +2,8 @@
 // can measure what each part does to the latency of a wgsd-server that is not refreshing.
 //
 // usage: wgsd-interference ACTION DEVICE [once|thread]
-//   read        read the device's whole UAPI reply and throw it away
+//   drain       read the device's whole UAPI reply in 64 KiB pieces, keeping none of it
+//   read        read the whole reply into memory (as a reader that parses afterwards would)
 //   parse       parse a reply read once at start, from memory (no I/O)
 //   burn        65 ms of arithmetic (no I/O, no memory)
 //   read+burn   read, then burn
@@ -29,8 +30,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The reply to get=1, read in 64 KiB pieces as wgsd-server reads it, until the blank line that ends it.
-std::string read_reply(const std::string& device) {
+// The reply to get=1, read in 64 KiB pieces as wgsd-server reads it, until the blank line that ends
+// it; kept whole unless `keep` is false (then only its last piece, enough to see where it ends).
+std::string read_reply(const std::string& device, bool keep = true) {
   const std::string path = std::string(wgsd::wg::default_uapi_dir) + "/" + device + ".sock";
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long: " + path);
@@ -46,6 +48,7 @@ std::string read_reply(const std::string& device) {
     for (;;) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n <= 0) break;
+      if (!keep && reply.size() > 1) reply.erase(0, reply.size() - 1);
       const std::size_t from = reply.empty() ? 0 : reply.size() - 1;
       reply.append(buf, static_cast<std::size_t>(n));
       if (reply.find("\n\n", from) != std::string::npos) break;
@@ -75,19 +78,20 @@ void parse(const std::string& reply, const std::string& device) {
 int main(int argc, char** argv) {
   const std::string how = argc == 4 ? argv[3] : "";
   if (argc != 3 && !(argc == 4 && (how == "once" || how == "thread"))) {
-    std::fprintf(stderr, "usage: wgsd-interference read|parse|burn|read+burn|read+parse DEVICE [once|thread]\n");
+    std::fprintf(stderr, "usage: wgsd-interference drain|read|parse|burn|read+burn|read+parse DEVICE [once|thread]\n");
     return 2;
   }
   const std::string action = argv[1];
   const std::string device = argv[2];
-  if (action != "read" && action != "parse" && action != "burn" && action != "read+burn" && action != "read+parse") {
+  if (action != "drain" && action != "read" && action != "parse" && action != "burn" && action != "read+burn" && action != "read+parse") {
     std::fprintf(stderr, "wgsd-interference: unknown action '%s'\n", action.c_str());
     return 2;
   }
   try {
     const std::string stored = action == "parse" ? read_reply(device) : std::string();
     auto act = [&] {
-      if (action == "read") sink = read_reply(device).size();
+      if (action == "drain") sink = read_reply(device, false).size();
+      else if (action == "read") sink = read_reply(device).size();
       else if (action == "parse") parse(stored, device);
       else if (action == "burn") burn(std::chrono::milliseconds(65));
       else if (action == "read+burn") {

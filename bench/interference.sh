@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 peers=100000
 rounds=3
 seconds=10
-actions="idle wg read parse burn read+burn read+parse read+parse,once refresh"
+actions="idle wg drain read parse burn read+burn read+parse read+parse,once refresh"
 while (($#)); do
   case "$1" in
     --peers) peers="$2"; shift ;;
