@@ -192,9 +192,14 @@ void Listener::udp_worker(std::vector<int> fds) {
       const dns::ZoneSet& zones = reader.current();
       if (n > 1) {
         // Look every name of the batch up in the cache first: in a large zone each lookup misses
-        // the cache, and asked together the misses overlap.
+        // the cache, and asked together the misses overlap. A truncated datagram's msg_len is its
+        // full size, beyond the buffer: it is not answered, and not looked at here either.
         std::array<std::span<const std::uint8_t>, batch> asked;
-        for (int i = 0; i < n; ++i) asked[static_cast<std::size_t>(i)] = {slots[static_cast<std::size_t>(i)].in.data(), in[static_cast<std::size_t>(i)].msg_len};
+        for (int i = 0; i < n; ++i) {
+          const mmsghdr& m = in[static_cast<std::size_t>(i)];
+          const bool whole = (m.msg_hdr.msg_flags & MSG_TRUNC) == 0;
+          asked[static_cast<std::size_t>(i)] = {slots[static_cast<std::size_t>(i)].in.data(), whole ? m.msg_len : 0U};
+        }
         dns::prefetch(std::span(asked).first(static_cast<std::size_t>(n)), zones);
       }
       unsigned replies = 0;
