@@ -23,6 +23,10 @@ while (($#)); do
   esac
   shift
 done
+for action in $actions; do
+  [[ $action =~ ^(idle|wg|refresh|(drain|read|parse|burn|read\+burn|read\+parse)(,once|,thread)?)$ ]] ||
+    { echo "interference: unknown action '$action'" >&2; exit 2; }
+done
 source bench/lib.sh
 bench_prepare interference dnsperf python3
 cmake --build build-bench -j"$(nproc)" --target wgsd-interference >/dev/null
