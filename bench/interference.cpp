@@ -11,12 +11,12 @@
 // With `once`, does the action once and exits (a new process each time, as wg(8) is); with
 // `thread`, does each action on a new thread.
 // Prints the time each action took on stderr. Only for benchmarks.
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
