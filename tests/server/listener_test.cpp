@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "dns/fixtures.hpp"
@@ -44,7 +46,8 @@ struct Running {
   std::uint16_t port = free_port();
   std::unique_ptr<server::Server> server;
 
-  Running(const std::string& bind, server::ServerLimits limits) {
+  // `sink` receives the log (stderr when empty).
+  Running(const std::string& bind, server::ServerLimits limits, std::function<void(const std::string&)> sink = {}) : log(std::move(sink)) {
     backend.put(reference_device());
     const auto config = server::parse_config(".:" + std::to_string(port) + " {\n" + bind +
                                                  "\n wgsd example.com. wgref0 {\n  self\n  refresh 50ms\n }\n}\n", "Corefile");
@@ -176,6 +179,46 @@ TEST_CASE("UDP on a wildcard socket: self answers and replies from the address a
     auto pkt = parse_response(udp_ask("127.0.0.1", r.port, make_query(name1, LDNS_RR_TYPE_A)));
     return pkt && section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({name1 + " 0 IN A 192.0.2.200"});
   }, 2000ms));
+}
+
+TEST_CASE("UDP: a datagram larger than the buffer is dropped and logged, the query beside it answered", "[server][udp]") {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  Running r(" bind 127.0.0.1\n errors\n log", {}, [&](const std::string& line) {
+    std::lock_guard lock(mutex);
+    lines.push_back(line);
+  });
+  auto logged = [&](const std::string& text) {
+    std::lock_guard lock(mutex);
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  // Back to back from one socket, so that the worker usually reads both in one batch (and
+  // prefetches the batch's names first, in a zone large enough).
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(r.port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  auto big = make_query(name1, LDNS_RR_TYPE_SRV);
+  big.resize(5000, 0);
+  const auto query = make_query(name1, LDNS_RR_TYPE_SRV);
+  REQUIRE(::send(fd, big.data(), big.size(), 0) == static_cast<ssize_t>(big.size()));
+  REQUIRE(::send(fd, query.data(), query.size(), 0) == static_cast<ssize_t>(query.size()));
+  pollfd p{fd, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 3000) == 1);
+  std::vector<std::uint8_t> reply(2048);
+  const ssize_t n = ::recv(fd, reply.data(), reply.size(), 0);
+  REQUIRE(n > 12);
+  reply.resize(static_cast<std::size_t>(n));
+  auto pkt = parse_response(reply);
+  REQUIRE(pkt);
+  CHECK(ldns_pkt_ancount(pkt.get()) == 1);
+  CHECK(::poll(&p, 1, 300) == 0);  // one reply only: nothing for the 5,000 bytes
+  ::close(fd);
+  // The kernel reports the bytes it kept, the buffer's 4,096.
+  CHECK(eventually([&] { return logged("dropped a 4096-byte UDP packet from 127.0.0.1:"); }, 2000ms));
+  CHECK(logged("\"SRV IN " + name1 + " udp "));
 }
 
 TEST_CASE("UDP sockets queue a burst: a receive buffer larger than the default", "[server][udp]") {
