@@ -190,18 +190,17 @@ void Listener::udp_worker(std::vector<int> fds) {
       const int n = ::recvmmsg(polls[f].fd, in.data(), batch, MSG_DONTWAIT, nullptr);
       if (n <= 0) continue;
       const dns::ZoneSet& zones = reader.current();
-      if (n > 1) {
-        // Look every name of the batch up in the cache first: in a large zone each lookup misses
-        // the cache, and asked together the misses overlap. A truncated datagram's msg_len is its
-        // full size, beyond the buffer: it is not answered, and not looked at here either.
-        std::array<std::span<const std::uint8_t>, batch> asked;
-        for (int i = 0; i < n; ++i) {
-          const mmsghdr& m = in[static_cast<std::size_t>(i)];
-          const bool whole = (m.msg_hdr.msg_flags & MSG_TRUNC) == 0;
-          asked[static_cast<std::size_t>(i)] = {slots[static_cast<std::size_t>(i)].in.data(), whole ? m.msg_len : 0U};
-        }
-        dns::prefetch(std::span(asked).first(static_cast<std::size_t>(n)), zones);
+      // What each datagram asks. One larger than the buffer arrives cut to it (MSG_TRUNC): it is
+      // empty here, so that it is neither looked at nor answered (respond() sends nothing).
+      std::array<std::span<const std::uint8_t>, batch> asked;
+      for (int i = 0; i < n; ++i) {
+        const mmsghdr& m = in[static_cast<std::size_t>(i)];
+        const bool whole = (m.msg_hdr.msg_flags & MSG_TRUNC) == 0;
+        asked[static_cast<std::size_t>(i)] = {slots[static_cast<std::size_t>(i)].in.data(), whole ? m.msg_len : 0U};
       }
+      // Look every name of the batch up in the cache first: in a large zone each lookup misses the
+      // cache, and asked together the misses overlap.
+      if (n > 1) dns::prefetch(std::span(asked).first(static_cast<std::size_t>(n)), zones);
       unsigned replies = 0;
       for (int i = 0; i < n; ++i) {
         Slot& s = slots[static_cast<std::size_t>(i)];
@@ -209,10 +208,7 @@ void Listener::udp_worker(std::vector<int> fds) {
         const auto start = log_queries_.load(std::memory_order_relaxed) ? SteadyClock::now() : SteadyClock::time_point{};
         dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr)};
         dns::ResponseInfo info;
-        std::size_t size = 0;
-        if ((in[static_cast<std::size_t>(i)].msg_hdr.msg_flags & MSG_TRUNC) == 0) {
-          size = dns::respond({s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, zones, ctx, s.out, &info);
-        }
+        const std::size_t size = dns::respond(asked[static_cast<std::size_t>(i)], zones, ctx, s.out, &info);
         if (size == 0) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
           if (log_errors_.load(std::memory_order_relaxed) && remote) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
@@ -220,7 +216,7 @@ void Listener::udp_worker(std::vector<int> fds) {
         }
         if (log_queries_.load(std::memory_order_relaxed)) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
-          if (remote) log_.info(format_query(*remote, {s.in.data(), in[static_cast<std::size_t>(i)].msg_len}, info, dns::Transport::udp, SteadyClock::now() - start));
+          if (remote) log_.info(format_query(*remote, asked[static_cast<std::size_t>(i)], info, dns::Transport::udp, SteadyClock::now() - start));
         }
         s.out_iov = {s.out.data(), size};
         mmsghdr& m = out[replies++];
