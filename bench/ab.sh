@@ -28,22 +28,15 @@ bench_prepare ab dnsperf python3
 bench_namespace ab
 data="$work/$n"
 python3 bench/gen.py "$n" "$data"
-if ((n <= 65536)); then
-  start_wireguard_go "$data/wg.conf"
-else
-  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$data/wg.conf" &
-  pids+=($!)
-  for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
-fi
+start_device "$n" "$data/wg.conf"
 printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s\n}\n' "$dev" >"$work/Corefile"
 
 declare -A figures
 for round in $(seq 1 "$rounds"); do
   for side in A B; do
     bin=$([[ $side == A ]] && echo "$a_bin" || echo "$b_bin")
-    ip netns exec "$ns" "$bin" --conf "$work/Corefile" >"$work/$side.log" 2>&1 &
-    pids+=($!); spid=$!
-    wait_answering 5300
+    start_wgsd "$work/Corefile" 5300 "$work/$side.log" "$bin"
+    spid=$wgsd_pid
     line="round $round $side:"
     for load in mix srv; do
       c0=$(cpu_ticks "$spid")

@@ -33,24 +33,13 @@ cmake --build build-bench -j"$(nproc)" --target wgsd-interference >/dev/null
 bench_namespace ifr
 data="$work/data"
 python3 bench/gen.py "$peers" "$data"
-if ((peers <= 65536)); then
-  start_wireguard_go "$data/wg.conf"
-else
-  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$data/wg.conf" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
-fi
+start_device "$peers" "$data/wg.conf"
 corefile() {  # PORT REFRESH
   printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh %s\n    }\n}\n' "$1" "$dev" "$2"
 }
 corefile 5303 1h >"$work/quiet.cf"
 corefile 5304 1s >"$work/refreshing.cf"
-start_wgsd() {  # CONF PORT: sets wgsd_pid
-  ip netns exec "$ns" build-bench/wgsd-server --conf "$1" >>"$work/wgsd.log" 2>&1 &
-  pids+=($!); wgsd_pid=$!
-  wait_answering "$2"
-}
-start_wgsd "$work/quiet.cf" 5303
+start_wgsd "$work/quiet.cf" 5303 "$work/wgsd.log"
 declare -A p99
 for round in $(seq 1 "$rounds"); do
   line="round $round:"
@@ -63,7 +52,7 @@ for round in $(seq 1 "$rounds"); do
       # Helpers are started directly (ip execs them), so that $! is the helper and `kill` stops it.
       *,thread) ip netns exec "$ns" build-bench/wgsd-interference "${action%,thread}" "$dev" thread 2>>"$work/$action.log" & helper=$! ;;
       *,once) ( while :; do in_ns build-bench/wgsd-interference "${action%,once}" "$dev" once 2>>"$work/$action.log" || true; sleep 0.9; done ) & helper=$! ;;
-      refresh) kill "$wgsd_pid"; start_wgsd "$work/refreshing.cf" 5304; port=5304 ;;
+      refresh) kill "$wgsd_pid"; start_wgsd "$work/refreshing.cf" 5304 "$work/wgsd.log"; port=5304 ;;
       *) ip netns exec "$ns" build-bench/wgsd-interference "$action" "$dev" 2>>"$work/$action.log" & helper=$! ;;
     esac
     [[ -n $helper ]] && pids+=("$helper")
@@ -71,7 +60,7 @@ for round in $(seq 1 "$rounds"); do
     p99[$action]+=" $b"
     line+=" $action $b"
     if [[ -n $helper ]]; then kill "$helper" 2>/dev/null || true; wait "$helper" 2>/dev/null || true; fi
-    if [[ $action == refresh ]]; then kill "$wgsd_pid"; start_wgsd "$work/quiet.cf" 5303; fi
+    if [[ $action == refresh ]]; then kill "$wgsd_pid"; start_wgsd "$work/quiet.cf" 5303 "$work/wgsd.log"; fi
     sleep 0.5
   done
   echo "$line"

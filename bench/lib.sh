@@ -51,7 +51,30 @@ start_wireguard_go() {
   in_ns wg setconf "$dev" "$1"
 }
 
-# Measurements shared by run.sh and ab.sh (they set `seconds`).
+# start_device N CONF: the device of N peers from a wg(8) config file: wireguard-go, or past its
+# limit of 65,536 peers bench/uapi_standin.py serving the same dump. Sets wgpid and device_kind.
+start_device() {
+  if (($1 <= 65536)); then
+    start_wireguard_go "$2"
+    device_kind="wireguard-go"
+    return
+  fi
+  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$2" 2>>"$work/standin.log" &
+  pids+=($!); wgpid=$!
+  local _
+  for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
+  device_kind="UAPI stand-in (bench/uapi_standin.py)"
+}
+
+# start_wgsd CONF PORT LOG [BINARY]: wgsd-server (build-bench's unless BINARY is given) in the
+# namespace, until it answers on PORT; sets wgsd_pid.
+start_wgsd() {
+  ip netns exec "$ns" "${4:-build-bench/wgsd-server}" --conf "$1" >>"$3" 2>&1 &
+  pids+=($!); wgsd_pid=$!
+  wait_answering "$2"
+}
+
+# Measurements shared by run.sh, ab.sh and interference.sh (they set `seconds`).
 
 # utime + stime; the fields are counted after the command name, which may hold spaces ("nsd: main").
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }

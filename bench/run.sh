@@ -40,15 +40,7 @@ for n in $peers_list; do
   python3 bench/gen.py "$n" "$data"
   # wireguard-go with N peers; wgsd reads it every second as configured by default. wireguard-go
   # refuses more than 65,536 peers: past that, a UAPI stand-in serves the same dump.
-  if ((n <= 65536)); then
-    start_wireguard_go "$data/wg.conf"
-    device_kind="wireguard-go"
-  else
-    python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$data/wg.conf" &
-    pids+=($!); wgpid=$!
-    for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
-    device_kind="UAPI stand-in (bench/uapi_standin.py)"
-  fi
+  start_device "$n" "$data/wg.conf"
 
   cat >"$work/Corefile" <<COREFILE
 .:5300 {
@@ -148,11 +140,6 @@ NSD
   # alone and while wg(8) reads the whole device once a second (what a refresh asks of the
   # device's daemon, without any of wgsd's own work).
   declare -A p50 p99
-  start_wgsd() {  # CONF PORT LOG: starts wgsd-server, waits until it answers; sets wgsd_pid
-    ip netns exec "$ns" build-bench/wgsd-server --conf "$1" >"$3" 2>&1 &
-    pids+=($!); wgsd_pid=$!
-    wait_answering "$2"
-  }
   for round in $(seq 1 "$rounds"); do
     ((round == 1)) || start_wgsd "$work/Corefile" 5300 "$work/wgsd.log"
     read -r a b < <(latency 5300 "$data/srv.txt" 20000); p50[r]+=" $a"; p99[r]+=" $b"
