@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dns/names.hpp"
+#include "dns/wire.hpp"
 #include "dns/zone.hpp"
 
 namespace wgsd::fuzz {
@@ -47,14 +48,9 @@ inline dns::ZoneSet zones() {
 // An SRV query for a peer of zones(), in wire form.
 inline std::vector<std::uint8_t> srv_query() {
   std::vector<std::uint8_t> q = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
-  const std::string name = dns::instance_name(key(1), "example.com.");
-  for (std::size_t start = 0; start < name.size();) {
-    const std::size_t dot = name.find('.', start);
-    q.push_back(static_cast<std::uint8_t>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<std::ptrdiff_t>(start), name.begin() + static_cast<std::ptrdiff_t>(dot));
-    start = dot + 1;
-  }
-  q.insert(q.end(), {0, 0, 33, 0, 1});
+  const std::string name = *dns::name_to_wire(dns::instance_name(key(1), "example.com."));
+  q.insert(q.end(), name.begin(), name.end());
+  q.insert(q.end(), {0, 33, 0, 1});
   return q;
 }
 
