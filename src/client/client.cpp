@@ -1,90 +1,137 @@
 #include "client/client.hpp"
 
 #include <algorithm>
-#include <mutex>
-#include <thread>
+#include <span>
 
-#include "client/reply.hpp"
-#include "client/resolver.hpp"
+#include "client/endpoint_check.hpp"
+#include "client/lookup.hpp"
 #include "dns/names.hpp"
-#include "dns/wire.hpp"
-#include "wg/error.hpp"
 
 namespace wgsd::client {
 namespace {
 
-struct Found {
-  wg::Endpoint endpoint;
-  std::optional<std::int64_t> handshake;
-  std::string registry;
-};
-
-// Asks one registry; returns nullopt when it does not know the peer. Throws LookupError.
-std::optional<Found> ask(const Resolver& resolver, const std::string& qname) {
-  const auto srv = read_srv_reply(resolver.query(qname, dns::type::srv), qname);
-  if (srv.kind == SrvReply::Kind::not_found) return std::nullopt;
-  if (srv.kind == SrvReply::Kind::error) throw LookupError(srv.error);
-  std::optional<wg::IpAddress> address = srv.address;
-  // A recursive resolver may have stripped the additional section: ask for the target's address.
-  for (const std::uint16_t t : {dns::type::a, dns::type::aaaa}) {
-    if (address) break;
-    try {
-      address = read_address_reply(resolver.query(srv.target, t), srv.target, t);
-    } catch (const std::runtime_error& e) {
-      throw LookupError(std::string("address of ") + srv.target + ": " + e.what());
-    }
-  }
-  if (!address) throw LookupError("SRV target " + srv.target + " has no address");
-  return Found{{address->unmapped(), srv.port}, srv.handshake, resolver.server().to_string()};
-}
+// Peers written per device update; the device is read again right before each batch.
+constexpr std::size_t write_batch = 64;
 
 bool same_endpoint(const std::optional<wg::Endpoint>& a, const wg::Endpoint& b) {
   return a && a->port == b.port && a->address.unmapped() == b.address.unmapped();
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(c);
+std::string age_of(wg::Clock::time_point now, wg::Clock::time_point then) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - then).count()) + "s";
+}
+
+bool is_fresh(const Options& options, const wg::Peer& peer, wg::Clock::time_point now) {
+  return !options.force && peer.last_handshake && now - *peer.last_handshake < options.fresh;
+}
+
+// Picks what to do with one peer from every registry's answer: the freshest usable answer (the
+// newest TXT handshake=; ties, and answers without one, keep --dns order).
+void judge(const Options& options, const wg::Device& device, const std::vector<RegistryAnswer>& answers, PeerReport& out) {
+  const RegistryAnswer* best = nullptr;
+  std::size_t best_at = 0;
+  std::string refusal;
+  std::vector<std::string> failures;
+  for (std::size_t r = 0; r < answers.size(); ++r) {
+    const auto& a = answers[r];
+    const std::string registry = options.registries[r].to_string();
+    if (a.kind == RegistryAnswer::Kind::failed) failures.push_back(registry + ": " + a.error);
+    if (a.kind != RegistryAnswer::Kind::found) continue;
+    if (auto why = why_unusable(a.endpoint.address, device)) {
+      if (refusal.empty()) {
+        refusal = a.endpoint.to_string() + " refused: " + *why + (answers.size() > 1 ? " (from " + registry + ")" : "");
+        out.endpoint = a.endpoint;
+        out.registry = registry;
+      }
+      continue;
+    }
+    if (best == nullptr || a.handshake.value_or(-1) > best->handshake.value_or(-1)) {
+      best = &a;
+      best_at = r;
     }
   }
-  return out;
-}
-
-}  // namespace
-
-const char* outcome_name(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::skipped: return "skipped";
-    case Outcome::fresh: return "fresh";
-    case Outcome::unknown: return "unknown";
-    case Outcome::unchanged: return "unchanged";
-    case Outcome::updated: return "updated";
-    case Outcome::lookup_failed: return "lookup_failed";
-    case Outcome::write_failed: return "write_failed";
+  if (best == nullptr) {
+    if (!refusal.empty()) {
+      out.outcome = Outcome::refused;
+      out.message = refusal;
+    } else if (failures.size() == answers.size()) {
+      out.outcome = Outcome::lookup_failed;
+      out.message = "lookup failed: ";
+      for (std::size_t f = 0; f < failures.size(); ++f) out.message += (f ? "; " : "") + failures[f];
+    } else {
+      out.outcome = Outcome::unknown;
+      out.message = "not known to the registry";
+    }
+    return;
   }
-  return "?";
-}
-
-int RunReport::exit_code() const {
-  if (device_failed) return 3;
-  int code = 0;
-  for (const auto& p : peers) {
-    if (p.outcome == Outcome::write_failed) return 3;
-    if (p.outcome == Outcome::lookup_failed) code = 2;
+  out.endpoint = best->endpoint;
+  out.handshake = best->handshake;
+  out.allowed = best->allowed;
+  out.registry = options.registries[best_at].to_string();
+  if (same_endpoint(out.previous, best->endpoint)) {
+    out.outcome = Outcome::unchanged;
+    out.message = "endpoint " + best->endpoint.to_string() + " unchanged";
+    return;
   }
-  return code;
+  out.outcome = Outcome::updated;  // provisional: written (or not) by write_endpoints()
+  const std::string was = out.previous ? out.previous->to_string() : "none";
+  out.message = "would set endpoint " + best->endpoint.to_string() + " (was " + was + ")";
 }
 
-RunReport run_once(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop) {
+// Writes the endpoints `report` decided on, a batch at a time. Right before each batch the device
+// is read again: a peer whose tunnel came up during the lookups is left alone.
+void write_endpoints(const Options& options, wg::Backend& backend, std::vector<PeerReport*> pending) {
+  for (std::size_t from = 0; from < pending.size(); from += write_batch) {
+    const std::span<PeerReport*> batch(pending.data() + from, std::min(write_batch, pending.size() - from));
+    wg::Device device;
+    try {
+      device = backend.get_device(options.device);
+    } catch (const std::exception& e) {
+      for (auto* out : batch) {
+        out->outcome = Outcome::write_failed;
+        out->message = std::string("could not read the device again before writing: ") + e.what();
+      }
+      continue;
+    }
+    const auto now = wg::Clock::now();
+    wg::DeviceUpdate update{options.device, {}};
+    std::vector<PeerReport*> written;
+    for (auto* out : batch) {
+      const auto peer = std::find_if(device.peers.begin(), device.peers.end(), [&](const wg::Peer& p) { return p.public_key == out->public_key; });
+      if (peer == device.peers.end()) {
+        out->outcome = Outcome::skipped;
+        out->message = "left alone: the peer left the device during the lookup";
+      } else if (is_fresh(options, *peer, now)) {
+        out->outcome = Outcome::fresh;
+        out->message = "left alone: a handshake " + age_of(now, *peer->last_handshake) + " ago came up during the lookup";
+      } else if (same_endpoint(peer->endpoint, *out->endpoint)) {
+        out->outcome = Outcome::unchanged;
+        out->message = "endpoint " + out->endpoint->to_string() + " unchanged";
+      } else if (auto why = why_unusable(out->endpoint->address, device)) {
+        out->outcome = Outcome::refused;
+        out->message = out->endpoint->to_string() + " refused: " + *why;
+      } else {
+        out->previous = peer->endpoint;
+        update.peers.push_back({out->public_key, true, *out->endpoint});
+        written.push_back(out);
+      }
+    }
+    if (written.empty()) continue;
+    try {
+      backend.apply(update);
+      for (auto* out : written) {
+        out->message = "endpoint set to " + out->endpoint->to_string() + " (was " + (out->previous ? out->previous->to_string() : "none") + ")";
+      }
+    } catch (const std::exception& e) {
+      for (auto* out : written) {
+        out->outcome = Outcome::write_failed;
+        out->message = std::string("could not set endpoint: ") + e.what();
+      }
+    }
+  }
+}
+
+RunReport round(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop, int stop_fd) {
   RunReport report;
   report.device = options.device;
   wg::Device device;
@@ -97,11 +144,9 @@ RunReport run_once(const Options& options, wg::Backend& backend, const std::atom
   }
   const auto now = wg::Clock::now();
   report.peers.resize(device.peers.size());
-  std::vector<Resolver> resolvers;
-  for (const auto& r : options.registries) resolvers.emplace_back(r, ResolverOptions{options.timeout, options.retries, stop});
-
-  std::mutex write_mutex;  // one device write at a time
-  auto handle = [&](std::size_t i) {
+  std::vector<std::size_t> asked;  // peers to look up
+  std::vector<std::string> qnames;
+  for (std::size_t i = 0; i < device.peers.size(); ++i) {
     const wg::Peer& peer = device.peers[i];
     PeerReport& out = report.peers[i];
     out.public_key = peer.public_key;
@@ -109,97 +154,39 @@ RunReport run_once(const Options& options, wg::Backend& backend, const std::atom
     if (std::find(options.skip.begin(), options.skip.end(), peer.public_key) != options.skip.end()) {
       out.outcome = Outcome::skipped;
       out.message = "skipped (--skip)";
-      return;
-    }
-    if (!options.force && peer.last_handshake && now - *peer.last_handshake < options.fresh) {
-      const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - *peer.last_handshake).count();
+    } else if (is_fresh(options, peer, now)) {
       out.outcome = Outcome::fresh;
-      out.message = "left alone: handshake " + std::to_string(age) + "s ago is younger than --fresh";
-      return;
+      out.message = "left alone: handshake " + age_of(now, *peer.last_handshake) + " ago is younger than --fresh";
+    } else {
+      asked.push_back(i);
+      qnames.push_back(dns::instance_name(peer.public_key, options.zone, true));
     }
-    const std::string qname = dns::instance_name(peer.public_key, options.zone, true);
-    std::optional<Found> best;
-    std::vector<std::string> failures;
-    for (const auto& resolver : resolvers) {
-      try {
-        auto found = ask(resolver, qname);
-        // The freshest answer wins: the newest handshake the registries report; ties keep --dns order.
-        if (found && (!best || found->handshake.value_or(-1) > best->handshake.value_or(-1))) best = std::move(found);
-      } catch (const LookupError& e) {
-        failures.push_back(resolver.server().to_string() + ": " + e.what());
-      }
-    }
-    if (!best) {
-      if (failures.size() == resolvers.size()) {
-        out.outcome = Outcome::lookup_failed;
-        out.message = "lookup failed: ";
-        for (std::size_t f = 0; f < failures.size(); ++f) out.message += (f ? "; " : "") + failures[f];
-      } else {
-        out.outcome = Outcome::unknown;
-        out.message = "not known to the registry";
-      }
-      return;
-    }
-    out.endpoint = best->endpoint;
-    out.handshake = best->handshake;
-    out.registry = best->registry;
-    if (same_endpoint(peer.endpoint, best->endpoint)) {
-      out.outcome = Outcome::unchanged;
-      out.message = "endpoint " + best->endpoint.to_string() + " unchanged";
-      return;
-    }
-    const std::string was = peer.endpoint ? peer.endpoint->to_string() : "none";
-    if (options.dry_run) {
-      out.outcome = Outcome::updated;
-      out.message = "would set endpoint " + best->endpoint.to_string() + " (was " + was + ")";
-      return;
-    }
-    try {
-      std::lock_guard lock(write_mutex);
-      backend.apply(wg::DeviceUpdate{options.device, {{peer.public_key, true, best->endpoint}}});
-      out.outcome = Outcome::updated;
-      out.message = "endpoint set to " + best->endpoint.to_string() + " (was " + was + ")";
-    } catch (const std::exception& e) {
-      out.outcome = Outcome::write_failed;
-      out.message = std::string("could not set endpoint: ") + e.what();
-    }
-  };
-
-  std::atomic<std::size_t> next{0};
-  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(options.concurrency, device.peers.size()));
-  std::vector<std::thread> threads;
-  for (std::size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      for (std::size_t i = next++; i < device.peers.size(); i = next++) handle(i);
-    });
   }
-  for (auto& t : threads) t.join();
+  const LookupOptions lookup{options.timeout, options.retries, options.concurrency, stop, stop_fd};
+  const auto answers = lookup_all(qnames, options.registries, lookup);
+  std::vector<PeerReport*> pending;
+  for (std::size_t k = 0; k < asked.size(); ++k) {
+    PeerReport& out = report.peers[asked[k]];
+    judge(options, device, answers[k], out);
+    if (out.outcome == Outcome::updated && !options.dry_run) pending.push_back(&out);
+  }
+  if (stop_requested(lookup)) return report;  // the caller stops: nothing more is written
+  write_endpoints(options, backend, std::move(pending));
   return report;
 }
 
-void print_messages(const RunReport& report, bool, std::ostream& out) {
-  if (report.device_failed) {
-    out << "wgsd-client: device '" << report.device << "': " << report.error << "\n";
-    return;
-  }
-  for (const auto& p : report.peers) out << "wgsd-client: " << p.public_key.to_base64() << ": " << p.message << "\n";
-}
+}  // namespace
 
-void print_json(const RunReport& report, bool dry_run, std::ostream& out) {
-  out << "{\"device\":\"" << json_escape(report.device) << "\",\"dry_run\":" << (dry_run ? "true" : "false")
-      << ",\"exit_code\":" << report.exit_code();
-  if (report.device_failed) out << ",\"error\":\"" << json_escape(report.error) << "\"";
-  out << ",\"peers\":[";
-  for (std::size_t i = 0; i < report.peers.size(); ++i) {
-    const auto& p = report.peers[i];
-    out << (i ? "," : "") << "{\"public_key\":\"" << p.public_key.to_base64() << "\",\"outcome\":\"" << outcome_name(p.outcome) << "\"";
-    if (p.previous) out << ",\"previous\":\"" << p.previous->to_string() << "\"";
-    if (p.endpoint) out << ",\"endpoint\":\"" << p.endpoint->to_string() << "\"";
-    if (p.handshake) out << ",\"handshake\":" << *p.handshake;
-    if (!p.registry.empty()) out << ",\"registry\":\"" << json_escape(p.registry) << "\"";
-    out << ",\"message\":\"" << json_escape(p.message) << "\"}";
+RunReport run_once(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop, int stop_fd) {
+  try {
+    return round(options, backend, stop, stop_fd);
+  } catch (const std::exception& e) {
+    RunReport report;
+    report.device = options.device;
+    report.round_failed = true;
+    report.error = std::string("round failed: ") + e.what();
+    return report;
   }
-  out << "]}\n";
 }
 
 }  // namespace wgsd::client

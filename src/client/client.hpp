@@ -1,5 +1,6 @@
 // wgsd-client's work: for every peer of a device, ask the registries for its endpoint and set it
-// when it differs, never disturbing a tunnel that works (SPEC §6).
+// when it differs, never disturbing a tunnel that works and never writing an endpoint that cannot
+// be a remote peer.
 #pragma once
 
 #include <atomic>
@@ -15,14 +16,14 @@ namespace wgsd::client {
 
 struct Options {
   std::string device;
-  std::vector<wg::Endpoint> registries;           ///< in --dns order; the first answer wins ties
+  std::vector<wg::Endpoint> registries;           ///< in --dns order, asked side by side; the first wins ties
   std::string zone;                               ///< normalised, trailing dot
   std::chrono::seconds fresh{180};                ///< leave peers with a younger handshake alone
   bool force{};                                   ///< ... unless this is set
   std::vector<wg::Key> skip;
   std::chrono::milliseconds timeout{2000};
   unsigned retries{2};
-  unsigned concurrency{32};                       ///< peers looked up at once
+  unsigned concurrency{32};                       ///< DNS exchanges in flight at once
   bool dry_run{};
   bool json{};
 };
@@ -33,7 +34,8 @@ enum class Outcome {
   unknown,          ///< the registry does not know this peer (NXDOMAIN / NODATA)
   unchanged,        ///< the device already has the registry's endpoint
   updated,          ///< endpoint written (or would be, with --dry-run)
-  lookup_failed,    ///< no usable answer from any registry
+  lookup_failed,    ///< no answer from any registry
+  refused,          ///< the registry's endpoint cannot be a remote peer (loopback, routing loop, ...)
   write_failed,     ///< the device refused the endpoint
 };
 
@@ -43,6 +45,7 @@ struct PeerReport {
   std::optional<wg::Endpoint> previous;
   std::optional<wg::Endpoint> endpoint;
   std::optional<std::int64_t> handshake;          ///< from the registry's TXT
+  std::vector<wg::Prefix> allowed;                ///< from the registry's TXT (allowed=, allowed2=, ...)
   std::string registry;                           ///< which one answered
   std::string message;                            ///< what happened, in words
 };
@@ -50,14 +53,16 @@ struct PeerReport {
 struct RunReport {
   std::string device;
   bool device_failed{};
-  std::string error;                              ///< when the device could not be read
+  bool round_failed{};                            ///< something unforeseen ended the round (e.g. out of memory)
+  std::string error;                              ///< when the device could not be read, or the round failed
   std::vector<PeerReport> peers;
-  /// 0 all resolved or skipped, 2 a lookup failed, 3 the device could not be read or written.
+  /// 0 all resolved or skipped, 2 a lookup failed or was refused, 3 the device could not be read or written.
   [[nodiscard]] int exit_code() const;
 };
 
-/// One round over every peer. `stop` (may be null) ends waiting early.
-RunReport run_once(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop = nullptr);
+/// One round over every peer, in the calling thread (no thread is started). `stop` (may be null)
+/// and `stop_fd` (a signalfd, or -1) end the waiting early. Never throws.
+RunReport run_once(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop = nullptr, int stop_fd = -1);
 
 /// "wgsd-client: <key>: <what happened>" lines for a report.
 void print_messages(const RunReport& report, bool dry_run, std::ostream& out);

@@ -1,17 +1,20 @@
 // wgsd-client: sets the endpoints of a device's peers from a wgsd registry.
 #include <CLI/CLI.hpp>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/signalfd.h>
 
-#include <condition_variable>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <iostream>
-#include <mutex>
 #include <random>
-#include <thread>
 
 #include "client/client.hpp"
 #include "dns/wire.hpp"
 #include "server/duration.hpp"
+#include "wg/unique_fd.hpp"
 
 namespace {
 
@@ -39,9 +42,31 @@ std::chrono::nanoseconds duration_option(const std::string& text, const char* fl
   return *d;
 }
 
-}  // namespace
+constexpr unsigned max_concurrency = 4096;
 
-int main(int argc, char** argv) {
+unsigned concurrency_option(const std::string& text) {
+  unsigned n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr != text.data() + text.size() || n < 1 || n > max_concurrency) {
+    throw CLI::ValidationError("--concurrency", "expected a number from 1 to " + std::to_string(max_concurrency) + ", got '" + text + "'");
+  }
+  return n;
+}
+
+// Waits up to `wait` for SIGTERM/SIGINT on `signal_fd`; true if one came (it is left pending).
+bool signalled(int signal_fd, std::chrono::milliseconds wait) {
+  const auto end = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+    pollfd p{signal_fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::clamp<long long>(left, 0, 60'000)));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+    if (left <= 0) return false;
+  }
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"wgsd-client: sets WireGuard peer endpoints from a wgsd DNS-SD registry", "wgsd-client"};
   client::Options options;
   std::vector<std::string> dns_servers;
@@ -52,6 +77,7 @@ int main(int argc, char** argv) {
   std::string backend = "auto";
   std::string tsig_y;
   std::string tsig_k;
+  std::string concurrency = std::to_string(options.concurrency);
   app.add_option("--device", options.device, "WireGuard device whose peers to resolve")->required();
   app.add_option("--dns", dns_servers, "registry IP:PORT (repeatable; the freshest answer wins)")->required();
   app.add_option("--zone", options.zone, "zone the registry serves, e.g. example.com.")->required();
@@ -60,6 +86,7 @@ int main(int argc, char** argv) {
   app.add_option("--skip", skip, "base64 public key of a peer to leave alone (repeatable)");
   app.add_option("--timeout", timeout, "per-query timeout")->capture_default_str();
   app.add_option("--retries", options.retries, "further UDP attempts per query")->capture_default_str();
+  app.add_option("--concurrency", concurrency, "DNS exchanges in flight at once, 1-4096 (one thread runs them all)")->capture_default_str();
   app.add_option("--interval", interval, "run as a daemon, one round per interval (with jitter)");
   app.add_flag("--dry-run", options.dry_run, "change nothing; print what would be done");
   app.add_flag("--json", options.json, "print one JSON report per round on stdout");
@@ -91,6 +118,7 @@ int main(int argc, char** argv) {
     options.fresh = std::chrono::duration_cast<std::chrono::seconds>(duration_option(fresh, "--fresh"));
     options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option(timeout, "--timeout"));
     if (!interval.empty()) every = duration_option(interval, "--interval");
+    options.concurrency = concurrency_option(concurrency);
     if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
     wg::check_device_name(options.device);
   } catch (const CLI::Success& e) {  // --help, --version
@@ -108,31 +136,24 @@ int main(int argc, char** argv) {
   }
   auto wg_backend = wg::make_backend(*wg::parse_backend_kind(backend));
 
-  // SIGTERM/SIGINT: a signal thread raises `stop`; lookups in flight give up within 100 ms.
+  // SIGTERM/SIGINT arrive on a signalfd that the lookups' event loop watches: a round in flight
+  // ends at once, and no thread is needed (a hardened unit may allow very few).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::atomic<bool> stop{false};
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::thread watcher([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    {
-      std::lock_guard lock(mutex);
-      stop = true;
-    }
-    wake.notify_all();
-  });
-  watcher.detach();
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  wg::UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd) {
+    std::cerr << "wgsd-client: signalfd: " << std::strerror(errno) << "\n";
+    return 1;
+  }
 
   std::mt19937_64 rng(randombytes_random());
   int code = 0;
   for (;;) {
-    const auto report = client::run_once(options, *wg_backend, &stop);
-    if (stop) break;
+    const auto report = client::run_once(options, *wg_backend, nullptr, signal_fd.get());
+    if (signalled(signal_fd.get(), std::chrono::milliseconds(0))) return 0;
     client::print_messages(report, options.dry_run, std::cerr);
     if (options.json) client::print_json(report, options.dry_run, std::cout);
     std::cout.flush();
@@ -140,9 +161,22 @@ int main(int argc, char** argv) {
     if (every.count() == 0) break;
     // ±10% jitter, so a fleet of clients started together does not ask in lockstep.
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng));
-    std::unique_lock lock(mutex);
-    if (wake.wait_for(lock, wait, [&] { return stop.load(); })) break;
+    if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng)))) return 0;
   }
-  return stop ? 0 : code;
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Nothing may end the process with an uncaught exception (abort, exit 134): whatever escapes is
+  // reported, and the exit code says a round failed.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "wgsd-client: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "wgsd-client: unexpected error\n";
+  }
+  return 2;
 }

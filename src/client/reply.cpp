@@ -3,8 +3,11 @@
 #include <ldns/ldns.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
+#include <map>
+#include <string_view>
 #include <memory>
 #include <stdexcept>
 
@@ -57,11 +60,18 @@ std::optional<wg::IpAddress> address_of(const ldns_rr* rr) {
   return std::nullopt;
 }
 
-std::optional<std::int64_t> handshake_of(const ldns_rr* txt) {
+std::vector<std::string> strings_of(const ldns_rr* txt) {
+  std::vector<std::string> out;
   for (std::size_t i = 0; i < ldns_rr_rd_count(txt); ++i) {
     const ldns_rdf* rdf = ldns_rr_rdf(txt, i);
     if (ldns_rdf_size(rdf) < 1) continue;
-    const std::string s(reinterpret_cast<const char*>(ldns_rdf_data(rdf)) + 1, ldns_rdf_size(rdf) - 1);
+    out.emplace_back(reinterpret_cast<const char*>(ldns_rdf_data(rdf)) + 1, ldns_rdf_size(rdf) - 1);
+  }
+  return out;
+}
+
+std::optional<std::int64_t> handshake_of(const std::vector<std::string>& strings) {
+  for (const auto& s : strings) {
     if (s.rfind("handshake=", 0) != 0) continue;
     std::int64_t value = 0;
     auto [ptr, ec] = std::from_chars(s.data() + 10, s.data() + s.size(), value);
@@ -70,7 +80,44 @@ std::optional<std::int64_t> handshake_of(const ldns_rr* txt) {
   return std::nullopt;
 }
 
+// "allowed=" is number 1, "allowed7=" number 7; 0 for any other string.
+unsigned allowed_number(const std::string& s, std::size_t& value_at) {
+  constexpr std::string_view key = "allowed";
+  const auto eq = s.find('=');
+  if (eq == std::string::npos || eq < key.size()) return 0;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != key[i]) return 0;
+  }
+  value_at = eq + 1;
+  if (eq == key.size()) return 1;
+  if (s[key.size()] == '0') return 0;  // "allowed02" is not "allowed2"
+  unsigned n = 0;
+  auto [ptr, ec] = std::from_chars(s.data() + key.size(), s.data() + eq, n);
+  return ec == std::errc() && ptr == s.data() + eq && n >= 2 ? n : 0;
+}
+
 }  // namespace
+
+std::vector<wg::Prefix> allowed_of_txt(const std::vector<std::string>& strings) {
+  std::vector<std::string> parts;            // allowed= (repeated by older servers), in order
+  std::map<unsigned, std::string> numbered;  // allowed2=, allowed3=, ...
+  for (const auto& s : strings) {
+    std::size_t at = 0;
+    const unsigned n = allowed_number(s, at);
+    if (n == 1) parts.push_back(s.substr(at));
+    if (n >= 2) numbered.emplace(n, s.substr(at));  // a repeated numbered key: the first counts
+  }
+  for (unsigned n = 2; numbered.count(n) != 0; ++n) parts.push_back(numbered[n]);  // in order, up to a gap
+  std::vector<wg::Prefix> out;
+  for (const auto& part : parts) {
+    for (std::size_t pos = 0; pos <= part.size();) {
+      const auto comma = std::min(part.find(',', pos), part.size());
+      if (auto p = wg::Prefix::parse(std::string_view(part).substr(pos, comma - pos))) out.push_back(*p);
+      pos = comma + 1;
+    }
+  }
+  return out;
+}
 
 SrvReply read_srv_reply(std::span<const std::uint8_t> reply, const std::string& qname) {
   SrvReply out;
@@ -110,16 +157,18 @@ SrvReply read_srv_reply(std::span<const std::uint8_t> reply, const std::string& 
     out.error = "SRV port is 0";
     return out;
   }
+  bool seen_txt = false;
   const ldns_rr_list* extra = ldns_pkt_additional(pkt.get());
   for (std::size_t i = 0; extra != nullptr && i < ldns_rr_list_rr_count(extra); ++i) {
     const ldns_rr* rr = ldns_rr_list_rr(extra, i);
     if (!same_name(ldns_rr_owner(rr), target) || ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) continue;  // glue for another name
     if (!out.address) out.address = address_of(rr);
-    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_TXT && !out.handshake) out.handshake = handshake_of(rr);
-  }
-  if (out.address && out.address->unmapped().is_unspecified()) {
-    out.error = "registry gave the unspecified address " + out.address->to_string();
-    return out;
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_TXT && !seen_txt) {
+      seen_txt = true;
+      const auto strings = strings_of(rr);
+      out.handshake = handshake_of(strings);
+      out.allowed = allowed_of_txt(strings);
+    }
   }
   out.kind = SrvReply::Kind::found;
   return out;
@@ -136,8 +185,7 @@ std::optional<wg::IpAddress> read_address_reply(std::span<const std::uint8_t> re
   for (std::size_t i = 0; answer != nullptr && i < ldns_rr_list_rr_count(answer); ++i) {
     const ldns_rr* rr = ldns_rr_list_rr(answer, i);
     if (ldns_rr_get_type(rr) != qtype || !same_name(ldns_rr_owner(rr), wanted.get())) continue;
-    auto a = address_of(rr);
-    if (a && !a->unmapped().is_unspecified()) return a;
+    if (auto a = address_of(rr)) return a;
   }
   return std::nullopt;
 }

@@ -1,11 +1,12 @@
 // Reads a registry's replies (parsed by ldns, which bounds compression pointers) into what the
-// client needs: the SRV port and target, the target's address, the TXT handshake time.
+// client needs: the SRV port and target, the target's address, the TXT handshake time and allowed IPs.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "wg/address.hpp"
 
@@ -19,11 +20,18 @@ struct SrvReply {
   std::uint16_t port{};
   std::optional<wg::IpAddress> address;   ///< from an A/AAAA in additional owned by the target
   std::optional<std::int64_t> handshake;  ///< TXT handshake= owned by the target, seconds
+  std::vector<wg::Prefix> allowed;        ///< TXT allowed=, allowed2=, ... owned by the target, joined
 };
 
+/// The allowed IPs a TXT record's character-strings carry: `allowed=` continued by `allowed2=`,
+/// `allowed3=`, ... in the order of their numbers (keys are distinct, as RFC 6763 section 6.4
+/// requires), and, from older servers, `allowed=` repeated, taken in the order given. Keys are
+/// compared without case; CIDRs that do not parse are left out.
+std::vector<wg::Prefix> allowed_of_txt(const std::vector<std::string>& strings);
+
 /// Reads the reply to an SRV query for `qname`. NXDOMAIN or NODATA is `not_found`; another rcode,
-/// an unparsable packet, SRV port 0 or an unspecified address is `error`. Records owned by other
-/// names are never used.
+/// an unparsable packet or SRV port 0 is `error`. Records owned by other names are never used.
+/// Whether the address may be written is the caller's judgement (endpoint_check.hpp).
 SrvReply read_srv_reply(std::span<const std::uint8_t> reply, const std::string& qname);
 
 /// The address in the answer to an A or AAAA query for `target`; nullopt if there is none.

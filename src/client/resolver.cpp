@@ -1,42 +1,27 @@
 #include "client/resolver.hpp"
 
 #include <netinet/in.h>
-#include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 #include "dns/wire.hpp"
-#include "wg/unique_fd.hpp"
 
 namespace wgsd::client {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
 constexpr std::size_t max_udp_reply = 65535;
 
-char lower(std::uint8_t c) { return static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c); }
-
-// Waits for `events` until the deadline, in slices so a stop request is seen within 100 ms.
-bool wait(int fd, short events, SteadyClock::time_point deadline, const std::atomic<bool>* stop) {
-  for (;;) {
-    if (stop != nullptr && stop->load()) throw LookupError("stopped");
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 100)));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) throw LookupError(std::string("poll: ") + std::strerror(errno));
-  }
-}
+std::string errno_text(int err) { return std::strerror(err); }
 
 }  // namespace
 
 std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qtype, std::uint16_t& id) {
   auto wire = dns::name_to_wire(qname);
-  if (!wire) throw LookupError("invalid name '" + qname + "'");
+  if (!wire) throw std::runtime_error("invalid name '" + qname + "'");
   id = static_cast<std::uint16_t>(randombytes_uniform(65536));
   std::string q;
   dns::put_u16(q, id);
@@ -45,20 +30,21 @@ std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qt
   dns::put_u16(q, 0);
   dns::put_u16(q, 0);
   dns::put_u16(q, 1);
-  // Keep the name's case as given: the registry echoes it, and we compare without case.
-  std::string asked;
-  std::size_t pos = 0;
-  std::string_view text = qname;
-  if (!text.empty() && text.back() == '.') text.remove_suffix(1);
-  for (std::size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == '.') {
-      asked.push_back(static_cast<char>(i - pos));
-      asked.append(text.substr(pos, i - pos));
-      pos = i + 1;
+  // 0x20: every letter in a random case. The registry echoes the question as asked, so a forger
+  // must guess one bit per letter on top of the ID and the port.
+  std::string name = *wire;
+  std::vector<std::uint8_t> bits(name.size());
+  randombytes_buf(bits.data(), bits.size());
+  for (std::size_t i = 0, label = 0; i < name.size(); ++i) {
+    if (i == label) {  // a length octet
+      label += 1 + static_cast<std::uint8_t>(name[i]);
+      continue;
     }
+    const char c = name[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (letter) name[i] = static_cast<char>((bits[i] & 1) != 0 ? (c | 0x20) : (c & ~0x20));
   }
-  asked.push_back('\0');
-  q += asked;
+  q += name;
   dns::put_u16(q, qtype);
   dns::put_u16(q, dns::class_in);
   // OPT: root, type 41, payload 1232, no extended rcode, version 0, no flags, no options.
@@ -77,99 +63,141 @@ bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* r
   const std::size_t qlen = dns::uncompressed_name_length({query.data() + dns::header_size, query.size() - dns::header_size});
   const std::size_t question = qlen + 4;
   if (size < dns::header_size + question) return false;
-  for (std::size_t i = 0; i < question; ++i) {
-    if (lower(reply[dns::header_size + i]) != lower(query[dns::header_size + i])) return false;
-  }
-  return true;
+  return std::memcmp(reply + dns::header_size, query.data() + dns::header_size, question) == 0;
 }
 
-std::vector<std::uint8_t> Resolver::query(const std::string& qname, std::uint16_t qtype) const {
+Exchange::Exchange(wg::Endpoint server, const std::string& qname, std::uint16_t qtype, ResolverOptions options)
+    : server_(server), options_(options) {
   std::uint16_t id = 0;
-  const auto q = build_query(qname, qtype, id);
-  auto reply = udp(q);
-  if ((reply[2] & 0x02) != 0) reply = tcp(q);  // TC: the whole answer over TCP (RFC 7766)
-  return reply;
+  query_ = build_query(qname, qtype, id);
 }
 
-std::vector<std::uint8_t> Resolver::udp(const std::vector<std::uint8_t>& query) const {
+void Exchange::fail(std::string why) {
+  state_ = State::failed;
+  error_ = std::move(why);
+  fd_.reset();
+}
+
+void Exchange::start(SteadyClock::time_point now) {
+  state_ = State::running;
   sockaddr_storage server{};
   const auto server_len = server_.to_sockaddr(server);
-  wg::UniqueFd fd(::socket(server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) throw LookupError(std::string("socket: ") + std::strerror(errno));
-  std::vector<std::uint8_t> buf(max_udp_reply);
-  std::string last_error = "no reply";
-  for (unsigned attempt = 0; attempt <= options_.retries; ++attempt) {
-    if (::sendto(fd.get(), query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&server), static_cast<socklen_t>(server_len)) < 0) {
-      last_error = std::string("send to ") + server_.to_string() + ": " + std::strerror(errno);
-      continue;
-    }
-    const auto deadline = SteadyClock::now() + options_.timeout;
-    while (wait(fd.get(), POLLIN, deadline, options_.stop)) {
-      sockaddr_storage from{};
-      socklen_t from_len = sizeof from;
-      const ssize_t n = ::recvfrom(fd.get(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) continue;
-        last_error = std::string("receive from ") + server_.to_string() + ": " + std::strerror(errno);  // e.g. ICMP port unreachable
-        break;
-      }
-      // Anything not from the server, not ours, or not about our question is ignored: it may be spoofed.
-      const auto source = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from), from_len);
-      if (!source || !(source->address.unmapped() == server_.address.unmapped() && source->port == server_.port)) continue;
-      if (!reply_matches(query, buf.data(), static_cast<std::size_t>(n))) continue;
-      buf.resize(static_cast<std::size_t>(n));
-      return buf;
-    }
-    if (last_error == "no reply") last_error = "no reply from " + server_.to_string();
+  fd_.reset(::socket(server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd_) return fail("socket: " + errno_text(errno));
+  // Connected: the kernel drops datagrams from anyone else, and an ICMP error (port unreachable)
+  // is reported to us instead of leaving the attempt to time out.
+  if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&server), static_cast<socklen_t>(server_len)) != 0) {
+    return fail("connect to " + server_.to_string() + ": " + errno_text(errno));
   }
-  throw LookupError(last_error + " after " + std::to_string(options_.retries + 1) + " attempts");
+  last_error_ = "no reply from " + server_.to_string();
+  udp_attempt(now);
 }
 
-std::vector<std::uint8_t> Resolver::tcp(const std::vector<std::uint8_t>& query) const {
+void Exchange::udp_attempt(SteadyClock::time_point now) {
+  deadline_ = now + options_.timeout;
+  if (::send(fd_.get(), query_.data(), query_.size(), 0) < 0) {
+    last_error_ = "send to " + server_.to_string() + ": " + errno_text(errno);
+    next_attempt(now);
+  }
+}
+
+void Exchange::next_attempt(SteadyClock::time_point now) {
+  if (++attempt_ > options_.retries) {
+    return fail(last_error_ + " after " + std::to_string(options_.retries + 1) + " attempts");
+  }
+  udp_attempt(now);
+}
+
+void Exchange::on_deadline(SteadyClock::time_point now) {
+  if (state_ != State::running || now < deadline_) return;
+  if (phase_ == Phase::udp) return next_attempt(now);
+  fail("TCP " + server_.to_string() + ": " + (phase_ == Phase::tcp_connect ? "connect timed out" : "no reply in time"));
+}
+
+void Exchange::on_ready(short revents, SteadyClock::time_point now) {
+  if (state_ != State::running || revents == 0) return;
+  if (phase_ == Phase::udp) return read_udp(now);
+  advance_tcp();
+}
+
+void Exchange::read_udp(SteadyClock::time_point now) {
+  std::vector<std::uint8_t> buf(max_udp_reply);
+  for (;;) {
+    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;  // keep waiting
+      // ICMP port or host unreachable and the like: this attempt is over now, not at its timeout.
+      last_error_ = "receive from " + server_.to_string() + ": " + errno_text(errno);
+      return next_attempt(now);
+    }
+    // Not ours, not about our question in our case: ignored, it may be spoofed.
+    if (!reply_matches(query_, buf.data(), static_cast<std::size_t>(n))) continue;
+    buf.resize(static_cast<std::size_t>(n));
+    if ((buf[2] & 0x02) != 0) return start_tcp(now);  // TC: the whole answer over TCP (RFC 7766)
+    reply_ = std::move(buf);
+    state_ = State::done;
+    fd_.reset();
+    return;
+  }
+}
+
+void Exchange::start_tcp(SteadyClock::time_point now) {
   sockaddr_storage server{};
   const auto server_len = server_.to_sockaddr(server);
   const std::string where = "TCP " + server_.to_string();
-  wg::UniqueFd fd(::socket(server.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) throw LookupError(std::string("socket: ") + std::strerror(errno));
-  const auto deadline = SteadyClock::now() + options_.timeout;
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&server), static_cast<socklen_t>(server_len)) != 0 && errno != EINPROGRESS) {
-    throw LookupError(where + ": " + std::strerror(errno));
+  fd_.reset(::socket(server.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd_) return fail("socket: " + errno_text(errno));
+  deadline_ = now + options_.timeout;
+  out_ = {static_cast<std::uint8_t>(query_.size() >> 8), static_cast<std::uint8_t>(query_.size() & 0xff)};
+  out_.insert(out_.end(), query_.begin(), query_.end());
+  phase_ = Phase::tcp_connect;
+  if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&server), static_cast<socklen_t>(server_len)) != 0 && errno != EINPROGRESS) {
+    return fail(where + ": " + errno_text(errno));
   }
-  if (!wait(fd.get(), POLLOUT, deadline, options_.stop)) throw LookupError(where + ": connect timed out");
-  int err = 0;
-  socklen_t err_len = sizeof err;
-  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &err_len);
-  if (err != 0) throw LookupError(where + ": " + std::strerror(err));
-  std::vector<std::uint8_t> out = {static_cast<std::uint8_t>(query.size() >> 8), static_cast<std::uint8_t>(query.size() & 0xff)};
-  out.insert(out.end(), query.begin(), query.end());
-  for (std::size_t sent = 0; sent < out.size();) {
-    if (!wait(fd.get(), POLLOUT, deadline, options_.stop)) throw LookupError(where + ": send timed out");
-    const ssize_t n = ::send(fd.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      throw LookupError(where + ": " + std::strerror(errno));
+}
+
+void Exchange::advance_tcp() {
+  const std::string where = "TCP " + server_.to_string();
+  if (phase_ == Phase::tcp_connect) {
+    int err = 0;
+    socklen_t err_len = sizeof err;
+    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) err = errno;
+    if (err == EINPROGRESS) return;
+    if (err != 0) return fail(where + ": " + errno_text(err));
+    phase_ = Phase::tcp_send;
+  }
+  if (phase_ == Phase::tcp_send) {
+    while (sent_ < out_.size()) {
+      const ssize_t n = ::send(fd_.get(), out_.data() + sent_, out_.size() - sent_, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        return fail(where + ": " + errno_text(errno));
+      }
+      sent_ += static_cast<std::size_t>(n);
     }
-    sent += static_cast<std::size_t>(n);
+    phase_ = Phase::tcp_receive;
+    return;  // wait for POLLIN
   }
-  std::vector<std::uint8_t> in;
   std::uint8_t buf[16384];
   for (;;) {
-    if (in.size() >= 2) {
-      const std::size_t len = (static_cast<std::size_t>(in[0]) << 8) | in[1];
-      if (in.size() >= 2 + len) {
-        std::vector<std::uint8_t> reply(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
-        if (!reply_matches(query, reply.data(), reply.size())) throw LookupError(where + ": reply does not match the query");
-        return reply;
+    if (in_.size() >= 2) {
+      const std::size_t len = (static_cast<std::size_t>(in_[0]) << 8) | in_[1];
+      if (in_.size() >= 2 + len) {
+        std::vector<std::uint8_t> reply(in_.begin() + 2, in_.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+        if (!reply_matches(query_, reply.data(), reply.size())) return fail(where + ": reply does not match the query");
+        reply_ = std::move(reply);
+        state_ = State::done;
+        fd_.reset();
+        return;
       }
     }
-    if (!wait(fd.get(), POLLIN, deadline, options_.stop)) throw LookupError(where + ": no reply in time");
-    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      throw LookupError(where + ": " + std::strerror(errno));
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      return fail(where + ": " + errno_text(errno));
     }
-    if (n == 0) throw LookupError(where + ": connection closed before a whole reply");
-    in.insert(in.end(), buf, buf + n);
+    if (n == 0) return fail(where + ": connection closed before a whole reply");
+    in_.insert(in_.end(), buf, buf + n);
   }
 }
 

@@ -1,50 +1,82 @@
-// One DNS exchange with one registry: random ID, RD, EDNS(0) 1232, timeout and retries over UDP,
-// TCP when the reply is truncated. A reply is accepted only if it comes from the server's address,
-// carries our ID with QR set, and repeats our question; everything else is ignored.
+// One DNS exchange with one registry, as a non-blocking state machine that an event loop drives:
+// random ID, RD, EDNS(0) 1232, random 0x20 case on the name, a connected UDP socket with a
+// timeout and retries, TCP when the reply is truncated. A reply is accepted only if it carries
+// our ID with QR set and repeats our question byte for byte (the case included); everything else
+// is ignored as a possible spoof. An ICMP error on the connected socket ends an attempt at once.
 #pragma once
 
-#include <atomic>
+#include <poll.h>
+
 #include <chrono>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "wg/address.hpp"
+#include "wg/unique_fd.hpp"
 
 namespace wgsd::client {
 
-/// A lookup that failed: timeout, refused connection, no matching reply. The message says which.
-class LookupError : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
+using SteadyClock = std::chrono::steady_clock;
 
 struct ResolverOptions {
   std::chrono::milliseconds timeout{2000};   ///< per attempt
   unsigned retries{2};                       ///< further UDP attempts after the first
-  const std::atomic<bool>* stop{nullptr};    ///< when set and true, waiting ends at once
 };
 
-/// Builds a query: random ID (returned through `id`), RD set, EDNS(0) with a 1232-byte payload.
+/// Builds a query: random ID (returned through `id`), RD set, EDNS(0) with a 1232-byte payload,
+/// and each letter of `qname` in a random case (0x20 bits). Throws std::runtime_error for a name
+/// that cannot be put on the wire.
 std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qtype, std::uint16_t& id);
 
-/// True if `reply` answers `query`: same ID, QR set, one question equal to ours (names compared
-/// without regard to case, as DNS does).
+/// True if `reply` answers `query`: same ID, QR set, one question byte-equal to ours. The case
+/// must match exactly: the registry echoes the question, so a reply in another case did not see
+/// our query.
 bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* reply, std::size_t size);
 
-class Resolver {
+/// One query to one server. Call start(), then on_ready() when fd() shows events(), and
+/// on_deadline() once deadline() has passed, until state() is no longer running.
+class Exchange {
 public:
-  Resolver(wg::Endpoint server, ResolverOptions options) : server_(server), options_(options) {}
-  /// The raw reply to `qname`/`qtype`. Throws LookupError.
-  std::vector<std::uint8_t> query(const std::string& qname, std::uint16_t qtype) const;
-  const wg::Endpoint& server() const { return server_; }
+  enum class State { idle, running, done, failed };
+
+  Exchange(wg::Endpoint server, const std::string& qname, std::uint16_t qtype, ResolverOptions options);
+  void start(SteadyClock::time_point now);
+  void on_ready(short revents, SteadyClock::time_point now);
+  void on_deadline(SteadyClock::time_point now);
+
+  [[nodiscard]] State state() const { return state_; }
+  [[nodiscard]] int fd() const { return fd_.get(); }
+  [[nodiscard]] short events() const { return phase_ == Phase::tcp_connect || phase_ == Phase::tcp_send ? POLLOUT : POLLIN; }
+  [[nodiscard]] SteadyClock::time_point deadline() const { return deadline_; }
+  /// The accepted reply, once done.
+  [[nodiscard]] const std::vector<std::uint8_t>& reply() const { return reply_; }
+  /// What went wrong, once failed.
+  [[nodiscard]] const std::string& error() const { return error_; }
 
 private:
-  std::vector<std::uint8_t> udp(const std::vector<std::uint8_t>& query) const;
-  std::vector<std::uint8_t> tcp(const std::vector<std::uint8_t>& query) const;
+  enum class Phase { udp, tcp_connect, tcp_send, tcp_receive };
+  void udp_attempt(SteadyClock::time_point now);
+  void next_attempt(SteadyClock::time_point now);
+  void read_udp(SteadyClock::time_point now);
+  void start_tcp(SteadyClock::time_point now);
+  void advance_tcp();
+  void fail(std::string why);
+
   wg::Endpoint server_;
   ResolverOptions options_;
+  std::vector<std::uint8_t> query_;
+  State state_{State::idle};
+  Phase phase_{Phase::udp};
+  wg::UniqueFd fd_;
+  unsigned attempt_{};
+  SteadyClock::time_point deadline_{};
+  std::string last_error_;
+  std::vector<std::uint8_t> out_;   ///< TCP: the length-prefixed query
+  std::size_t sent_{};
+  std::vector<std::uint8_t> in_;    ///< TCP: what arrived so far
+  std::vector<std::uint8_t> reply_;
+  std::string error_;
 };
 
 }  // namespace wgsd::client

@@ -1,0 +1,45 @@
+// The lookups of one round: every peer at every registry, in one thread, one event loop over at
+// most `concurrency` exchanges in flight. No thread is started per lookup, so the client runs
+// under a hardened unit's process limit (LimitNPROC) whatever the number of peers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wg/address.hpp"
+
+namespace wgsd::client {
+
+struct LookupOptions {
+  std::chrono::milliseconds timeout{2000};   ///< per attempt
+  unsigned retries{2};                       ///< further UDP attempts after the first
+  unsigned concurrency{32};                  ///< exchanges in flight at once (at least 1)
+  const std::atomic<bool>* stop{nullptr};    ///< when set and true, the round ends within 100 ms
+  int stop_fd{-1};                           ///< when readable (a signalfd), the round ends at once
+};
+
+/// What one registry said about one peer.
+struct RegistryAnswer {
+  enum class Kind { found, not_found, failed };
+  Kind kind{Kind::failed};
+  std::string error;                         ///< for failed: what went wrong, in words
+  wg::Endpoint endpoint;                     ///< for found (the address unmapped)
+  std::optional<std::int64_t> handshake;     ///< TXT handshake=, if the registry gave it
+  std::vector<wg::Prefix> allowed;           ///< TXT allowed=, allowed2=, ...
+};
+
+/// Asks every registry for the SRV of every name in `qnames` (then A and AAAA for the target when
+/// the SRV came without its address). Result: [name][registry], in the order given. Never throws
+/// for a lookup: a failure is an answer of kind `failed`. When stopped, what is unfinished fails
+/// with "stopped".
+std::vector<std::vector<RegistryAnswer>> lookup_all(const std::vector<std::string>& qnames,
+                                                    const std::vector<wg::Endpoint>& registries, const LookupOptions& options);
+
+/// True once `options` asks the round to stop (the flag is set or the stop fd is readable).
+bool stop_requested(const LookupOptions& options);
+
+}  // namespace wgsd::client

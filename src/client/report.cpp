@@ -1,0 +1,83 @@
+// What a round did, for people (one line per peer) and for programs (one JSON object).
+#include <cstdio>
+
+#include "client/client.hpp"
+
+namespace wgsd::client {
+namespace {
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::skipped: return "skipped";
+    case Outcome::fresh: return "fresh";
+    case Outcome::unknown: return "unknown";
+    case Outcome::unchanged: return "unchanged";
+    case Outcome::updated: return "updated";
+    case Outcome::lookup_failed: return "lookup_failed";
+    case Outcome::refused: return "refused";
+    case Outcome::write_failed: return "write_failed";
+  }
+  return "?";
+}
+
+int RunReport::exit_code() const {
+  if (device_failed) return 3;
+  if (round_failed) return 2;
+  int code = 0;
+  for (const auto& p : peers) {
+    if (p.outcome == Outcome::write_failed) return 3;
+    if (p.outcome == Outcome::lookup_failed || p.outcome == Outcome::refused) code = 2;
+  }
+  return code;
+}
+
+void print_messages(const RunReport& report, bool, std::ostream& out) {
+  if (report.device_failed || report.round_failed) {
+    out << "wgsd-client: device '" << report.device << "': " << report.error << "\n";
+    return;
+  }
+  for (const auto& p : report.peers) out << "wgsd-client: " << p.public_key.to_base64() << ": " << p.message << "\n";
+}
+
+void print_json(const RunReport& report, bool dry_run, std::ostream& out) {
+  out << "{\"device\":\"" << json_escape(report.device) << "\",\"dry_run\":" << (dry_run ? "true" : "false")
+      << ",\"exit_code\":" << report.exit_code();
+  if (report.device_failed || report.round_failed) out << ",\"error\":\"" << json_escape(report.error) << "\"";
+  out << ",\"peers\":[";
+  for (std::size_t i = 0; i < report.peers.size(); ++i) {
+    const auto& p = report.peers[i];
+    out << (i ? "," : "") << "{\"public_key\":\"" << p.public_key.to_base64() << "\",\"outcome\":\"" << outcome_name(p.outcome) << "\"";
+    if (p.previous) out << ",\"previous\":\"" << p.previous->to_string() << "\"";
+    if (p.endpoint) out << ",\"endpoint\":\"" << p.endpoint->to_string() << "\"";
+    if (p.handshake) out << ",\"handshake\":" << *p.handshake;
+    if (p.endpoint) {
+      out << ",\"allowed\":[";
+      for (std::size_t a = 0; a < p.allowed.size(); ++a) out << (a ? "," : "") << "\"" << p.allowed[a].to_string() << "\"";
+      out << "]";
+    }
+    if (!p.registry.empty()) out << ",\"registry\":\"" << json_escape(p.registry) << "\"";
+    out << ",\"message\":\"" << json_escape(p.message) << "\"}";
+  }
+  out << "]}\n";
+}
+
+}  // namespace wgsd::client
