@@ -285,3 +285,14 @@ TEST_CASE("wgsd-client runs as nobody under LimitNPROC=16", "[client][live][npro
   CHECK(dns.queries() == peers);
   CHECK(ns.exec_out("wg show " + dev.ifname() + " endpoints").find(key_n(peers).to_base64() + "\t198.51.100.7:40001") != std::string::npos);
 }
+
+TEST_CASE("wgsd-client --concurrency is validated", "[client][cli]") {
+  TempDir dir;
+  const std::string log = dir.path() + "/out";
+  const std::string base = std::string(WGSD_CLIENT_BIN) + " --device wgh0 --dns 127.0.0.1:1 --zone example.com. --concurrency ";
+  for (const char* bad : {"0", "4097", "-1", "lots", "8x"}) {
+    CAPTURE(bad);
+    CHECK(sh(base + "'" + bad + "' >" + log + " 2>&1") == 1);
+    CHECK_THAT(sh_out("cat " + log), Catch::Contains(std::string("--concurrency: expected a number from 1 to 4096, got '") + bad + "'"));
+  }
+}
