@@ -3,12 +3,17 @@
 #include <stdexcept>
 
 #include "client/reply.hpp"
+#include "client/resolver.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string qname = "CJ7VJD6YKB2UBT6NOA6PW32PMF3EGUMO52QWA4UJ4EKILQDX252A====._wireguard._udp.example.com.";
   const std::span<const std::uint8_t> reply(data, size);
   const auto srv = wgsd::client::read_srv_reply(reply, qname);
   if (srv.kind == wgsd::client::SrvReply::Kind::found && srv.port == 0) std::abort();
+  // The reply matcher reads any bytes against a real query.
+  static std::uint16_t id = 0;
+  static const auto query = wgsd::client::build_query(qname, 33, id);
+  (void)wgsd::client::reply_matches(query, data, size);
   try {
     (void)wgsd::client::read_address_reply(reply, "x.example.com.", 1);
     (void)wgsd::client::read_address_reply(reply, qname, 28);
