@@ -143,7 +143,7 @@ TEST_CASE("client: a dead registry port fails fast (connected UDP socket, ICMP p
   CHECK(took < 1000ms);  // three attempts of 2 s would take 6 s
 }
 
-TEST_CASE("client asks several registries in parallel; the freshest answer wins", "[client][spoof]") {
+TEST_CASE("client asks several registries in parallel, and the freshest answer wins", "[client][spoof]") {
   auto slow = [](const char* address, int handshake) {
     return [=](const auto& q, bool, unsigned) {
       std::this_thread::sleep_for(400ms);
