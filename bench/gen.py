@@ -17,6 +17,11 @@ def key():
 def b32(k):
     return base64.b32encode(base64.b64decode(k)).decode().lower()
 
+def zname(name):
+    """A name as written in a zone file: the base32 padding `=` is escaped (RFC 1035, section 5.1),
+    which every zone parser reads; Knot refuses the zone when it is bare."""
+    return name.replace("=", "\\=")
+
 def case20(name):
     return "".join(c.upper() if c.isalpha() and rng.random() < 0.5 else c for c in name)
 
@@ -42,9 +47,9 @@ with open(os.path.join(out, "example.com.zone"), "w") as f:
     f.write(f"{zone} 60 IN SOA ns1.{zone} postmaster.{zone} 1 86400 7200 3600000 60\n")
     f.write(f"{zone} 0 IN NS ns1.{zone}\n")
     for p in peers:
-        f.write(f"{svc} 0 IN PTR {b32(p['key'])}.{svc}\n")
+        f.write(f"{svc} 0 IN PTR {zname(b32(p['key']))}.{svc}\n")
     for p in peers:
-        name = f"{b32(p['key'])}.{svc}"
+        name = zname(f"{b32(p['key'])}.{svc}")
         f.write(f"{name} 0 IN SRV 0 0 {p['port']} {name}\n")
         f.write(f"{name} 0 IN {'AAAA' if p['v6'] else 'A'} {p['addr']}\n")
         f.write(f'{name} 0 IN TXT "txtvers=1" "pub={p["key"]}" "allowed={",".join(p["allowed"])}"\n')
