@@ -40,7 +40,7 @@ for round in $(seq 1 "$rounds"); do
     line="round $round $side:"
     for load in mix srv; do
       c0=$(cpu_ticks "$spid")
-      read -r q _ l c < <(run_dnsperf 5300 "$data/$load.txt" udp)
+      read -r q _ l c _ < <(run_dnsperf 5300 "$data/$load.txt" udp)
       c1=$(cpu_ticks "$spid")
       u=$(us_per_query $((c1 - c0)) "$c")
       figures[$side.$load.qps]+=" $q"; figures[$side.$load.lost]+=" $l"; figures[$side.$load.cpu]+=" $u"

@@ -93,11 +93,45 @@ wait_answering() {
   done
 }
 
-# run_dnsperf PORT FILE MODE -> "qps avg_ms lost completed"
+# wait_loaded NAME PORT LOG: like wait_answering, but gives up as soon as LOG shows an error, and
+# fails (with the log shown) unless the server answers the SOA and its log has no error.
+wait_loaded() {
+  local _
+  for _ in $(seq 1 600); do
+    grep -qiE 'error:|\[ERROR\]' "$3" && break
+    [[ "$(in_ns dig +short +time=1 +tries=1 -p "$2" @127.0.0.1 example.com. SOA 2>/dev/null)" == ns1.* ]] && break
+    sleep 0.2
+  done
+  if grep -qiE 'error:|\[ERROR\]' "$3" ||
+     [[ "$(in_ns dig +short +time=1 +tries=1 -p "$2" @127.0.0.1 example.com. SOA 2>/dev/null)" != ns1.* ]]; then
+    echo "bench: $1 did not load the zone (no SOA on port $2, or an error in its log); $3:" >&2
+    if grep -qiE 'error:|\[ERROR\]' "$3"; then
+      grep -iE -m 5 'error:|\[ERROR\]' "$3" >&2
+      echo "($(grep -ciE 'error:|\[ERROR\]' "$3") error lines in all)" >&2
+    else
+      tail -n 5 "$3" >&2
+    fi
+    return 1
+  fi
+}
+
+# run_dnsperf PORT FILE MODE -> "qps avg_ms lost completed rcodes response_bytes", rcodes as
+# "NOERROR:89.95,NXDOMAIN:10.05" (each code's share of the answers, in percent).
 run_dnsperf() {
   in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -m "$3" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
     awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} /Average Latency/ {a=$4*1000}
-         END {printf "%.0f %.3f %d %d\n", q, a, l, c}'
+         /Response codes:/ {sub(/.*Response codes: */, ""); n = split($0, f, /, /); r = "";
+                            for (i = 1; i <= n; i++) {split(f[i], w, " "); gsub(/[(%)]/, "", w[3]); r = r (i > 1 ? "," : "") w[1] ":" w[3]}}
+         /Average packet size:/ {b=$NF}
+         END {printf "%.0f %.3f %d %d %s %d\n", q, a, l, c, r == "" ? "none" : r, b}'
+}
+
+# rcode_spread SHARES... -> the largest difference, in percentage points, between the shares of
+# any rcode in the lists given (each as run_dnsperf prints them; a code missing from one is 0%).
+rcode_spread() {
+  printf '%s\n' "$@" | awk -F, '{for (i = 1; i <= NF; i++) {split($i, kv, ":"); v[NR, kv[1]] = kv[2]; codes[kv[1]] = 1}}
+    END {m = 0; for (k in codes) {lo = 100; hi = 0; for (r = 1; r <= NR; r++) {x = v[r, k] + 0; if (x < lo) lo = x; if (x > hi) hi = x}
+         if (hi - lo > m) m = hi - lo}; printf "%.2f\n", m}'
 }
 
 # latency PORT FILE QPS -> "p50_ms p99_ms": a paced run with per-query latencies

@@ -1,185 +1,219 @@
 #!/usr/bin/env bash
-# Benchmark: wgsd-server reading a live wireguard-go device against Knot DNS and NSD serving the
-# same records as a static zone, all on 127.0.0.1 inside one network namespace, driven by dnsperf
-# with the same query files, servers alternating round by round. Prints medians and the ratios
-# wgsd/Knot and wgsd/NSD measured in this run.
+# Benchmark: wgsd-server reading a live WireGuard device against Knot DNS and NSD serving the same
+# records as a static zone, and against the floor (bench/floor.cpp: the same UDP I/O as wgsd-server,
+# no DNS work), all on 127.0.0.1 inside one network namespace, driven by dnsperf with the same query
+# files, servers alternating within each round. Prints medians, the ratios measured in this run,
+# and writes a chart.
 #
-# usage: bench/run.sh [--peers "1000 10000 65536 100000"] [--seconds 10] [--rounds 3]
-# Needs root (network namespace). Installs knot, nsd and dnsperf when missing.
+# Only a verified comparison is printed: each server's log must show its zone loaded with no error;
+# before each server's timed runs, wgsd, Knot and NSD must give the same answers to a sample of each
+# query file (bench/verify.py; the floor must answer each); after each round their rcode shares
+# must agree within one percentage point. Anything else stops the run with what differed.
+#
+# usage: bench/run.sh [--peers "10000 50000 100000"] [--seconds 10] [--rounds 3] [--sample 300]
+#                     [--break-zone knot|nsd]
+# --break-zone gives that server a wrong zone file on purpose, to see the run refuse it.
+# Needs root (network namespace). Installs knot, nsd, dnsperf, python3-dnspython (the answer check)
+# and gnuplot-nox (the chart) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-peers_list="1000 10000 65536 100000"
+command_line="bash bench/run.sh $*"
+peers_list="10000 50000 100000"
 seconds=10
 rounds=3
+sample=300
+break_zone=""
 while (($#)); do
   case "$1" in
     --peers) peers_list="$2"; shift ;;
     --seconds) seconds="$2"; shift ;;
     --rounds) rounds="$2"; shift ;;
+    --sample) sample="$2"; shift ;;
+    --break-zone) break_zone="$2"; shift ;;
     *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
 done
+[[ -z $break_zone || $break_zone == knot || $break_zone == nsd ]] ||
+  { echo "bench: --break-zone takes knot or nsd, got '$break_zone'" >&2; exit 2; }
+((sample >= 200)) || { echo "bench: --sample must be at least 200, got '$sample'" >&2; exit 2; }
 source bench/lib.sh
-bench_prepare bench knot nsd dnsperf python3
+source bench/servers.sh
+bench_prepare bench knot nsd dnsperf python3 python3-dnspython gnuplot-nox
+cmake --build build-bench -j"$(nproc)" --target wgsd-floor >/dev/null
 bench_namespace bench
 out="bench/out"
 mkdir -p "$out"
-results="$out/results-$(date -u +%Y%m%dT%H%M%SZ).txt"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+results="$out/results-$stamp.txt"
+chart_data="$out/chart-$stamp.dat"
+checks_log="$out/checks-$stamp.log"
+: >"$chart_data"
 
+servers="wgsd knot nsd floor"
+port_of() { case $1 in wgsd) echo 5300 ;; knot) echo 5301 ;; nsd) echo 5302 ;; floor) echo 5304 ;; esac; }
+fail() { echo "bench: $*; nothing is printed for this comparison" >&2; exit 1; }
+# verify FILE SEED: the same answers from wgsd, Knot and NSD, an answer from the floor.
+verify() {
+  in_ns /usr/bin/python3 bench/verify.py "$1" --sample "$sample" --seed "$2" \
+    --server wgsd=5300 --server knot=5301 --server nsd=5302 --echo floor=5304 >>"$checks_log"
+}
+corefile() {  # PORT [REFRESH]
+  printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s' "$1" "$dev"
+  if [[ -n ${2:-} ]]; then printf ' {\n        refresh %s\n    }\n}\n' "$2"; else printf '\n}\n'; fi
+}
 
 {
-  echo "# wgsd benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "# wgsd benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ): $command_line"
   echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "# dnsperf $(dnsperf -h 2>&1 | awk '/Version/ {print $2}'), knot $(knotd -V | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1 {print $3}'), wireguard-go $(wireguard-go --version | awk 'NR==1 {print $2}')"
+  echo "# wgsd $(git describe --always --dirty 2>/dev/null || echo '?'), dnsperf $(dnsperf -h 2>&1 | awk '/Version/ {print $2}'), knot $(knotd -V | awk '{print $NF}'), nsd $(nsd -v 2>&1 | awk 'NR==1 {print $3}'), wireguard-go $(wireguard-go --version | awk 'NR==1 {print $2}')"
   echo "# ${seconds}s per dnsperf run (8 clients, 200 outstanding), ${rounds} rounds, servers alternating; medians shown"
+  [[ -z $break_zone ]] || echo "# --break-zone $break_zone: $break_zone is given a wrong zone file on purpose"
 } | tee "$results"
+
+# What wgsd-server takes with a one-peer device, after answering for two seconds: subtracted from
+# its RSS at N peers, the snapshot's bytes per peer.
+python3 bench/gen.py 1 "$work/base"
+start_device 1 "$work/base/wg.conf"
+corefile 5300 >"$work/Corefile"
+start_wgsd "$work/Corefile" 5300 "$work/wgsd-base.log"
+seconds_timed=$seconds; seconds=2
+run_dnsperf 5300 "$work/base/mix.txt" udp >/dev/null
+seconds=$seconds_timed
+rss_base=$(rss_kb "$wgsd_pid")
+kill "$wgsd_pid" "$wgpid"; wait "$wgsd_pid" "$wgpid" 2>/dev/null || true
+rm -f "/var/run/wireguard/$dev.sock"
 
 for n in $peers_list; do
   data="$work/$n"
   python3 bench/gen.py "$n" "$data"
-  # wireguard-go with N peers; wgsd reads it every second as configured by default. wireguard-go
-  # refuses more than 65,536 peers: past that, a UAPI stand-in serves the same dump.
+  zone="$data/example.com.zone"
+  knot_zone=$zone nsd_zone=$zone
+  [[ $break_zone == knot ]] && knot_zone=$(broken_zone knot "$zone")
+  [[ $break_zone == nsd ]] && nsd_zone=$(broken_zone nsd "$zone")
+  # A wireguard-go device with N peers, which wgsd reads every second as configured by default.
+  # wireguard-go refuses more than 65,536 peers: past that, a UAPI stand-in serves the same dump.
   start_device "$n" "$data/wg.conf"
-
-  cat >"$work/Corefile" <<COREFILE
-.:5300 {
-    bind 127.0.0.1
-    wgsd example.com. $dev
-}
-COREFILE
-  # The same zone read once an hour: the baseline for latency without refreshes.
-  cat >"$work/Corefile.norefresh" <<COREFILE
-.:5303 {
-    bind 127.0.0.1
-    wgsd example.com. $dev {
-        refresh 1h
-    }
-}
-COREFILE
+  corefile 5300 >"$work/Corefile"
+  corefile 5303 1h >"$work/Corefile.norefresh"  # no refresh during a run: the latency baseline
+  : >"$work/wgsd.log"
   ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
   pids+=($!); wgsd_pid=$!
-  mkdir -p "$work/knot"
-  cat >"$work/knot.conf" <<KNOT
-server:
-    listen: 127.0.0.1@5301
-    rundir: "$work/knot"
-    udp-workers: $(nproc)
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "$work/knot"
-zone:
-  - domain: example.com.
-    file: "$data/example.com.zone"
-    journal-content: none
-    zonefile-sync: -1
-    semantic-checks: off
-log:
-  - target: stderr
-    any: warning
-KNOT
-  ip netns exec "$ns" knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
-  pids+=($!); knot_pid=$!
-  cat >"$work/nsd.conf" <<NSD
-server:
-    ip-address: 127.0.0.1@5302
-    server-count: $(nproc)
-    username: ""
-    chroot: ""
-    zonesdir: "$data"
-    pidfile: "$work/nsd.pid"
-    database: ""
-    xfrdfile: "$work/xfrd.state"
-    zonelistfile: "$work/zone.list"
-    verbosity: 0
-    hide-version: yes
-    # Response rate limiting would drop the benchmark's NXDOMAIN answers: off, as in Knot's default.
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: example.com.
-    zonefile: "example.com.zone"
-NSD
-  ip netns exec "$ns" nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
-  pids+=($!); nsd_pid=$!
-  for port in 5300 5301 5302; do wait_answering "$port"; done
-  # NSD forks its server processes: count the CPU of the whole family.
-  # NSD forks a server process per core under a second process: count all of them.
-  nsd_cpu() { local t=0; for p in $(pgrep -f "nsd -d -c $work/nsd.conf"); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
-  nsd_rss() { local t=0; for p in $(pgrep -f "nsd -d -c $work/nsd.conf"); do t=$((t + $(rss_kb "$p"))); done; echo "$t"; }
+  start_knot "$knot_zone" 5301
+  start_nsd "$nsd_zone" 5302
+  start_floor 5304
+  loaded=yes
+  wait_loaded wgsd 5300 "$work/wgsd.log" || loaded=no
+  wait_loaded knot 5301 "$work/knot.log" || loaded=no
+  wait_loaded nsd 5302 "$work/nsd.log" || loaded=no
+  grep -q '\[example.com.\] loaded' "$work/knot.log" || { echo "bench: Knot's log does not say the zone loaded" >&2; loaded=no; }
+  if [[ $loaded == no ]]; then
+    verify "$data/mix.txt" 1 || true  # shows how the answers differ, when they do
+    fail "$n peers: a server did not load the zone"
+  fi
 
-  declare -A qps lat lost cpu
+  declare -A qps lat lost cpu rcodes bytes
+  spread_max=(0 0)  # mix, srv: the largest rcode spread seen between wgsd, Knot and NSD
+  checked=0
   for round in $(seq 1 "$rounds"); do
-    for server in wgsd knot nsd; do
-      case $server in wgsd) port=5300 ;; knot) port=5301 ;; nsd) port=5302 ;; esac
+    # Each round starts with a different server, so that none is always first or last.
+    order=($servers); shift_by=$(((round - 1) % ${#order[@]}))
+    order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
+    for server in "${order[@]}"; do
+      port=$(port_of "$server")
       for load in mix srv; do
-        mode=udp; file="$data/$load.txt"
-        if [[ $server == nsd ]]; then c0=$(nsd_cpu); else c0=$(cpu_ticks "$([[ $server == wgsd ]] && echo "$wgsd_pid" || echo "$knot_pid")"); fi
-        read -r q a l c < <(run_dnsperf "$port" "$file" "$mode")
-        if [[ $server == nsd ]]; then c1=$(nsd_cpu); else c1=$(cpu_ticks "$([[ $server == wgsd ]] && echo "$wgsd_pid" || echo "$knot_pid")"); fi
+        verify "$data/$load.txt" $((round * 100 + checked)) ||
+          fail "$n peers, round $round: the servers answer differently (above; all checks: $checks_log)"
+        checked=$((checked + 1))
+      done
+      for load in mix srv; do
+        c0=$(server_cpu "$server")
+        read -r q a l c r b < <(run_dnsperf "$port" "$data/$load.txt" udp)
+        c1=$(server_cpu "$server")
         k="$server.$load"
-        qps[$k]+=" $q"; lat[$k]+=" $a"; lost[$k]+=" $l"
+        qps[$k]+=" $q"; lat[$k]+=" $a"; lost[$k]+=" $l"; bytes[$k]=$b
         cpu[$k]+=" $(us_per_query $((c1 - c0)) "$c")"
+        rcodes[$k.$round]=$r
+        ((c > 0)) || fail "$n peers, round $round: $server answered no $load query"
       done
     done
+    for i in 0 1; do
+      load=$([[ $i == 0 ]] && echo mix || echo srv)
+      s=$(rcode_spread "${rcodes[wgsd.$load.$round]}" "${rcodes[knot.$load.$round]}" "${rcodes[nsd.$load.$round]}")
+      if awk -v s="$s" 'BEGIN {exit !(s > 1.0)}'; then
+        fail "$n peers, round $round, $load: rcode shares differ by $s percentage points (wgsd ${rcodes[wgsd.$load.$round]}, knot ${rcodes[knot.$load.$round]}, nsd ${rcodes[nsd.$load.$round]})"
+      fi
+      spread_max[i]=$(awk -v a="${spread_max[i]}" -v b="$s" 'BEGIN {printf "%.2f", (b > a) ? b : a}')
+    done
   done
-  rss_wgsd=$(rss_kb "$wgsd_pid"); rss_knot=$(rss_kb "$knot_pid"); rss_nsd=$(nsd_rss)
-  # PTR over TCP: the three servers do not give the same answer, so it is shown, not raced. wgsd
-  # sends as many whole PTRs as fit in 64 KB with TC (SPEC §2); Knot and NSD send TC with none when
-  # the set does not fit. dnsperf cannot read 64 KB answers, which is why this is a probe.
+  declare -A rss
+  for server in $servers; do rss[$server]=$(server_rss "$server"); done
+  # PTR over TCP: the servers do not give the same answer, so it is shown, not raced. wgsd sends as
+  # many whole PTRs as fit in 64 KB with TC; Knot and NSD send TC with none when the set does not
+  # fit. dnsperf cannot read 64 KB answers, which is why this is a probe.
   ptr_probe="PTR over TCP:"
-  for port in 5300 5301 5302; do
-    ptr_probe+=" $(case $port in 5300) echo wgsd ;; 5301) echo knot ;; 5302) echo nsd ;; esac)=$(in_ns dig +tcp +norec -p "$port" @127.0.0.1 _wireguard._udp.example.com. PTR 2>/dev/null |
+  for server in wgsd knot nsd; do
+    ptr_probe+=" $server=$(in_ns dig +tcp +norec -p "$(port_of "$server")" @127.0.0.1 _wireguard._udp.example.com. PTR 2>/dev/null |
       awk '/^;; flags:/ {tc = ($0 ~ / tc/) ? "+TC" : ""; for (i = 1; i <= NF; i++) if ($i == "ANSWER:") a = $(i+1)} /MSG SIZE/ {s = $NF} END {printf "%s answers in %s bytes%s", a, s, tc}' | tr -d ',')"
   done
-  kill "$knot_pid" "$nsd_pid" 2>/dev/null || true
-  # Latency, three rounds, medians: p99 of one 10 s run moves by several times on this machine.
-  # Each round: the running wgsd (1 s refresh); then a wgsd that reads the device once an hour,
-  # alone and while wg(8) reads the whole device once a second (what a refresh asks of the
-  # device's daemon, without any of wgsd's own work).
+  kill "$knot_pid" "$nsd_pid" "$floor_pid" 2>/dev/null || true
+  # Latency at a paced 20,000 SRV queries a second, three ways, each round: (a) a wgsd that reads
+  # the device once an hour, so not during the run; (b) the same while wg(8) reads the whole device
+  # once a second: what a refresh asks of the device's daemon, without any of wgsd's own work;
+  # (c) wgsd with its default 1 s refresh. Medians of the rounds: p99 of one run moves a lot here.
   declare -A p50 p99
   for round in $(seq 1 "$rounds"); do
     ((round == 1)) || start_wgsd "$work/Corefile" 5300 "$work/wgsd.log"
-    read -r a b < <(latency 5300 "$data/srv.txt" 20000); p50[r]+=" $a"; p99[r]+=" $b"
-    kill "$wgsd_pid"
-    start_wgsd "$work/Corefile.norefresh" 5303 "$work/wgsd2.log"
-    read -r a b < <(latency 5303 "$data/srv.txt" 20000); p50[n]+=" $a"; p99[n]+=" $b"
+    read -r a b < <(latency 5300 "$data/srv.txt" 20000); p50[c]+=" $a"; p99[c]+=" $b"
+    kill "$wgsd_pid"; wait "$wgsd_pid" 2>/dev/null || true
+    start_wgsd "$work/Corefile.norefresh" 5303 "$work/wgsd-norefresh.log"
+    read -r a b < <(latency 5303 "$data/srv.txt" 20000); p50[a]+=" $a"; p99[a]+=" $b"
     ( while :; do in_ns wg show "$dev" dump >/dev/null 2>&1 || true; sleep 1; done ) &
     reader=$!; pids+=($reader)
-    read -r a b < <(latency 5303 "$data/srv.txt" 20000); p50[w]+=" $a"; p99[w]+=" $b"
+    read -r a b < <(latency 5303 "$data/srv.txt" 20000); p50[b]+=" $a"; p99[b]+=" $b"
     kill "$reader" 2>/dev/null || true
-    kill "$wgsd_pid"
+    kill "$wgsd_pid"; wait "$wgsd_pid" 2>/dev/null || true
     sleep 0.5
   done
-  for k in r n w; do
+  for k in a b c; do
     eval "p50_$k=$(echo "${p50[$k]}" | median); p99_$k=$(echo "${p99[$k]}" | median)"
   done
+  med() { echo "${!1}" | median; }  # the median of an array element's values, named as "arr[key]"
   {
     echo
     echo "## $n peers (device: $device_kind)"
-    printf '%-5s %-4s %10s %10s %8s %14s\n' server load qps avg_ms lost cpu_us/query
-    for server in wgsd knot nsd; do
+    printf '%-5s %-4s %9s %8s %6s %10s %8s %7s  %s\n' server load qps avg_ms lost cpu_us/q x_floor resp_B "rcodes (last round)"
+    for server in $servers; do
       for load in mix srv; do
         k="$server.$load"
-        printf '%-5s %-4s %10s %10s %8s %14s\n' "$server" "$load" \
-          "$(echo "${qps[$k]}" | median)" "$(echo "${lat[$k]}" | median)" "$(echo "${lost[$k]}" | median)" "$(echo "${cpu[$k]}" | median)"
+        printf '%-5s %-4s %9s %8s %6s %10s %8s %7s  %s\n' "$server" "$load" "$(med "qps[$k]")" "$(med "lat[$k]")" \
+          "$(med "lost[$k]")" "$(med "cpu[$k]")" "$(awk -v a="$(med "cpu[$k]")" -v f="$(med "cpu[floor.$load]")" 'BEGIN {printf "%.2f", a / f}')" \
+          "${bytes[$k]}" "${rcodes[$k.$rounds]}"
       done
     done
     for load in mix srv; do
-      w=$(echo "${qps[wgsd.$load]}" | median); k=$(echo "${qps[knot.$load]}" | median); d=$(echo "${qps[nsd.$load]}" | median)
-      awk -v l="$load" -v w="$w" -v k="$k" -v d="$d" 'BEGIN {printf "ratio %-4s wgsd/knot %.2f  wgsd/nsd %.2f\n", l, w / k, w / d}'
+      awk -v l="$load" -v w="$(med "qps[wgsd.$load]")" -v k="$(med "qps[knot.$load]")" -v d="$(med "qps[nsd.$load]")" \
+          -v cw="$(med "cpu[wgsd.$load]")" -v ck="$(med "cpu[knot.$load]")" -v cd="$(med "cpu[nsd.$load]")" -v cf="$(med "cpu[floor.$load]")" \
+        'BEGIN {printf "ratios %s: QPS wgsd/knot %.2f wgsd/nsd %.2f; CPU per query wgsd/knot %.2f wgsd/nsd %.2f, over the floor wgsd %.2f knot %.2f nsd %.2f\n",
+                l, w / k, w / d, cw / ck, cw / cd, cw / cf, ck / cf, cd / cf}'
     done
-    echo "rss_kb wgsd $rss_wgsd knot $rss_knot nsd $rss_nsd"
+    echo "rss_kb wgsd ${rss[wgsd]} knot ${rss[knot]} nsd ${rss[nsd]} floor ${rss[floor]}; wgsd/knot $(awk -v w="${rss[wgsd]}" -v k="${rss[knot]}" 'BEGIN {printf "%.2f", w / k}')"
+    echo "wgsd snapshot: $(awk -v r="${rss[wgsd]}" -v b="$rss_base" -v n="$n" 'BEGIN {printf "%.0f", (r - b) * 1024 / n}') bytes per peer (RSS ${rss[wgsd]} kB less ${rss_base} kB with a one-peer device, over $n peers)"
+    echo "checked: $checked samples of $sample queries (mix and srv, before each server's timed runs) answered the same by wgsd, knot and nsd, and answered by the floor; zone logs clean"
+    echo "rcode shares of wgsd, knot and nsd agree: largest difference in any round mix ${spread_max[0]} pp, srv ${spread_max[1]} pp (limit 1)"
     echo "$ptr_probe"
-    echo "latency at 20000 qps (SRV): with 1s refresh p50 ${p50_r} ms p99 ${p99_r} ms; without refresh p50 ${p50_n} ms p99 ${p99_n} ms;" \
-         "without refresh while wg(8) reads the device every second p50 ${p50_w} ms p99 ${p99_w} ms"
+    echo "latency at 20000 q/s (SRV), p99 (p50) in ms, medians of $rounds rounds: (a) no refresh ${p99_a} (${p50_a});" \
+         "(b) wg(8) reads the device every second, no wgsd refresh ${p99_b} (${p50_b}); (c) wgsd's own 1s refresh ${p99_c} (${p50_c});" \
+         "(c)/(b) $(awk -v c="$p99_c" -v b="$p99_b" 'BEGIN {printf "%.2f", c / b}') (target at most 1.5)"
   } | tee -a "$results"
-  unset qps lat lost cpu p50 p99
-  for pid in $wgsd_pid $knot_pid $nsd_pid $wgpid; do kill "$pid" 2>/dev/null || true; done
+  for server in $servers; do
+    echo "$n $server $(med "qps[$server.mix]") $(med "cpu[$server.mix]") $(med "qps[$server.srv]") $(med "cpu[$server.srv]")" >>"$chart_data"
+  done
+  unset qps lat lost cpu rcodes bytes rss p50 p99
+  for pid in $wgsd_pid $knot_pid $nsd_pid $floor_pid $wgpid; do kill "$pid" 2>/dev/null || true; done
   ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
   sleep 1
   rm -f "/var/run/wireguard/$dev.sock"
 done
-echo "results: $results"
+bash bench/chart.sh "$chart_data" "$out/chart-$stamp.png" "wgsd-server, Knot DNS, NSD and the floor, $(nproc) cores shared with dnsperf ($stamp)" >/dev/null
+echo "results: $results; chart: $out/chart-$stamp.png; answer checks: $checks_log"

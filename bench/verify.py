@@ -18,13 +18,19 @@ import argparse, collections, random, sys
 import dns.exception, dns.flags, dns.message, dns.query, dns.rcode, dns.rdatatype
 
 
+silent = set()  # ports that gave no answer three times in a row: not asked again
+
+
 def ask(query, address, port):
-    """The reply to `query`, or None after three timeouts."""
+    """The reply to `query`, or None after three timeouts (then the server is not asked again)."""
+    if port in silent:
+        return None
     for _ in range(3):
         try:
             return dns.query.udp(query, address, port=port, timeout=2, ignore_unexpected=True)
         except dns.exception.Timeout:
             continue
+    silent.add(port)
     return None
 
 
@@ -41,7 +47,7 @@ def reduced(reply):
 
 def shown(reply):
     if reply is None:
-        return ["    (no answer after 3 tries of 2 s)"]
+        return ["    (no answer: 3 tries of 2 s, now or on an earlier query)"]
     flags = dns.flags.to_text(reply.flags)
     lines = [f"    rcode {dns.rcode.to_text(reply.rcode())}, flags {flags}, {sum(len(r) for r in reply.answer)} answer records"]
     for rrset in sorted(reply.answer, key=lambda r: (r.name.to_text().lower(), r.rdtype)):
