@@ -9,6 +9,8 @@ set -euo pipefail
 (($# >= 2)) || { echo "usage: bench/chart.sh DATA PNG [TITLE]" >&2; exit 2; }
 data=$1 png=$2 title=${3:-}
 [[ -s $data ]] || { echo "chart: '$data' is missing or empty" >&2; exit 2; }
+xtics=$(awk '{print $1}' "$data" | sort -un |
+  awk '{label = $1; if ($1 >= 1000) label = ($1 / 1000) "k"; printf "%s\"%s\" %s", (NR > 1 ? ", " : ""), label, $1}')
 servers=$(awk '{print $2}' "$data" | awk '!seen[$0]++' | tr '\n' ' ')
 plots() {  # COLUMN: one line per server, from DATA's rows for that server
   local col=$1 s sep=""
@@ -34,7 +36,8 @@ set output "$png"
 set multiplot layout 2,2 title "$title"
 set key bottom left horizontal opaque box
 set grid
-set format x "%.0s%c"
+set xtics ($xtics)
+set offsets graph 0.05, graph 0.05, 0, 0
 set xlabel "peers"
 set yrange [0:*]
 set title "mix: queries per second (bounded by dnsperf on the same 2 cores)"
