@@ -11,7 +11,8 @@
 # must agree within one percentage point. Anything else stops the run with what differed.
 #
 # usage: bench/run.sh [--peers "10000 50000 100000"] [--seconds 10] [--rounds 3] [--sample 300]
-#                     [--break-zone knot|nsd]
+#                     [--also-refresh DURATION] [--break-zone knot|nsd]
+# --also-refresh adds a fourth latency condition: wgsd with `refresh DURATION`.
 # --break-zone gives that server a wrong zone file on purpose, to see the run refuse it.
 # Needs root (network namespace). Installs knot, nsd, dnsperf, python3-dnspython (the answer check)
 # and gnuplot-nox (the chart) when missing.
@@ -23,6 +24,7 @@ seconds=10
 rounds=3
 sample=300
 break_zone=""
+also_refresh=""
 while (($#)); do
   case "$1" in
     --peers) peers_list="$2"; shift ;;
@@ -30,6 +32,7 @@ while (($#)); do
     --rounds) rounds="$2"; shift ;;
     --sample) sample="$2"; shift ;;
     --break-zone) break_zone="$2"; shift ;;
+    --also-refresh) also_refresh="$2"; shift ;;
     *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -53,6 +56,7 @@ checks_log="$out/checks-$stamp.log"
 servers="wgsd knot nsd floor"
 port_of() { case $1 in wgsd) echo 5300 ;; knot) echo 5301 ;; nsd) echo 5302 ;; floor) echo 5304 ;; esac; }
 fail() { echo "bench: $*; nothing is printed for this comparison" >&2; exit 1; }
+progress() { echo "bench: $(date -u +%H:%M:%S) $*" >&2; }
 # verify FILE SEED: the same answers from wgsd, Knot and NSD, an answer from the floor.
 verify() {
   in_ns /usr/bin/python3 bench/verify.py "$1" --sample "$sample" --seed "$2" \
@@ -86,6 +90,7 @@ rm -f "/var/run/wireguard/$dev.sock"
 
 for n in $peers_list; do
   data="$work/$n"
+  progress "$n peers: generating the data"
   python3 bench/gen.py "$n" "$data"
   zone="$data/example.com.zone"
   knot_zone=$zone nsd_zone=$zone
@@ -93,9 +98,11 @@ for n in $peers_list; do
   [[ $break_zone == nsd ]] && nsd_zone=$(broken_zone nsd "$zone")
   # A wireguard-go device with N peers, which wgsd reads every second as configured by default.
   # wireguard-go refuses more than 65,536 peers: past that, a UAPI stand-in serves the same dump.
+  progress "$n peers: starting the device and the servers"
   start_device "$n" "$data/wg.conf"
   corefile 5300 >"$work/Corefile"
   corefile 5303 1h >"$work/Corefile.norefresh"  # no refresh during a run: the latency baseline
+  [[ -z $also_refresh ]] || corefile 5305 "$also_refresh" >"$work/Corefile.also"
   : >"$work/wgsd.log"
   ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
   pids+=($!); wgsd_pid=$!
@@ -103,15 +110,17 @@ for n in $peers_list; do
   start_nsd "$nsd_zone" 5302
   start_floor 5304
   loaded=yes
-  wait_loaded wgsd 5300 "$work/wgsd.log" || loaded=no
-  wait_loaded knot 5301 "$work/knot.log" || loaded=no
-  wait_loaded nsd 5302 "$work/nsd.log" || loaded=no
+  for server in wgsd knot nsd; do
+    wait_loaded "$server" "$(port_of "$server")" "$work/$server.log" || loaded=no
+    progress "$n peers: $server answers"
+  done
   grep -q '\[example.com.\] loaded' "$work/knot.log" || { echo "bench: Knot's log does not say the zone loaded" >&2; loaded=no; }
   if [[ $loaded == no ]]; then
     verify "$data/mix.txt" 1 || true  # shows how the answers differ, when they do
     fail "$n peers: a server did not load the zone"
   fi
 
+  progress "$n peers: servers loaded; timed rounds"
   declare -A qps lat lost cpu rcodes bytes
   spread_max=(0 0)  # mix, srv: the largest rcode spread seen between wgsd, Knot and NSD
   checked=0
@@ -161,6 +170,7 @@ for n in $peers_list; do
   # the device once an hour, so not during the run; (b) the same while wg(8) reads the whole device
   # once a second: what a refresh asks of the device's daemon, without any of wgsd's own work;
   # (c) wgsd with its default 1 s refresh. Medians of the rounds: p99 of one run moves a lot here.
+  progress "$n peers: latency rounds"
   declare -A p50 p99
   for round in $(seq 1 "$rounds"); do
     ((round == 1)) || start_wgsd "$work/Corefile" 5300 "$work/wgsd.log"
@@ -173,9 +183,14 @@ for n in $peers_list; do
     read -r a b < <(latency 5303 "$data/srv.txt" 20000); p50[b]+=" $a"; p99[b]+=" $b"
     kill "$reader" 2>/dev/null || true
     kill "$wgsd_pid"; wait "$wgsd_pid" 2>/dev/null || true
+    if [[ -n $also_refresh ]]; then
+      start_wgsd "$work/Corefile.also" 5305 "$work/wgsd-also.log"
+      read -r a b < <(latency 5305 "$data/srv.txt" 20000); p50[d]+=" $a"; p99[d]+=" $b"
+      kill "$wgsd_pid"; wait "$wgsd_pid" 2>/dev/null || true
+    fi
     sleep 0.5
   done
-  for k in a b c; do
+  for k in a b c ${also_refresh:+d}; do
     eval "p50_$k=$(echo "${p50[$k]}" | median); p99_$k=$(echo "${p99[$k]}" | median)"
   done
   med() { echo "${!1}" | median; }  # the median of an array element's values, named as "arr[key]"
@@ -205,6 +220,8 @@ for n in $peers_list; do
     echo "latency at 20000 q/s (SRV), p99 (p50) in ms, medians of $rounds rounds: (a) no refresh ${p99_a} (${p50_a});" \
          "(b) wg(8) reads the device every second, no wgsd refresh ${p99_b} (${p50_b}); (c) wgsd's own 1s refresh ${p99_c} (${p50_c});" \
          "(c)/(b) $(awk -v c="$p99_c" -v b="$p99_b" 'BEGIN {printf "%.2f", c / b}') (target at most 1.5)"
+    [[ -z $also_refresh ]] ||
+      echo "latency with wgsd's refresh at $also_refresh: (d) ${p99_d} (${p50_d}); (d)/(b) $(awk -v d="$p99_d" -v b="$p99_b" 'BEGIN {printf "%.2f", d / b}')"
   } | tee -a "$results"
   for server in $servers; do
     echo "$n $server $(med "qps[$server.mix]") $(med "cpu[$server.mix]") $(med "qps[$server.srv]") $(med "cpu[$server.srv]")" >>"$chart_data"
