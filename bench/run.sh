@@ -18,7 +18,8 @@
 # and gnuplot-nox (the chart) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command_line="bash bench/run.sh $*"
+command_line="bash bench/run.sh"
+for arg in "$@"; do [[ $arg == *" "* ]] && command_line+=" \"$arg\"" || command_line+=" $arg"; done
 peers_list="10000 50000 100000"
 seconds=10
 rounds=3
@@ -52,6 +53,8 @@ results="$out/results-$stamp.txt"
 chart_data="$out/chart-$stamp.dat"
 checks_log="$out/checks-$stamp.log"
 : >"$chart_data"
+table="$out/table-$stamp.md"  # the same figures as Markdown tables, assembled at the end
+: >"$work/t.speed"; : >"$work/t.memory"; : >"$work/t.latency"
 
 servers="wgsd knot nsd floor"
 port_of() { case $1 in wgsd) echo 5300 ;; knot) echo 5301 ;; nsd) echo 5302 ;; floor) echo 5304 ;; esac; }
@@ -223,6 +226,22 @@ for n in $peers_list; do
     [[ -z $also_refresh ]] ||
       echo "latency with wgsd's refresh at $also_refresh: (d) ${p99_d} (${p50_d}); (d)/(b) $(awk -v d="$p99_d" -v b="$p99_b" 'BEGIN {printf "%.2f", d / b}')"
   } | tee -a "$results"
+  commas() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+  for load in mix srv; do
+    w=wgsd.$load k=knot.$load d=nsd.$load f=floor.$load
+    printf '| %s | %s | %s · %s · %s · %s | %s · %s | %s · %s · %s · %s | %s · %s · %s | %s | %s · %s · %s |\n' \
+      "$(commas "$n")" "$load" "$(commas "$(med "qps[$w]")")" "$(commas "$(med "qps[$k]")")" "$(commas "$(med "qps[$d]")")" "$(commas "$(med "qps[$f]")")" \
+      "$(ratio "$(med "qps[$w]")" "$(med "qps[$k]")")" "$(ratio "$(med "qps[$w]")" "$(med "qps[$d]")")" \
+      "$(med "cpu[$w]")" "$(med "cpu[$k]")" "$(med "cpu[$d]")" "$(med "cpu[$f]")" \
+      "$(ratio "$(med "cpu[$w]")" "$(med "cpu[$f]")")" "$(ratio "$(med "cpu[$k]")" "$(med "cpu[$f]")")" "$(ratio "$(med "cpu[$d]")" "$(med "cpu[$f]")")" \
+      "$(ratio "$(med "cpu[$w]")" "$(med "cpu[$k]")")" "$(med "lost[$w]")" "$(med "lost[$k]")" "$(med "lost[$d]")" >>"$work/t.speed"
+  done
+  printf '| %s | %.1f MB | %.1f MB | %.1f MB | %s | %s |\n' "$(commas "$n")" "$(awk -v k="${rss[wgsd]}" 'BEGIN {print k / 1000}')" \
+    "$(awk -v k="${rss[knot]}" 'BEGIN {print k / 1000}')" "$(awk -v k="${rss[nsd]}" 'BEGIN {print k / 1000}')" \
+    "$(ratio "${rss[wgsd]}" "${rss[knot]}")" "$(awk -v r="${rss[wgsd]}" -v b="$rss_base" -v n="$n" 'BEGIN {printf "%.0f", (r - b) * 1024 / n}')" >>"$work/t.memory"
+  printf '| %s | %s | %s | %s | %s |%s\n' "$(commas "$n")" "$p99_a" "$p99_b" "$p99_c" "$(ratio "$p99_c" "$p99_b")" \
+    "${also_refresh:+ $p99_d | $(ratio "$p99_d" "$p99_b") |}" >>"$work/t.latency"
   for server in $servers; do
     echo "$n $server $(med "qps[$server.mix]") $(med "cpu[$server.mix]") $(med "qps[$server.srv]") $(med "cpu[$server.srv]")" >>"$chart_data"
   done
@@ -232,5 +251,20 @@ for n in $peers_list; do
   sleep 1
   rm -f "/var/run/wireguard/$dev.sock"
 done
+{
+  echo "Throughput and CPU (\`$command_line\`, $stamp; medians of $rounds rounds of ${seconds} s):"
+  echo
+  echo "| peers | load | QPS wgsd · Knot · NSD · floor | QPS wgsd/Knot · wgsd/NSD | CPU µs/query wgsd · Knot · NSD · floor | CPU over the floor wgsd · Knot · NSD | CPU wgsd/Knot | lost wgsd · Knot · NSD |"
+  echo "|---|---|---|---|---|---|---|---|"
+  cat "$work/t.speed"
+  echo
+  echo "| peers | RSS wgsd | RSS Knot | RSS NSD | RSS wgsd/Knot | wgsd bytes per peer |"
+  echo "|---|---|---|---|---|---|"
+  cat "$work/t.memory"
+  echo
+  echo "| peers | p99 (a) no refresh | p99 (b) wg(8) reads each second | p99 (c) wgsd's 1 s refresh | (c)/(b) |${also_refresh:+ p99 (d) refresh $also_refresh | (d)/(b) |}"
+  echo "|---|---|---|---|---|${also_refresh:+---|---|}"
+  cat "$work/t.latency"
+} >"$table"
 bash bench/chart.sh "$chart_data" "$out/chart-$stamp.png" "wgsd-server, Knot DNS, NSD and the floor, $(nproc) cores shared with dnsperf ($stamp)" >/dev/null
-echo "results: $results; chart: $out/chart-$stamp.png; answer checks: $checks_log"
+echo "results: $results; tables: $table; chart: $out/chart-$stamp.png; answer checks: $checks_log"
