@@ -123,7 +123,11 @@ for n in $peers_list; do
     fail "$n peers: a server did not load the zone"
   fi
 
-  progress "$n peers: servers loaded; timed rounds"
+  # What wgsd's refresher costs by itself: wgsd's CPU over 5 s without queries. It is part of every
+  # wgsd figure below (a live device is read whole every second); shown apart as well.
+  c0=$(cpu_ticks "$wgsd_pid"); sleep 5; c1=$(cpu_ticks "$wgsd_pid")
+  refresh_ms=$(awk -v d=$((c1 - c0)) -v hz="$hz" 'BEGIN {printf "%.1f", d / hz * 1000 / 5}')
+  progress "$n peers: servers loaded; wgsd idle uses $refresh_ms ms of CPU a second; timed rounds"
   declare -A qps lat lost cpu rcodes bytes
   spread_max=(0 0)  # mix, srv: the largest rcode spread seen between wgsd, Knot and NSD
   checked=0
@@ -214,6 +218,10 @@ for n in $peers_list; do
           -v cw="$(med "cpu[wgsd.$load]")" -v ck="$(med "cpu[knot.$load]")" -v cd="$(med "cpu[nsd.$load]")" -v cf="$(med "cpu[floor.$load]")" \
         'BEGIN {printf "ratios %s: QPS wgsd/knot %.2f wgsd/nsd %.2f; CPU per query wgsd/knot %.2f wgsd/nsd %.2f, over the floor wgsd %.2f knot %.2f nsd %.2f\n",
                 l, w / k, w / d, cw / ck, cw / cd, cw / cf, ck / cf, cd / cf}'
+    done
+    for load in mix srv; do
+      awk -v l="$load" -v r="$refresh_ms" -v q="$(med "qps[wgsd.$load]")" -v c="$(med "cpu[wgsd.$load]")" -v f="$(med "cpu[floor.$load]")" \
+        'BEGIN {x = r * 1000 / q; printf "wgsd %s: of its %.2f µs/query, its refresher (%.1f ms of CPU a second when idle) is %.2f at %d q/s; without it %.2f, %.2f over the floor\n", l, c, r, x, q, c - x, (c - x) / f}'
     done
     echo "rss_kb wgsd ${rss[wgsd]} knot ${rss[knot]} nsd ${rss[nsd]} floor ${rss[floor]}; wgsd/knot $(awk -v w="${rss[wgsd]}" -v k="${rss[knot]}" 'BEGIN {printf "%.2f", w / k}')"
     echo "wgsd snapshot: $(awk -v r="${rss[wgsd]}" -v b="$rss_base" -v n="$n" 'BEGIN {printf "%.0f", (r - b) * 1024 / n}') bytes per peer (RSS ${rss[wgsd]} kB less ${rss_base} kB with a one-peer device, over $n peers)"
