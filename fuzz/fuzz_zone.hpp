@@ -6,7 +6,7 @@
 
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
-#include "dns/zone.hpp"
+#include "dns/zone_build.hpp"
 
 namespace wgsd::fuzz {
 
@@ -17,31 +17,28 @@ inline wg::Key key(unsigned n) {
 }
 
 inline dns::ZoneSet zones() {
-  wg::Device d;
-  d.name = "wgfuzz0";
-  d.public_key = key(999);
-  d.listen_port = 51820;
+  const auto now = wg::Clock::now();
+  std::vector<dns::PublishedPeer> peers;
   for (unsigned i = 0; i < 40; ++i) {
-    wg::Peer p;
-    p.public_key = key(i);
+    dns::PublishedPeer p;
+    p.key = key(i);
     if (i % 5 != 4) p.endpoint = wg::Endpoint::parse(i % 2 ? "198.51.100.7:40001" : "[2001:db8::7]:40002");
     for (unsigned j = 0; j < i % 30; ++j) p.allowed_ips.push_back(*wg::Prefix::parse("10." + std::to_string(j) + ".0.0/16"));
-    if (i % 3 == 0) p.last_handshake = wg::Clock::now();
-    d.peers.push_back(p);
+    if (i % 3 == 0) p.handshake = now;
+    peers.push_back(p);
   }
+  peers.push_back({key(999), wg::Endpoint{wg::IpAddress(), 51820}, true, {}, std::nullopt});  // self: the local address
+  auto with_self_endpoint = peers;
+  with_self_endpoint.back() = {key(999), wg::Endpoint::parse("192.0.2.1:51820"), false, {}, std::nullopt};
   dns::ZoneSettings a;
   a.zone = "example.com.";
-  a.device = d.name;
-  a.self = dns::ZoneSettings::Self{};
-  a.ns.push_back({"ns1.example.com.", wg::IpAddress::parse("192.0.2.53")});
+  a.ns.push_back({"ns1.example.com.", {*wg::IpAddress::parse("192.0.2.53")}});
   dns::ZoneSettings b = a;
   b.zone = "sub.example.com.";
-  b.self->endpoint = wg::Endpoint::parse("192.0.2.1:51820");
-  b.max_age = std::chrono::seconds(60);
-  b.ns.clear();
+  b.ns = {{"ns.example.net.", {}}};
   dns::ZoneSet set;
-  set.zones.push_back(dns::build_zone(a, d, wg::Clock::now(), nullptr));
-  set.zones.push_back(dns::build_zone(b, d, wg::Clock::now(), nullptr));
+  set.zones.push_back(dns::build_zone(a, peers, now, nullptr));
+  set.zones.push_back(dns::build_zone(b, with_self_endpoint, now, nullptr));
   return set;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dns/zone.hpp"
+#include "wg/address.hpp"
 
 namespace wgsd::dns {
 

@@ -2,40 +2,16 @@
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "wg/types.hpp"
 
 namespace wgsd::dns {
-
-/// What the Corefile says about one zone (the `wgsd` directive and its block).
-struct ZoneSettings {
-  struct Self {
-    std::optional<wg::Endpoint> endpoint;      ///< nullopt: listen port + the address the query came to
-    std::vector<wg::Prefix> allowed_ips;       ///< published in TXT; empty: "allowed="
-    friend bool operator==(const Self&, const Self&) = default;
-  };
-  struct NameServer {
-    std::string name;                          ///< normalised, trailing dot
-    std::optional<wg::IpAddress> address;      ///< glue; only for names inside the zone
-    friend bool operator==(const NameServer&, const NameServer&) = default;
-  };
-  std::string zone;                            ///< normalised: lower case, trailing dot
-  std::string device;
-  std::optional<Self> self;                    ///< nullopt: the device itself is not published
-  std::vector<wg::Key> hide;                   ///< never published, not even TXT
-  std::optional<std::chrono::seconds> max_age; ///< nullopt: any endpoint is published, however old
-  std::vector<NameServer> ns;                  ///< empty: ns1.<zone>
-  friend bool operator==(const ZoneSettings&, const ZoneSettings&) = default;
-};
 
 /// One RRset in wire form without owner names, as the builder assembles it: each RR is TYPE CLASS
 /// TTL RDLENGTH RDATA, and the responder writes the owner in front as a compression pointer to
@@ -176,6 +152,7 @@ struct Zone {
   std::string apex;                  ///< text, lower case, trailing dot
   std::string apex_wire;             ///< lower-case wire form
   bool loaded{};                     ///< false until the device was read once: queries get SERVFAIL
+  std::uint32_t data_ttl{};          ///< of the peers' records, and of the address written per query
   std::uint32_t serial{};
   std::string digest;                ///< of everything published; a change bumps the serial
   /// Every name. Shared: a rebuild reuses the nodes of peers that did not change.
@@ -243,24 +220,5 @@ struct ZoneSet {
   /// `apex_offset` receives where the apex starts inside `wire`.
   const Zone* match(std::string_view wire, std::size_t& apex_offset) const;
 };
-
-/// A zone with only SOA and NS: what is served before the device was first read (`loaded` false).
-/// `serial` carries on the serial of a zone of the same name served before (a reload).
-std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings, std::uint32_t serial = 0);
-
-/// A digest of what `build_zone` would publish for this device at `now`, computed without building:
-/// equal digests mean equal zones (apart from the serial), so a refresh can skip the build.
-std::string published_digest(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now);
-
-/// Builds the zone from a device read at `now`. `previous` (may be null) carries the serial on:
-/// it grows by at least 1 when what is published changes, and never goes backwards. The nodes of
-/// peers that did not change since `previous` are shared with it rather than built again.
-std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const wg::Device& device,
-                                       wg::Clock::time_point now, const Zone* previous);
-
-/// What the refresher calls: `previous` itself when nothing published changed (nothing is built,
-/// readers need not move), else build_zone's result. Reads the device's peers once either way.
-std::shared_ptr<const Zone> refresh_zone(const ZoneSettings& settings, const wg::Device& device, wg::Clock::time_point now,
-                                         const std::shared_ptr<const Zone>& previous);
 
 }  // namespace wgsd::dns

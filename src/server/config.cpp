@@ -73,9 +73,9 @@ bool inside(const std::string& name, const std::string& zone) {
 }
 
 void parse_self(const Directive& d, ZoneConfig& z, const std::string& prefix) {
-  if (z.settings.self) fail(d.name, prefix + "self given twice");
+  if (z.publish.self) fail(d.name, prefix + "self given twice");
   no_block(d, prefix);
-  dns::ZoneSettings::Self self;
+  PublishPolicy::Self self;
   for (std::size_t i = 0; i < d.args.size(); ++i) {
     const auto& a = d.args[i];
     // The first argument is the endpoint unless it is a CIDR; an allowed IP is always a CIDR.
@@ -89,7 +89,7 @@ void parse_self(const Directive& d, ZoneConfig& z, const std::string& prefix) {
     if (!p) fail(a, prefix + "allowed IP must be a CIDR such as 10.0.0.1/32, got " + quoted(a.text));
     self.allowed_ips.push_back(*p);
   }
-  z.settings.self = std::move(self);
+  z.publish.self = std::move(self);
 }
 
 ZoneConfig parse_wgsd(const Directive& d) {
@@ -99,9 +99,9 @@ ZoneConfig parse_wgsd(const Directive& d) {
   auto zone = dns::normalize_zone(d.args[0].text);
   if (!zone) fail(d.args[0], "wgsd: not a valid zone name: " + quoted(d.args[0].text));
   z.settings.zone = *zone;
-  z.settings.device = d.args[1].text;
+  z.device = d.args[1].text;
   try {
-    wg::check_device_name(z.settings.device);
+    wg::check_device_name(z.device);
   } catch (const std::exception&) {
     fail(d.args[1], "wgsd: device must be an interface name of 1-15 characters without '/', got " + quoted(d.args[1].text));
   }
@@ -118,13 +118,13 @@ ZoneConfig parse_wgsd(const Directive& d) {
       for (const auto& a : o.args) {
         auto k = wg::Key::from_base64(a.text);
         if (!k) fail(a, prefix + "expected a base64 public key of 32 bytes, got " + quoted(a.text));
-        z.settings.hide.push_back(*k);
+        z.publish.hide.push_back(*k);
       }
     } else if (name == "max-age") {
       no_block(o, prefix);
       expect_args(o, 1, 1, prefix, "DURATION");
-      z.settings.max_age = std::chrono::duration_cast<std::chrono::seconds>(duration_arg(o.args[0], prefix));
-      if (z.settings.max_age->count() < 1) fail(o.args[0], prefix + "must be at least 1s, got " + quoted(o.args[0].text));
+      z.publish.max_age = std::chrono::duration_cast<std::chrono::seconds>(duration_arg(o.args[0], prefix));
+      if (z.publish.max_age->count() < 1) fail(o.args[0], prefix + "must be at least 1s, got " + quoted(o.args[0].text));
     } else if (name == "refresh") {
       no_block(o, prefix);
       expect_args(o, 1, 1, prefix, "DURATION");
@@ -135,10 +135,11 @@ ZoneConfig parse_wgsd(const Directive& d) {
       expect_args(o, 1, 2, prefix, "NAME [ADDRESS]");
       auto ns_name = dns::normalize_zone(o.args[0].text);
       if (!ns_name || *ns_name == ".") fail(o.args[0], prefix + "not a valid host name: " + quoted(o.args[0].text));
-      dns::ZoneSettings::NameServer ns{*ns_name, std::nullopt};
+      dns::ZoneSettings::NameServer ns{*ns_name, {}};
       if (o.args.size() == 2) {
-        ns.address = wg::IpAddress::parse(o.args[1].text);
-        if (!ns.address) fail(o.args[1], prefix + "ADDRESS must be an IP address, got " + quoted(o.args[1].text));
+        const auto address = wg::IpAddress::parse(o.args[1].text);
+        if (!address) fail(o.args[1], prefix + "ADDRESS must be an IP address, got " + quoted(o.args[1].text));
+        ns.addresses.push_back(*address);
         if (!inside(*ns_name, z.settings.zone)) {
           fail(o.args[1], prefix + "ADDRESS (glue) is only for names inside " + z.settings.zone + ", got " + quoted(*ns_name));
         }
@@ -154,6 +155,7 @@ ZoneConfig parse_wgsd(const Directive& d) {
       fail(o.name, "unknown property " + quoted(name) + " in wgsd block");
     }
   }
+  if (z.settings.ns.empty()) z.settings.ns.push_back({"ns1." + z.settings.zone, {}});
   return z;
 }
 

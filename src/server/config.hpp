@@ -8,8 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "dns/zone.hpp"
+#include "dns/zone_build.hpp"
 #include "server/corefile.hpp"
+#include "server/publish.hpp"
 #include "wg/backend.hpp"
 
 namespace wgsd::server {
@@ -17,9 +18,13 @@ namespace wgsd::server {
 /// One `wgsd ZONE DEVICE { ... }`.
 struct ZoneConfig {
   dns::ZoneSettings settings;
+  std::string device;
+  PublishPolicy publish;
   std::chrono::milliseconds refresh{1000};
   wg::BackendKind backend{wg::BackendKind::automatic};
   std::string where;   ///< "Corefile:3", for messages
+  /// Everything that decides what the zone publishes (not how often or how it is read).
+  [[nodiscard]] bool same_zone(const ZoneConfig& o) const { return settings == o.settings && device == o.device && publish == o.publish; }
 };
 
 /// One server block.

@@ -45,7 +45,7 @@ PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> por
       for (const auto& p : previous->zones_) {
         if (p.config.settings.zone != z.settings.zone) continue;
         serial = std::max(serial, p.zone->serial);
-        if (p.config.settings == z.settings) same = &p;
+        if (p.config.same_zone(z)) same = &p;
       }
     }
     if (same != nullptr) {
@@ -84,9 +84,9 @@ void PeerCache::refresh(bool force) {
     State& s = zones_[i];
     if (!force && now < s.due) continue;
     s.due = now + s.config.refresh;
-    const std::string& device = s.config.settings.device;
+    const std::string& device = s.config.device;
     try {
-      const wg::Device dev = s.backend->get_device(device);
+      wg::Device dev = s.backend->get_device(device);
       if (dev.peers.size() > max_peers_) {
         throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
                                  std::to_string(max_peers_) + " (--max-peers)");
@@ -97,7 +97,7 @@ void PeerCache::refresh(bool force) {
         s.failing = false;
       }
       // Same published data: the old snapshot comes back and nothing is published.
-      auto zone = dns::refresh_zone(s.config.settings, dev, now_wall, s.zone);
+      auto zone = dns::refresh_zone(s.config.settings, published_peers(s.config.publish, dev, now_wall), now_wall, s.zone);
       if (zone == s.zone) continue;
       retired_.push_back(std::move(s.zone));
       s.zone = std::move(zone);

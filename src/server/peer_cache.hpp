@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "dns/zone.hpp"
+#include "dns/zone_build.hpp"
 #include "server/config.hpp"
 #include "server/query_log.hpp"
 #include "wg/backend.hpp"

@@ -24,7 +24,7 @@ std::string read_corefile(const std::string& path) {
 
 void log_serving(const ServerConfig& config, Log& log) {
   for (const auto& b : config.blocks) {
-    for (const auto& z : b.wgsd) log.info("serving " + z.settings.zone + " from device '" + z.settings.device + "' on port " + std::to_string(b.port));
+    for (const auto& z : b.wgsd) log.info("serving " + z.settings.zone + " from device '" + z.device + "' on port " + std::to_string(b.port));
   }
 }
 

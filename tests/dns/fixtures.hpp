@@ -1,7 +1,8 @@
 // The reference device of shared/reference/jwhited-wgsd-transcripts.txt, as zones for tests.
 #pragma once
 
-#include "dns/zone.hpp"
+#include "dns/zone_build.hpp"
+#include "server/publish.hpp"
 #include "support/keys.hpp"
 
 namespace wgsd::test {
@@ -33,13 +34,33 @@ inline wg::Device reference_device() {
   return d;
 }
 
-inline dns::ZoneSettings reference_settings() {
-  dns::ZoneSettings s;
-  s.zone = "example.com.";
-  s.device = "wgref0";
-  s.self = dns::ZoneSettings::Self{wg::Endpoint::parse("192.0.2.1:51820"), {*wg::Prefix::parse("10.0.0.254/32")}};
+/// A zone as the Corefile describes it: what src/dns encodes, and the server's publishing policy.
+struct ReferenceZone {
+  dns::ZoneSettings settings;
+  server::PublishPolicy publish;
+};
+
+inline ReferenceZone reference_settings() {
+  ReferenceZone s;
+  s.settings.zone = "example.com.";
+  s.settings.ns = {{"ns1.example.com.", {}}};
+  s.publish.self = server::PublishPolicy::Self{wg::Endpoint::parse("192.0.2.1:51820"), {*wg::Prefix::parse("10.0.0.254/32")}};
   return s;
 }
+
+/// The zone the server would build from `device` read at `now`.
+inline std::shared_ptr<const dns::Zone> make_zone(const ReferenceZone& z, wg::Device device, wg::Clock::time_point now,
+                                                  const dns::Zone* previous) {
+  return dns::build_zone(z.settings, server::published_peers(z.publish, device, now), now, previous);
+}
+inline std::shared_ptr<const dns::Zone> make_refresh(const ReferenceZone& z, wg::Device device, wg::Clock::time_point now,
+                                                     const std::shared_ptr<const dns::Zone>& previous) {
+  return dns::refresh_zone(z.settings, server::published_peers(z.publish, device, now), now, previous);
+}
+inline std::string make_digest(const ReferenceZone& z, wg::Device device, wg::Clock::time_point now) {
+  return dns::published_digest(server::published_peers(z.publish, device, now));
+}
+inline std::shared_ptr<const dns::Zone> make_empty_zone(const ReferenceZone& z) { return dns::build_empty_zone(z.settings); }
 
 inline dns::ZoneSet zone_set(std::shared_ptr<const dns::Zone> zone) {
   dns::ZoneSet set;
@@ -48,7 +69,7 @@ inline dns::ZoneSet zone_set(std::shared_ptr<const dns::Zone> zone) {
 }
 
 inline dns::ZoneSet reference_zones(wg::Clock::time_point now = wg::Clock::time_point(std::chrono::seconds(1700000000))) {
-  return zone_set(dns::build_zone(reference_settings(), reference_device(), now, nullptr));
+  return zone_set(make_zone(reference_settings(), reference_device(), now, nullptr));
 }
 
 }  // namespace wgsd::test

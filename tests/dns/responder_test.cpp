@@ -115,7 +115,7 @@ TEST_CASE("a peer with more allowed IPs than a TXT record can hold publishes tho
     cidrs.emplace_back(text);
     device.peers[0].allowed_ips.push_back(*wg::Prefix::parse(text));
   }
-  const auto zones = zone_set(dns::build_zone(reference_settings(), device, wg::Clock::time_point(std::chrono::seconds(1700000000)), nullptr));
+  const auto zones = zone_set(make_zone(reference_settings(), device, wg::Clock::time_point(std::chrono::seconds(1700000000)), nullptr));
   auto pkt = ask(zones, name1, LDNS_RR_TYPE_TXT, {}, dns::Transport::tcp);
   REQUIRE(ldns_pkt_ancount(pkt.get()) == 1);
   const ldns_rr* txt = ldns_rr_list_rr(ldns_pkt_answer(pkt.get()), 0);
@@ -150,9 +150,9 @@ TEST_CASE("max-age unpublishes stale peers and hide removes peers entirely", "[d
   device.peers[0].last_handshake = now - std::chrono::seconds(30);
   device.peers[1].last_handshake = now - std::chrono::seconds(600);
   auto settings = reference_settings();
-  settings.max_age = std::chrono::seconds(120);
-  settings.hide.push_back(key_from_b64(key3));
-  const auto zones = zone_set(dns::build_zone(settings, device, now, nullptr));
+  settings.publish.max_age = std::chrono::seconds(120);
+  settings.publish.hide.push_back(key_from_b64(key3));
+  const auto zones = zone_set(make_zone(settings, device, now, nullptr));
 
   auto ptr = ask(zones, "_wireguard._udp.example.com.", LDNS_RR_TYPE_PTR);
   CHECK(section(ptr.get(), LDNS_SECTION_ANSWER) ==
@@ -291,7 +291,7 @@ TEST_CASE("truncation: additional first, then TC with whole RRsets, TCP gets mor
     for (unsigned j = 0; j < 20; ++j) p.allowed_ips.push_back(*wg::Prefix::parse("10." + std::to_string(j) + ".0.0/16"));
     device.peers.push_back(p);
   }
-  const auto zones = zone_set(dns::build_zone(reference_settings(), device, wg::Clock::now(), nullptr));
+  const auto zones = zone_set(make_zone(reference_settings(), device, wg::Clock::now(), nullptr));
   const std::string svc = "_wireguard._udp.example.com.";
 
   SECTION("PTR over UDP without EDNS: TC, no partial RRset, within 512") {
@@ -365,8 +365,8 @@ TEST_CASE("ANY: HINFO over UDP (RFC 8482), every RRset over TCP", "[dns][respond
 
 TEST_CASE("self without endpoint answers with the address the query arrived on", "[dns][responder]") {
   auto settings = reference_settings();
-  settings.self->endpoint.reset();
-  const auto zones = zone_set(dns::build_zone(settings, reference_device(), wg::Clock::now(), nullptr));
+  settings.publish.self->endpoint.reset();
+  const auto zones = zone_set(make_zone(settings, reference_device(), wg::Clock::now(), nullptr));
   const auto q_srv = make_query(name_self, LDNS_RR_TYPE_SRV);
   auto v4 = parse_response(dns::respond(q_srv, zones, {dns::Transport::udp, wg::IpAddress::parse("203.0.113.5")}));
   CHECK(section(v4.get(), LDNS_SECTION_ANSWER) == rrs({name_self + " 0 IN SRV 0 0 51820 " + name_self}));
@@ -384,7 +384,7 @@ TEST_CASE("self without endpoint answers with the address the query arrived on",
 TEST_CASE("IPv4-mapped endpoints answer as A", "[dns][responder]") {
   auto device = reference_device();
   device.peers[1].endpoint = wg::Endpoint::parse("[::ffff:198.51.100.8]:40002");
-  const auto zones = zone_set(dns::build_zone(reference_settings(), device, wg::Clock::now(), nullptr));
+  const auto zones = zone_set(make_zone(reference_settings(), device, wg::Clock::now(), nullptr));
   CHECK(section(ask(zones, name2, LDNS_RR_TYPE_A).get(), LDNS_SECTION_ANSWER) == rrs({name2 + " 0 IN A 198.51.100.8"}));
   CHECK(ldns_pkt_ancount(ask(zones, name2, LDNS_RR_TYPE_AAAA).get()) == 0);
 }
@@ -393,25 +393,25 @@ TEST_CASE("SERIAL grows on change, stays on no change, never goes back", "[dns][
   const auto t0 = wg::Clock::time_point(std::chrono::seconds(1700000000));
   auto settings = reference_settings();
   auto device = reference_device();
-  auto z1 = dns::build_zone(settings, device, t0, nullptr);
+  auto z1 = make_zone(settings, device, t0, nullptr);
   CHECK(z1->serial == 1700000000);
   std::reverse(device.peers.begin(), device.peers.end());  // wireguard-go reorders between reads
-  auto z2 = dns::build_zone(settings, device, t0 + std::chrono::seconds(5), z1.get());
+  auto z2 = make_zone(settings, device, t0 + std::chrono::seconds(5), z1.get());
   CHECK(z2->serial == z1->serial);
   device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.77:1");
-  auto z3 = dns::build_zone(settings, device, t0 + std::chrono::seconds(5), z2.get());
+  auto z3 = make_zone(settings, device, t0 + std::chrono::seconds(5), z2.get());
   CHECK(z3->serial == 1700000005);
   device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.78:1");
-  auto z4 = dns::build_zone(settings, device, t0 + std::chrono::seconds(5), z3.get());
+  auto z4 = make_zone(settings, device, t0 + std::chrono::seconds(5), z3.get());
   CHECK(z4->serial == 1700000006);
   // The clock going backwards does not take the serial with it.
   device.peers.pop_back();
-  auto z5 = dns::build_zone(settings, device, t0 - std::chrono::seconds(3600), z4.get());
+  auto z5 = make_zone(settings, device, t0 - std::chrono::seconds(3600), z4.get());
   CHECK(z5->serial == 1700000007);
 }
 
 TEST_CASE("a zone not yet read answers SERVFAIL", "[dns][responder]") {
-  const auto zones = zone_set(dns::build_empty_zone(reference_settings()));
+  const auto zones = zone_set(make_empty_zone(reference_settings()));
   CHECK(ldns_pkt_get_rcode(ask(zones, name1, LDNS_RR_TYPE_SRV).get()) == LDNS_RCODE_SERVFAIL);
   CHECK(ldns_pkt_get_rcode(ask(zones, "other.test.", LDNS_RR_TYPE_SRV).get()) == LDNS_RCODE_REFUSED);
 }
@@ -419,11 +419,11 @@ TEST_CASE("a zone not yet read answers SERVFAIL", "[dns][responder]") {
 TEST_CASE("several zones: the longest match answers", "[dns][responder]") {
   auto outer = reference_settings();
   auto inner = reference_settings();
-  inner.zone = "sub.example.com.";
-  inner.ns.push_back({"ns.sub.example.com.", wg::IpAddress::parse("192.0.2.53")});
+  inner.settings.zone = "sub.example.com.";
+  inner.settings.ns = {{"ns.sub.example.com.", {*wg::IpAddress::parse("192.0.2.53")}}};
   dns::ZoneSet zones;
-  zones.zones.push_back(dns::build_zone(outer, reference_device(), wg::Clock::now(), nullptr));
-  zones.zones.push_back(dns::build_zone(inner, reference_device(), wg::Clock::now(), nullptr));
+  zones.zones.push_back(make_zone(outer, reference_device(), wg::Clock::now(), nullptr));
+  zones.zones.push_back(make_zone(inner, reference_device(), wg::Clock::now(), nullptr));
   const std::string inner_name = "cj7vjd6ykb2ubt6noa6pw32pmf3egumo52qwa4uj4ekilqdx252a====._wireguard._udp.sub.example.com.";
   auto pkt = ask(zones, inner_name, LDNS_RR_TYPE_SRV);
   CHECK(section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({inner_name + " 0 IN SRV 0 0 40001 " + inner_name}));
@@ -465,7 +465,7 @@ TEST_CASE("lookup: outcome, zone and node for each kind of name", "[dns][lookup]
   CHECK(dns::lookup(zones, wire("other.test."), 1).outcome == dns::Outcome::refused);
   CHECK(dns::lookup(zones, wire("_udp.example.com."), 255).outcome == dns::Outcome::nodata);
   CHECK(dns::lookup(zones, wire(name1), 255).outcome == dns::Outcome::answer);
-  const auto empty = zone_set(dns::build_empty_zone(reference_settings()));
+  const auto empty = zone_set(make_empty_zone(reference_settings()));
   CHECK(dns::lookup(empty, wire(name1), 33).outcome == dns::Outcome::servfail);
 }
 
@@ -479,7 +479,7 @@ TEST_CASE("the name index finds every node by its own name, and nothing else", "
     p.allowed_ips.push_back(*wg::Prefix::parse("10.9.0.0/16"));
     device.peers.push_back(p);
   }
-  const auto zone = dns::build_zone(reference_settings(), device, wg::Clock::time_point(std::chrono::seconds(1700000000)), nullptr);
+  const auto zone = make_zone(reference_settings(), device, wg::Clock::time_point(std::chrono::seconds(1700000000)), nullptr);
   std::size_t found = 0;
   for (const auto& node : zone->nodes) {
     const auto ref = node->ref();
@@ -501,9 +501,9 @@ TEST_CASE("the name index finds every node by its own name, and nothing else", "
 TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed ones", "[dns][zone]") {
   auto device = reference_device();
   const auto t0 = wg::Clock::time_point(std::chrono::seconds(1700000000));
-  auto z1 = dns::build_zone(reference_settings(), device, t0, nullptr);
+  auto z1 = make_zone(reference_settings(), device, t0, nullptr);
   device.peers[1].endpoint = wg::Endpoint::parse("[2001:db8::8]:40003");
-  auto z2 = dns::build_zone(reference_settings(), device, t0, z1.get());
+  auto z2 = make_zone(reference_settings(), device, t0, z1.get());
   auto wire = [](const std::string& n) { return *dns::name_to_wire(n); };
   CHECK(z2->find(wire(name1)) == z1->find(wire(name1)));        // shared
   CHECK(z2->find(wire(name2)) != z1->find(wire(name2)));        // rebuilt
@@ -513,8 +513,8 @@ TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed on
   CHECK(section(ask(zones, name1, LDNS_RR_TYPE_A).get(), LDNS_SECTION_ANSWER) == rrs({name1 + " 0 IN A 198.51.100.7"}));
   // A different zone never shares nodes.
   auto other = reference_settings();
-  other.zone = "example.net.";
-  auto z3 = dns::build_zone(other, device, t0, z2.get());
+  other.settings.zone = "example.net.";
+  auto z3 = make_zone(other, device, t0, z2.get());
   CHECK(z3->nodes.size() == z2->nodes.size());
   CHECK(!z3->find(wire(name1)));
 }
@@ -522,17 +522,17 @@ TEST_CASE("a rebuild shares the nodes of unchanged peers and rebuilds changed on
 TEST_CASE("refresh_zone returns the previous zone itself when nothing published changed", "[dns][zone]") {
   auto device = reference_device();
   const auto t0 = wg::Clock::time_point(std::chrono::seconds(1700000000));
-  const auto z1 = dns::refresh_zone(reference_settings(), device, t0, nullptr);
+  const auto z1 = make_refresh(reference_settings(), device, t0, nullptr);
   REQUIRE(z1->loaded);
   std::reverse(device.peers.begin(), device.peers.end());
-  CHECK(dns::refresh_zone(reference_settings(), device, t0 + std::chrono::seconds(1), z1) == z1);
+  CHECK(make_refresh(reference_settings(), device, t0 + std::chrono::seconds(1), z1) == z1);
   device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.7:7");
-  const auto z2 = dns::refresh_zone(reference_settings(), device, t0 + std::chrono::seconds(2), z1);
+  const auto z2 = make_refresh(reference_settings(), device, t0 + std::chrono::seconds(2), z1);
   CHECK(z2 != z1);
   CHECK(z2->serial > z1->serial);
   // A zone never read before is always replaced.
-  const auto empty = dns::build_empty_zone(reference_settings());
-  CHECK(dns::refresh_zone(reference_settings(), device, t0, empty) != empty);
+  const auto empty = make_empty_zone(reference_settings());
+  CHECK(make_refresh(reference_settings(), device, t0, empty) != empty);
 }
 
 TEST_CASE("prefetch takes any batch and changes no answer", "[dns][responder]") {

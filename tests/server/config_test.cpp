@@ -56,25 +56,25 @@ example.net:53 dns://example.org:53 {
   const auto& z = b.wgsd[0];
   CHECK(z.where == "Corefile:6");
   CHECK(z.settings.zone == "example.com.");
-  CHECK(z.settings.device == "wg0");
-  REQUIRE(z.settings.self);
-  CHECK(z.settings.self->endpoint->to_string() == "192.0.2.1:51820");
-  CHECK(z.settings.self->allowed_ips.size() == 2);
-  CHECK(z.settings.hide.size() == 3);
-  CHECK(z.settings.max_age == std::chrono::seconds(150));
+  CHECK(z.device == "wg0");
+  REQUIRE(z.publish.self);
+  CHECK(z.publish.self->endpoint->to_string() == "192.0.2.1:51820");
+  CHECK(z.publish.self->allowed_ips.size() == 2);
+  CHECK(z.publish.hide.size() == 3);
+  CHECK(z.publish.max_age == std::chrono::seconds(150));
   CHECK(z.refresh == std::chrono::milliseconds(500));
   REQUIRE(z.settings.ns.size() == 2);
-  CHECK(z.settings.ns[0].address->to_string() == "192.0.2.53");
+  CHECK(z.settings.ns[0].addresses.at(0).to_string() == "192.0.2.53");
   CHECK(z.settings.ns[1].name == "ns2.other.net.");
   CHECK(z.backend == wg::BackendKind::uapi);
   CHECK(b.wgsd[1].refresh == std::chrono::milliseconds(1000));
-  CHECK_FALSE(b.wgsd[1].settings.self);
+  CHECK_FALSE(b.wgsd[1].publish.self);
   const auto& b2 = config.blocks[1];
   CHECK(b2.port == 53);
   CHECK(b2.zones == std::vector<std::string>{"example.net.", "example.org."});
   CHECK(b2.bind.empty());
-  REQUIRE(b2.wgsd[0].settings.self);
-  CHECK_FALSE(b2.wgsd[0].settings.self->endpoint);
+  REQUIRE(b2.wgsd[0].publish.self);
+  CHECK_FALSE(b2.wgsd[0].publish.self->endpoint);
 }
 
 TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {

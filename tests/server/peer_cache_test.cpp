@@ -13,7 +13,9 @@ TEST_CASE("a replaced snapshot is freed by the refresher, never by the query thr
   wg::Device device = reference_device();
   backend->put(device);
   server::ZoneConfig zone;
-  zone.settings = reference_settings();
+  zone.settings = reference_settings().settings;
+  zone.publish = reference_settings().publish;
+  zone.device = device.name;
   server::SnapshotHolder holder;
   server::Log log([](const std::string&) {});
   server::PeerCache cache({zone}, {0}, {&holder}, [&](const server::ZoneConfig&) {
