@@ -157,7 +157,7 @@ public:
   }
 
   // Additional records never set TC: they are dropped first, one by one from the end (NSD style).
-  void extras(RRsetRef set) {
+  void extras(RRsetRef set, const Zone& zone) {
     for (std::size_t e = 0; e < set.extra_count(); ++e) {
       const RRsetRef::Extra extra = set.extra(e);
       if (extra.answer_rr >= answer_offsets_count_) break;
@@ -166,7 +166,7 @@ public:
       std::array<std::uint8_t, 26> dynamic{};
       std::string_view tail = extra.tail;
       if (extra.dynamic_address) {
-        const std::size_t n = dynamic_tail(dynamic);
+        const std::size_t n = dynamic_tail(dynamic, zone.data_ttl);
         if (n == 0) continue;
         tail = std::string_view(reinterpret_cast<const char*>(dynamic.data()), n);
       }
@@ -187,12 +187,14 @@ public:
   }
 
   // A or AAAA of the local address, for `self` without a configured endpoint. 0 if none.
-  std::size_t dynamic_tail(std::array<std::uint8_t, 26>& out) const {
+  std::size_t dynamic_tail(std::array<std::uint8_t, 26>& out, std::uint32_t ttl) const {
     if (!ctx_.local_address) return 0;
     const wg::IpAddress a = ctx_.local_address->unmapped();
     const std::uint16_t t = a.is_v4() ? type::a : type::aaaa;
     const std::size_t len = a.size();
-    const std::uint8_t head[10] = {static_cast<std::uint8_t>(t >> 8), static_cast<std::uint8_t>(t & 0xff), 0, 1, 0, 0, 0, 0, 0,
+    const std::uint8_t head[10] = {static_cast<std::uint8_t>(t >> 8),   static_cast<std::uint8_t>(t & 0xff),  0, 1,
+                                   static_cast<std::uint8_t>(ttl >> 24), static_cast<std::uint8_t>(ttl >> 16),
+                                   static_cast<std::uint8_t>(ttl >> 8),  static_cast<std::uint8_t>(ttl),       0,
                                    static_cast<std::uint8_t>(len)};
     std::memcpy(out.data(), head, sizeof head);
     std::memcpy(out.data() + sizeof head, a.data(), len);
@@ -315,7 +317,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     // NODATA: nothing to answer
   } else if (found.rrset) {
     answered = true;
-    if (r.answer(found.rrset)) r.extras(found.rrset);
+    if (r.answer(found.rrset)) r.extras(found.rrset, *zone);
   } else if (query.qtype == type::any && ctx.transport == Transport::udp) {
     answered = true;
     r.answer_tail({hinfo_tail, sizeof hinfo_tail});
@@ -326,7 +328,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     }
     std::array<std::uint8_t, 26> dynamic{};
     if (!r.truncated() && node.dynamic_address()) {
-      if (const std::size_t n = r.dynamic_tail(dynamic); n > 0) {
+      if (const std::size_t n = r.dynamic_tail(dynamic, zone->data_ttl); n > 0) {
         answered = true;
         r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});
       }
@@ -334,7 +336,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   } else {
     // A or AAAA of self without endpoint: the local address, if it is of the asked family.
     std::array<std::uint8_t, 26> dynamic{};
-    const std::size_t n = r.dynamic_tail(dynamic);
+    const std::size_t n = r.dynamic_tail(dynamic, zone->data_ttl);
     if (n > 0 && get_u16(dynamic.data()) == query.qtype) {
       answered = true;
       r.answer_tail({reinterpret_cast<const char*>(dynamic.data()), n});

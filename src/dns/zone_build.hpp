@@ -16,8 +16,8 @@ namespace wgsd::dns {
 /// How long resolvers may keep what a zone answers, in seconds.
 struct Ttls {
   std::uint32_t data{0};        ///< PTR, SRV, TXT and the peers' A/AAAA: endpoints move at any moment
-  std::uint32_t negative{60};    ///< SOA TTL and MINIMUM: how long NXDOMAIN and NODATA are cached (RFC 2308)
-  std::uint32_t ns{0};          ///< NS and the addresses of the name servers inside the zone (glue)
+  std::uint32_t negative{5};    ///< SOA TTL and MINIMUM: how long NXDOMAIN and NODATA are cached (RFC 2308)
+  std::uint32_t ns{3600};       ///< NS and the addresses of the name servers inside the zone (glue)
   friend bool operator==(const Ttls&, const Ttls&) = default;
 };
 

@@ -43,6 +43,25 @@ std::chrono::milliseconds duration_arg(const Token& t, const std::string& prefix
   return ms;
 }
 
+// A TTL: a duration in whole seconds ("5s", "1h", "0") or a plain number of seconds ("300").
+std::uint32_t ttl_arg(const Token& t, const std::string& prefix) {
+  constexpr std::uint64_t max_ttl = 2147483647;  // RFC 2181 §8
+  std::uint64_t seconds = 0;
+  const std::string& text = t.text;
+  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc()) seconds = max_ttl + 1;
+  } else if (text != "0s" && text != "0m" && text != "0h") {
+    const auto d = parse_duration(text);
+    if (!d || *d % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
+      fail(t, prefix + "expected whole seconds such as 0, 5s, 300 or 1h, got " + quoted(text));
+    }
+    seconds = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(*d).count());
+  }
+  if (seconds > max_ttl) fail(t, prefix + "must be at most 2147483647 seconds (68 years), got " + quoted(text));
+  return static_cast<std::uint32_t>(seconds);
+}
+
 // "dns://example.org:5353", ".:53", "example.org" -> zone and port.
 std::pair<std::string, std::uint16_t> parse_key(const Token& t) {
   std::string_view text = t.text;
@@ -109,7 +128,7 @@ ZoneConfig parse_wgsd(const Directive& d) {
   for (const auto& o : d.block) {
     const std::string& name = o.name.text;
     const std::string prefix = "wgsd: " + name + ": ";
-    if (name != "hide" && name != "ns" && !seen.insert(name).second && name != "self") fail(o.name, prefix + "given twice");
+    if (name != "hide" && name != "ns" && name != "ttl" && !seen.insert(name).second && name != "self") fail(o.name, prefix + "given twice");
     if (name == "self") {
       parse_self(o, z, prefix);
     } else if (name == "hide") {
@@ -145,6 +164,17 @@ ZoneConfig parse_wgsd(const Directive& d) {
         }
       }
       z.settings.ns.push_back(ns);
+    } else if (name == "ttl") {
+      no_block(o, prefix);
+      expect_args(o, 2, 2, prefix, "data|negative|ns DURATION");
+      const std::string& kind = o.args[0].text;
+      std::uint32_t* ttl = kind == "data" ? &z.settings.ttl.data
+                           : kind == "negative" ? &z.settings.ttl.negative
+                           : kind == "ns" ? &z.settings.ttl.ns
+                                          : nullptr;
+      if (ttl == nullptr) fail(o.args[0], prefix + "expected data, negative or ns, got " + quoted(kind));
+      if (!seen.insert("ttl " + kind).second) fail(o.args[0], prefix + kind + " given twice");
+      *ttl = ttl_arg(o.args[1], "wgsd: ttl " + kind + ": ");
     } else if (name == "backend") {
       no_block(o, prefix);
       expect_args(o, 1, 1, prefix, "auto|uapi|netlink");

@@ -16,7 +16,7 @@ using namespace wgsd::test;
 
 namespace {
 
-const std::string soa = "example.com. 60 IN SOA ns1.example.com. postmaster.example.com. 1700000000 86400 7200 3600000 60";
+const std::string soa = "example.com. 5 IN SOA ns1.example.com. postmaster.example.com. 1700000000 86400 7200 3600000 5";
 const std::string txt1 = " 0 IN TXT \"txtvers=1\" \"pub=En9Uj9hQdUDPzXA8+29PYXZDUY7uoWByieEUhcB313Q=\" \"allowed=10.0.0.1/32,192.168.50.0/24\"";
 const std::string txt2 = " 0 IN TXT \"txtvers=1\" \"pub=uxRkYvNHLZ+Mrm+ngTLFIvypoBI/X3r2UUR0HTAY/kM=\" \"allowed=10.0.0.2/32,fd00::2/128\"";
 const std::string name3 = "32eqswpsef6f6qivhfgmnmwip7ccwx4xifkjn5eflbyre6lkj5cq====._wireguard._udp.example.com.";  // no endpoint
@@ -70,7 +70,7 @@ TEST_CASE("responder answers every row of SPEC section 2", "[dns][responder]") {
       {"the _udp empty non-terminal is NODATA", "_udp.example.com.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, {}, rrs({soa}), {}},
       {"TXT on the service name is NODATA", "_wireguard._udp.example.com.", LDNS_RR_TYPE_TXT, LDNS_RCODE_NOERROR, {}, rrs({soa}), {}},
       {"SOA at the apex", "example.com.", LDNS_RR_TYPE_SOA, LDNS_RCODE_NOERROR, rrs({soa}), {}, {}},
-      {"NS at the apex", "example.com.", LDNS_RR_TYPE_NS, LDNS_RCODE_NOERROR, rrs({"example.com. 0 IN NS ns1.example.com."}), {}, {}},
+      {"NS at the apex", "example.com.", LDNS_RR_TYPE_NS, LDNS_RCODE_NOERROR, rrs({"example.com. 3600 IN NS ns1.example.com."}), {}, {}},
       {"A at the apex is NODATA", "example.com.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, {}, rrs({soa}), {}},
       {"outside every zone is REFUSED", "other.test.", LDNS_RR_TYPE_A, LDNS_RCODE_REFUSED, {}, {}, {}},
       {"a parent of the zone is REFUSED", "com.", LDNS_RR_TYPE_SOA, LDNS_RCODE_REFUSED, {}, {}, {}},
@@ -428,11 +428,11 @@ TEST_CASE("several zones: the longest match answers", "[dns][responder]") {
   auto pkt = ask(zones, inner_name, LDNS_RR_TYPE_SRV);
   CHECK(section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({inner_name + " 0 IN SRV 0 0 40001 " + inner_name}));
   auto ns = ask(zones, "sub.example.com.", LDNS_RR_TYPE_NS);
-  CHECK(section(ns.get(), LDNS_SECTION_ANSWER) == rrs({"sub.example.com. 0 IN NS ns.sub.example.com."}));
-  CHECK(section(ns.get(), LDNS_SECTION_ADDITIONAL) == rrs({"ns.sub.example.com. 0 IN A 192.0.2.53"}));
-  CHECK(section(ask(zones, "ns.sub.example.com.", LDNS_RR_TYPE_A).get(), LDNS_SECTION_ANSWER) == rrs({"ns.sub.example.com. 0 IN A 192.0.2.53"}));
+  CHECK(section(ns.get(), LDNS_SECTION_ANSWER) == rrs({"sub.example.com. 3600 IN NS ns.sub.example.com."}));
+  CHECK(section(ns.get(), LDNS_SECTION_ADDITIONAL) == rrs({"ns.sub.example.com. 3600 IN A 192.0.2.53"}));
+  CHECK(section(ask(zones, "ns.sub.example.com.", LDNS_RR_TYPE_A).get(), LDNS_SECTION_ANSWER) == rrs({"ns.sub.example.com. 3600 IN A 192.0.2.53"}));
   auto soa = ask(zones, "sub.example.com.", LDNS_RR_TYPE_SOA);
-  CHECK_THAT(section(soa.get(), LDNS_SECTION_ANSWER).at(0), Catch::StartsWith("sub.example.com. 60 in soa ns.sub.example.com. postmaster.sub.example.com."));
+  CHECK_THAT(section(soa.get(), LDNS_SECTION_ANSWER).at(0), Catch::StartsWith("sub.example.com. 5 in soa ns.sub.example.com. postmaster.sub.example.com."));
 }
 
 TEST_CASE("jwhited/wgsd client shape: upper-case SRV, RD, no EDNS, UDP", "[dns][responder][compat]") {

@@ -35,6 +35,9 @@ TEST_CASE("a Corefile with every wgsd option", "[corefile]") {
         ns ns1.example.com. 192.0.2.53
         ns "ns2.other.net"
         backend uapi
+        ttl data 10s
+        ttl negative 2
+        ttl ns 1h
     }
     wgsd second.example. wg1
 }
@@ -67,6 +70,8 @@ example.net:53 dns://example.org:53 {
   CHECK(z.settings.ns[0].addresses.at(0).to_string() == "192.0.2.53");
   CHECK(z.settings.ns[1].name == "ns2.other.net.");
   CHECK(z.backend == wg::BackendKind::uapi);
+  CHECK(z.settings.ttl == dns::Ttls{10, 2, 3600});
+  CHECK(b.wgsd[1].settings.ttl == dns::Ttls{0, 5, 3600});  // the defaults
   CHECK(b.wgsd[1].refresh == std::chrono::milliseconds(1000));
   CHECK_FALSE(b.wgsd[1].publish.self);
   const auto& b2 = config.blocks[1];
@@ -98,6 +103,15 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"refresh arity", ".:53 {\n wgsd example.com. wg0 {\n refresh 1s 2s\n }\n}", "Corefile:3: wgsd: refresh: expected 1 argument (DURATION), got 2"},
       {"ns address", ".:53 {\n wgsd example.com. wg0 {\n ns ns1.example.com. nowhere\n }\n}", "Corefile:3: wgsd: ns: ADDRESS must be an IP address, got 'nowhere'"},
       {"ns glue out of zone", ".:53 {\n wgsd example.com. wg0 {\n ns ns1.other.net 192.0.2.1\n }\n}", "Corefile:3: wgsd: ns: ADDRESS (glue) is only for names inside example.com., got 'ns1.other.net.'"},
+      {"ttl kind", ".:53 {\n wgsd example.com. wg0 {\n ttl nx 5s\n }\n}", "Corefile:3: wgsd: ttl: expected data, negative or ns, got 'nx'"},
+      {"ttl arity", ".:53 {\n wgsd example.com. wg0 {\n ttl 5s\n }\n}", "Corefile:3: wgsd: ttl: expected 2 arguments (data|negative|ns DURATION), got 1"},
+      {"ttl fraction", ".:53 {\n wgsd example.com. wg0 {\n ttl negative 500ms\n }\n}",
+       "Corefile:3: wgsd: ttl negative: expected whole seconds such as 0, 5s, 300 or 1h, got '500ms'"},
+      {"ttl word", ".:53 {\n wgsd example.com. wg0 {\n ttl data soon\n }\n}",
+       "Corefile:3: wgsd: ttl data: expected whole seconds such as 0, 5s, 300 or 1h, got 'soon'"},
+      {"ttl too long", ".:53 {\n wgsd example.com. wg0 {\n ttl ns 3000000000\n }\n}",
+       "Corefile:3: wgsd: ttl ns: must be at most 2147483647 seconds (68 years), got '3000000000'"},
+      {"ttl twice", ".:53 {\n wgsd example.com. wg0 {\n ttl data 0\n ttl negative 0s\n ttl data 1s\n }\n}", "Corefile:5: wgsd: ttl: data given twice"},
       {"backend", ".:53 {\n wgsd example.com. wg0 {\n backend kernel\n }\n}", "Corefile:3: wgsd: backend: expected auto, uapi or netlink, got 'kernel'"},
       {"bind", ".:53 {\n bind localhost\n wgsd example.com. wg0\n}", "Corefile:2: bind: expected an IP address, got 'localhost'"},
       {"bind empty", ".:53 {\n bind\n wgsd example.com. wg0\n}", "Corefile:2: bind: expected at least 1 arguments (ADDRESS...), got 0"},

@@ -130,7 +130,7 @@ TEST_CASE("wgsd-server answers dig and drill from a live wireguard-go device", "
     CHECK(nodata.status == "NOERROR");
     CHECK(nodata.answer.empty());
     REQUIRE(nodata.authority.size() == 1);
-    CHECK(nodata.authority[0].rfind("example.com. 60 IN SOA ns1.example.com. postmaster.example.com. ", 0) == 0);
+    CHECK(nodata.authority[0].rfind("example.com. 5 IN SOA ns1.example.com. postmaster.example.com. ", 0) == 0);
     CHECK(r.dig(n2 + " AAAA").answer == std::vector<std::string>{n2 + " 0 IN AAAA 2001:db8::7"});
     CHECK(r.dig(n2 + " A").answer.empty());
     CHECK(r.dig(n3 + " TXT").answer == std::vector<std::string>{n3 + " 0 IN TXT \"txtvers=1\" \"pub=" + r.extra_[2] + "\" \"allowed=10.0.0.3/32\""});
@@ -148,7 +148,7 @@ TEST_CASE("wgsd-server answers dig and drill from a live wireguard-go device", "
     CHECK(refused.status == "REFUSED");
     CHECK_FALSE(refused.has_flag("aa"));
     CHECK(r.dig("example.com. SOA").answer.size() == 1);
-    CHECK(r.dig("example.com. NS").answer == std::vector<std::string>{"example.com. 0 IN NS ns1.example.com."});
+    CHECK(r.dig("example.com. NS").answer == std::vector<std::string>{"example.com. 3600 IN NS ns1.example.com."});
     CHECK(r.dig("example.com. TXT -c CH").status == "REFUSED");
   }
   SECTION("0x20 mixed case survives") {
