@@ -55,24 +55,28 @@ std::int64_t unix_seconds(wg::Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// "txtvers=1" "pub=..." "allowed=a,b" ["allowed=c,..."] ["handshake=N"]: an allowed list longer
-// than one character-string continues in the next, split only between CIDRs. RDATA cannot pass
-// 65,535 bytes, and the record must fit a TCP message with its question: a peer with thousands of
-// allowed IPs publishes those that fit in max_txt_rdata, whole CIDRs, in device order.
+// "txtvers=1" "pub=..." "allowed=a,b" ["allowed2=c,..." "allowed3=..."] ["handshake=N"]: an allowed
+// list longer than one character-string continues in the next, split only between CIDRs, each
+// continuation under a key of its own (RFC 6763 §6.4: a reader ignores every repeat of a key).
+// RDATA cannot pass 65,535 bytes, and the record must fit a TCP message with its question: a peer
+// with thousands of allowed IPs publishes those that fit in max_txt_rdata, whole CIDRs, in device order.
 std::string txt_rdata(const PublishedPeer& peer) {
   std::vector<std::string> strings = {"txtvers=1", "pub=" + peer.key.to_base64()};
   std::size_t size = 2 + strings[0].size() + strings[1].size() + 1 + 8 + 1 + 30;  // with "handshake=N"
   std::string current = "allowed=";
+  std::size_t part = 1;
   bool first = true;
   for (const auto& prefix : peer.allowed_ips) {
     const std::string cidr = prefix.to_string();
     const bool next_string = current.size() + (first ? 0 : 1) + cidr.size() > max_character_string;
-    const std::size_t added = next_string ? 1 + 8 + cidr.size() : (first ? 0 : 1) + cidr.size();
+    const std::string next_key = next_string ? "allowed" + std::to_string(part + 1) + "=" : std::string();
+    const std::size_t added = next_string ? 1 + next_key.size() + cidr.size() : (first ? 0 : 1) + cidr.size();
     if (size + added > max_txt_rdata) break;
     size += added;
     if (next_string) {
       strings.push_back(current);
-      current = "allowed=";
+      current = next_key;
+      ++part;
       first = true;
     }
     current += (first ? "" : ",") + cidr;

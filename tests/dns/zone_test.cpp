@@ -21,10 +21,22 @@ ReferenceZone with_name_server() {
   return z;
 }
 
-PktPtr ask(const dns::ZoneSet& zones, const std::string& qname, ldns_rr_type qtype, std::optional<wg::IpAddress> local = std::nullopt) {
-  auto pkt = parse_response(dns::respond(make_query(qname, qtype), zones, {dns::Transport::udp, local}));
+PktPtr ask(const dns::ZoneSet& zones, const std::string& qname, ldns_rr_type qtype, std::optional<wg::IpAddress> local = std::nullopt,
+           dns::Transport transport = dns::Transport::udp) {
+  auto pkt = parse_response(dns::respond(make_query(qname, qtype), zones, {transport, local}));
   REQUIRE(pkt);
   return pkt;
+}
+
+std::vector<std::string> txt_strings(const ldns_pkt* pkt) {
+  std::vector<std::string> out;
+  REQUIRE(ldns_pkt_ancount(pkt) == 1);
+  const ldns_rr* txt = ldns_rr_list_rr(ldns_pkt_answer(pkt), 0);
+  for (std::size_t i = 0; i < ldns_rr_rd_count(txt); ++i) {
+    const ldns_rdf* f = ldns_rr_rdf(txt, i);
+    out.emplace_back(reinterpret_cast<const char*>(ldns_rdf_data(f)) + 1, ldns_rdf_size(f) - 1);
+  }
+  return out;
 }
 
 }  // namespace
@@ -75,4 +87,36 @@ TEST_CASE("configured TTLs reach every record, the address of self included", "[
   const auto first = make_zone(z0, reference_device(), t0, nullptr);
   const auto second = make_zone(z, reference_device(), t0, first.get());
   CHECK(section(ask(zone_set(second), name1, LDNS_RR_TYPE_A).get(), LDNS_SECTION_ANSWER) == rrs({name1 + " 30 IN A 198.51.100.7"}));
+}
+
+TEST_CASE("a long allowed-IP list continues in allowed2=, allowed3=, ...: distinct keys, split between CIDRs", "[dns][zone][txt]") {
+  auto device = reference_device();
+  device.peers[0].allowed_ips.clear();
+  device.peers[0].last_handshake = t0 - std::chrono::seconds(7);
+  std::string expected;
+  for (unsigned i = 0; i < 200; ++i) {
+    const std::string cidr = "10.0." + std::to_string(i / 50) + "." + std::to_string(i % 50 * 5) + "/32";
+    expected += (i == 0 ? "" : ",") + cidr;
+    device.peers[0].allowed_ips.push_back(*wg::Prefix::parse(cidr));
+  }
+  const auto zones = zone_set(make_zone(reference_settings(), device, t0, nullptr));
+  const auto strings = txt_strings(ask(zones, name1, LDNS_RR_TYPE_TXT, std::nullopt, dns::Transport::tcp).get());
+  REQUIRE(strings.size() >= 5);
+  CHECK(strings[0] == "txtvers=1");
+  CHECK(strings[1] == std::string("pub=") + key1);
+  CHECK(strings.back() == "handshake=1699999993");
+  // RFC 6763 §6.4: a reader keeps the first of repeated keys, so every continuation has its own.
+  std::string joined;
+  for (std::size_t i = 2; i + 1 < strings.size(); ++i) {
+    const std::string key = i == 2 ? "allowed=" : "allowed" + std::to_string(i - 1) + "=";
+    INFO("string " << i << ": " << strings[i]);
+    REQUIRE(strings[i].rfind(key, 0) == 0);
+    CHECK(strings[i].size() <= 255);
+    const std::string part = strings[i].substr(key.size());
+    CHECK(part.front() != ',');
+    CHECK(part.back() != ',');
+    if (i + 2 < strings.size()) CHECK(strings[i].size() + 1 + 13 > 255);  // full: the next CIDR would not have fitted
+    joined += (i == 2 ? "" : ",") + part;
+  }
+  CHECK(joined == expected);  // in device order, no CIDR cut in two
 }
