@@ -171,11 +171,18 @@ void Listener::udp_worker(std::vector<int> fds) {
   for (int fd : fds) polls.push_back({fd, POLLIN, 0});
   polls.push_back({stop_event_.get(), POLLIN, 0});
 
+  // Read every socket until none has anything; only then block. While blocked the worker holds
+  // no snapshot (a quiescent state): an idle worker must not keep a replaced one alive, and under
+  // load it reads batches back to back without a poll between them.
+  bool idle = true;
   while (!stopping_.load(std::memory_order_relaxed)) {
-    if (::poll(polls.data(), polls.size(), -1) < 0 && errno != EINTR) break;
-    if (polls.back().revents != 0) break;
+    if (idle) {
+      reader.release();
+      if (::poll(polls.data(), polls.size(), -1) < 0 && errno != EINTR) break;
+      if (polls.back().revents != 0) break;
+    }
+    idle = true;
     for (std::size_t f = 0; f + 1 < polls.size(); ++f) {
-      if ((polls[f].revents & POLLIN) == 0) continue;
       for (unsigned i = 0; i < batch; ++i) {
         Slot& s = slots[i];
         s.in_iov = {s.in.data(), s.in.size()};
@@ -189,6 +196,7 @@ void Listener::udp_worker(std::vector<int> fds) {
       }
       const int n = ::recvmmsg(polls[f].fd, in.data(), batch, MSG_DONTWAIT, nullptr);
       if (n <= 0) continue;
+      idle = false;
       const dns::ZoneSet& zones = reader.current();
       // What each datagram asks. One larger than the buffer arrives cut to it (MSG_TRUNC): it is
       // empty here, so that it is neither looked at nor answered (respond() sends nothing).
@@ -317,6 +325,7 @@ void Listener::tcp_loop() {
 
   std::vector<epoll_event> events(64);
   while (!stopping_.load(std::memory_order_relaxed)) {
+    reader.release();  // as the UDP workers do: nothing held while waiting
     const int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), 500);
     const auto now = SteadyClock::now();
     for (int i = 0; i < n; ++i) {

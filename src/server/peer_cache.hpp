@@ -16,8 +16,9 @@
 
 namespace wgsd::server {
 
-/// The current ZoneSet of one port. Readers pay one atomic load per query; they copy the
-/// shared_ptr only when the generation moved (dnsdist LockGuarded + a generation counter).
+/// The current ZoneSet of one port. Readers pay one atomic load per batch; they copy the
+/// shared_ptr only when the generation moved (dnsdist LockGuarded + a generation counter), or
+/// after they let go of it before blocking (release()).
 class SnapshotHolder {
 public:
   SnapshotHolder();
@@ -37,6 +38,9 @@ public:
       }
       return *zones_;
     }
+    /// Lets go of the snapshot (the next current() takes the holder's again). Called before a
+    /// reader blocks: a thread idle for hours must not keep a replaced snapshot alive.
+    void release() noexcept { zones_.reset(); }
 
   private:
     const SnapshotHolder& holder_;
