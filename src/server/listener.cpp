@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "dns/responder.hpp"
+#include "server/cpus.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -56,6 +57,18 @@ wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int t
   }
   if (type == SOCK_STREAM && ::listen(fd.get(), 128) != 0) throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
   return fd;
+}
+
+wg::UniqueFd checked(int fd, const char* what) {
+  if (fd < 0) throw std::runtime_error(std::string("listener: ") + what + ": " + std::strerror(errno));
+  return wg::UniqueFd(fd);
+}
+
+void epoll_add(int ep, int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) throw std::runtime_error(std::string("listener: epoll_ctl: ") + std::strerror(errno));
 }
 
 std::optional<wg::IpAddress> local_of(msghdr& msg) {
@@ -108,13 +121,14 @@ Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& l
     : options_(std::move(options)),
       holder_(holder),
       log_(log),
-      stop_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      stop_event_(checked(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")),
+      epoll_(checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
       log_queries_(options_.log),
       log_errors_(options_.errors) {
   std::vector<wg::IpAddress> addresses = options_.addresses;
   const bool wildcard = addresses.empty();
   if (wildcard) addresses = {wg::IpAddress(), wg::IpAddress::v6({})};
-  unsigned workers = options_.udp_workers != 0 ? options_.udp_workers : std::max(1U, std::thread::hardware_concurrency());
+  const unsigned workers = options_.udp_workers != 0 ? options_.udp_workers : default_worker_count();
   udp_.resize(workers);
   for (const auto& a : addresses) {
     try {
@@ -128,6 +142,8 @@ Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& l
       }
     }
   }
+  for (auto& l : tcp_) epoll_add(epoll_.get(), l.get());
+  epoll_add(epoll_.get(), stop_event_.get());
 }
 
 Listener::~Listener() { stop(); }
@@ -242,7 +258,16 @@ void Listener::udp_worker(std::vector<int> fds) {
         const int k = ::sendmmsg(polls[f].fd, out.data() + sent, replies - sent, 0);
         if (k <= 0) {
           if (errno == EINTR) continue;
-          ++sent;  // this one cannot be sent (e.g. unreachable): skip it, keep the rest
+          // This one cannot be sent (unreachable, filtered, no buffer): count it, keep the rest.
+          const int error = errno;
+          send_failures_.fetch_add(1, std::memory_order_relaxed);
+          const msghdr& h = out[sent].msg_hdr;
+          if (log_errors_.load(std::memory_order_relaxed)) {
+            if (const auto remote = wg::Endpoint::from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen)) {
+              log_.error("could not send a " + std::to_string(h.msg_iov->iov_len) + "-byte UDP reply to " + remote->to_string() + ": " + std::strerror(error));
+            }
+          }
+          ++sent;
           continue;
         }
         sent += static_cast<unsigned>(k);
@@ -263,17 +288,9 @@ void Listener::tcp_loop() {
     bool eof{};
   };
   SnapshotHolder::Reader reader(holder_);
-  wg::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  const int ep = epoll_.get();
   std::unordered_map<int, Conn> conns;
   std::vector<std::uint8_t> response(dns::max_message);
-  auto add = [&](int fd, std::uint32_t events) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.fd = fd;
-    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev);
-  };
-  for (auto& l : tcp_) add(l.get(), EPOLLIN);
-  add(stop_event_.get(), EPOLLIN);
 
   auto is_listener = [&](int fd) {
     for (auto& l : tcp_) {
@@ -282,12 +299,13 @@ void Listener::tcp_loop() {
     return false;
   };
   auto close_conn = [&](int fd) { conns.erase(fd); };  // UniqueFd closes; epoll forgets closed fds
+  // False when epoll refused (no memory): the connection cannot be served and is closed.
   auto update_events = [&](Conn& c) {
     epoll_event ev{};
     const bool backlog = c.out.size() - c.out_sent > tcp_output_cap;
     ev.events = (backlog || c.eof ? 0U : static_cast<std::uint32_t>(EPOLLIN)) | (c.out_sent < c.out.size() ? static_cast<std::uint32_t>(EPOLLOUT) : 0U);
     ev.data.fd = c.fd.get();
-    ::epoll_ctl(ep.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+    return ::epoll_ctl(ep, EPOLL_CTL_MOD, c.fd.get(), &ev) == 0;
   };
   auto flush = [&](Conn& c) -> bool {
     while (c.out_sent < c.out.size()) {
@@ -326,7 +344,7 @@ void Listener::tcp_loop() {
   std::vector<epoll_event> events(64);
   while (!stopping_.load(std::memory_order_relaxed)) {
     reader.release();  // as the UDP workers do: nothing held while waiting
-    const int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), 500);
+    const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 500);
     const auto now = SteadyClock::now();
     for (int i = 0; i < n; ++i) {
       const int fd = events[static_cast<std::size_t>(i)].data.fd;
@@ -354,8 +372,14 @@ void Listener::tcp_loop() {
             if (auto l = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local), llen)) conn.local = l->address;
           }
           const int cfd = c.get();
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.fd = cfd;
+          if (::epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ev) != 0) {
+            if (log_errors_.load(std::memory_order_relaxed)) log_.error(std::string("TCP: cannot watch a new connection: ") + std::strerror(errno));
+            continue;  // c closes it
+          }
           conn.fd = std::move(c);
-          add(cfd, EPOLLIN);
           conns.emplace(cfd, std::move(conn));
         }
         continue;
@@ -388,7 +412,7 @@ void Listener::tcp_loop() {
         continue;
       }
       if (c.out_sent < c.out.size()) c.last = now;
-      update_events(c);
+      if (!update_events(c)) close_conn(fd);
     }
     // RFC 7766 §6.2.3: close idle connections.
     for (auto it = conns.begin(); it != conns.end();) {

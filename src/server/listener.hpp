@@ -19,7 +19,7 @@ namespace wgsd::server {
 struct ListenerOptions {
   std::uint16_t port{53};
   std::vector<wg::IpAddress> addresses;                  ///< empty: 0.0.0.0 and ::
-  unsigned udp_workers{0};                               ///< 0: one per core
+  unsigned udp_workers{0};                               ///< 0: one per usable CPU (affinity, cgroup quota)
   std::size_t max_tcp_connections{256};                  ///< past it, the longest-idle connection is closed
   std::chrono::milliseconds tcp_idle_timeout{10000};     ///< RFC 7766 §6.2.3 suggests seconds, not minutes
   bool log{};                                            ///< one line per query
@@ -35,6 +35,10 @@ public:
   void stop();
   /// `log` and `errors` change without rebinding (a reload).
   void set_logging(bool log, bool errors);
+  /// UDP worker threads (one socket per address each).
+  [[nodiscard]] unsigned udp_workers() const noexcept { return static_cast<unsigned>(udp_.size()); }
+  /// UDP replies the kernel refused to send (unreachable, filtered, no buffer), since the start.
+  [[nodiscard]] std::uint64_t send_failures() const noexcept { return send_failures_.load(std::memory_order_relaxed); }
 
 private:
   void udp_worker(std::vector<int> fds);
@@ -46,10 +50,12 @@ private:
   std::vector<std::vector<wg::UniqueFd>> udp_;  // [worker][address]
   std::vector<wg::UniqueFd> tcp_;
   wg::UniqueFd stop_event_;
+  wg::UniqueFd epoll_;  // the TCP thread's: listening sockets and stop_event_
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> log_queries_;
   std::atomic<bool> log_errors_;
+  std::atomic<std::uint64_t> send_failures_{0};
 };
 
 }  // namespace wgsd::server
