@@ -235,7 +235,7 @@ void Listener::udp_worker(std::vector<int> fds) {
         const std::size_t size = dns::respond(asked[static_cast<std::size_t>(i)], zones, ctx, s.out, &info);
         if (size == 0) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
-          if (log_errors_.load(std::memory_order_relaxed) && remote) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
+          if (log_errors_.load(std::memory_order_relaxed) && remote && log_.admit_limited()) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
           continue;
         }
         if (log_queries_.load(std::memory_order_relaxed)) {
@@ -262,7 +262,7 @@ void Listener::udp_worker(std::vector<int> fds) {
           const int error = errno;
           send_failures_.fetch_add(1, std::memory_order_relaxed);
           const msghdr& h = out[sent].msg_hdr;
-          if (log_errors_.load(std::memory_order_relaxed)) {
+          if (log_errors_.load(std::memory_order_relaxed) && log_.admit_limited()) {
             if (const auto remote = wg::Endpoint::from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen)) {
               log_.error("could not send a " + std::to_string(h.msg_iov->iov_len) + "-byte UDP reply to " + remote->to_string() + ": " + std::strerror(error));
             }
@@ -330,7 +330,7 @@ void Listener::tcp_loop() {
       const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local}, response, &info);
       pos += 2 + len;
       if (size == 0) {
-        if (log_errors_.load(std::memory_order_relaxed) && c.remote) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
+        if (log_errors_.load(std::memory_order_relaxed) && c.remote && log_.admit_limited()) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
         continue;
       }
       if (log_queries_.load(std::memory_order_relaxed) && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
@@ -376,7 +376,7 @@ void Listener::tcp_loop() {
           ev.events = EPOLLIN;
           ev.data.fd = cfd;
           if (::epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ev) != 0) {
-            if (log_errors_.load(std::memory_order_relaxed)) log_.error(std::string("TCP: cannot watch a new connection: ") + std::strerror(errno));
+            if (log_errors_.load(std::memory_order_relaxed) && log_.admit_limited()) log_.error(std::string("TCP: cannot watch a new connection: ") + std::strerror(errno));
             continue;  // c closes it
           }
           conn.fd = std::move(c);

@@ -6,19 +6,17 @@
 
 namespace wgsd::server {
 
-void Log::write(const std::string& line) {
-  std::lock_guard lock(mutex_);
-  if (sink_) {
-    sink_(line);
-    return;
+std::string log_name(std::span<const std::uint8_t> wire) {
+  // dns::wire_to_text escapes all but the quote, which would end the log's quoted field.
+  const std::string text = dns::wire_to_text(wire);
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '"') out.push_back('\\');
+    out.push_back(c);
   }
-  std::fputs(line.c_str(), stderr);
-  std::fputc('\n', stderr);
-  std::fflush(stderr);
+  return out;
 }
-
-void Log::info(const std::string& line) { write("[INFO] " + line); }
-void Log::error(const std::string& line) { write("[ERROR] " + line); }
 
 std::string format_query(const wg::Endpoint& remote, std::span<const std::uint8_t> query, const dns::ResponseInfo& info,
                          dns::Transport transport, std::chrono::nanoseconds duration) {
@@ -26,7 +24,7 @@ std::string format_query(const wg::Endpoint& remote, std::span<const std::uint8_
   std::string qtype = "-";
   std::string qclass = "-";
   if (info.has_question) {
-    name = dns::wire_to_text(query.subspan(info.qname_offset, info.qname_length));
+    name = log_name(query.subspan(info.qname_offset, info.qname_length));
     qtype = dns::type_name(info.qtype);
     qclass = dns::class_name(info.qclass);
   }

@@ -1,31 +1,20 @@
-// Logging for the server: CoreDNS-style "[INFO]"/"[ERROR]" lines on stderr, and the `log`
-// directive's common log format for queries.
+// The `log` directive's line per query, in CoreDNS's common log format; the log itself is server/log.hpp.
 #pragma once
 
 #include <chrono>
-#include <functional>
-#include <mutex>
 #include <span>
 #include <string>
 
 #include "dns/responder.hpp"
+#include "server/log.hpp"
 #include "wg/address.hpp"
 
 namespace wgsd::server {
 
-/// Line-buffered, thread-safe logger: stderr, or `sink` when one is given (tests).
-class Log {
-public:
-  Log() = default;
-  explicit Log(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
-  void info(const std::string& line);
-  void error(const std::string& line);
-  void write(const std::string& line);
-
-private:
-  std::mutex mutex_;
-  std::function<void(const std::string&)> sink_;
-};
+/// The name in `wire` (uncompressed) in presentation format, for a quoted log field: `.` and `\`
+/// inside a label, and `"`, are escaped with a backslash; bytes outside printable ASCII (and the
+/// space) as `\DDD`. The root is ".".
+std::string log_name(std::span<const std::uint8_t> wire);
 
 /// CoreDNS log plugin's default format:
 /// `127.0.0.1:40212 - 22429 "SRV IN name. udp 111 false 1232" NOERROR qr,aa,rd 604 0.000071s`
