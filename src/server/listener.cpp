@@ -37,7 +37,9 @@ wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int t
   if (!fd) throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (type == SOCK_DGRAM) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  // UDP: one socket per worker. Both: a block bound to an address listens beside another block's
+  // wildcard on the same port, and a reload binds new sockets before the old ones close.
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (type == SOCK_DGRAM) {
     // The local address of each packet: replies leave from it, and `self` answers with it.

@@ -31,49 +31,114 @@ std::shared_ptr<const dns::ZoneSet> SnapshotHolder::get() const {
   return zones_;
 }
 
-PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
-                     BackendFactory factory, Log& log, std::size_t max_peers, const PeerCache* previous)
-    : port_of_(std::move(port_of)), holders_(std::move(holders)), log_(log), max_peers_(max_peers) {
-  const auto now = std::chrono::steady_clock::now();
+PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::vector<std::size_t>> members, std::vector<SnapshotHolder*> holders,
+                     BackendFactory factory, Log& log, std::size_t max_peers)
+    : members_(std::move(members)), holders_of_(zones.size()), holders_(std::move(holders)), log_(log), max_peers_(max_peers) {
+  for (std::size_t h = 0; h < members_.size(); ++h) {
+    for (const std::size_t z : members_[h]) holders_of_.at(z).push_back(h);
+  }
   for (auto& z : zones) {
     State s;
     s.backend = factory(z);
-    // A zone may be served on two ports (two devices): the one with equal settings carries on.
-    const State* same = nullptr;
-    std::uint32_t serial = 0;
-    if (previous != nullptr) {
-      for (const auto& p : previous->zones_) {
-        if (p.config.settings.zone != z.settings.zone) continue;
-        serial = std::max(serial, p.zone->serial);
-        if (p.config.same_zone(z)) same = &p;
-      }
-    }
-    if (same != nullptr) {
-      s.zone = same->zone;
-      s.failing = same->failing;
-    } else {
-      s.zone = dns::build_empty_zone(z.settings, serial);
-    }
-    s.due = now;
     s.config = std::move(z);
     zones_.push_back(std::move(s));
   }
-  for (std::size_t p = 0; p < holders_.size(); ++p) publish(p);
 }
 
 PeerCache::~PeerCache() { stop(); }
 
-void PeerCache::publish(std::size_t port) {
-  auto set = std::make_shared<dns::ZoneSet>();
-  for (std::size_t i = 0; i < zones_.size(); ++i) {
-    if (port_of_[i] == port) set->zones.push_back(zones_[i].zone);
+void PeerCache::load(const PeerCache* previous) {
+  for (auto& s : zones_) {
+    // A zone may be served on two ports (two devices): the one with equal settings carries on.
+    const bool carried = previous != nullptr && std::any_of(previous->zones_.begin(), previous->zones_.end(), [&](const State& p) {
+                           return p.config.same_zone(s.config);
+                         });
+    if (carried) continue;
+    s.read = read(s);
+    s.read_at = wg::Clock::now();
   }
-  holders_[port]->publish(std::move(set));
+}
+
+void PeerCache::take_over(const PeerCache* previous) {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& s : zones_) {
+    const State* same = nullptr;
+    std::uint32_t serial = 0;
+    if (previous != nullptr) {
+      for (const auto& p : previous->zones_) {
+        if (p.config.settings.zone != s.config.settings.zone || !p.zone) continue;
+        serial = std::max(serial, p.zone->serial);
+        if (p.config.same_zone(s.config)) same = &p;
+      }
+    }
+    s.due = now;
+    if (same != nullptr) {
+      s.zone = same->zone;
+      s.failing = same->failing;
+      continue;
+    }
+    // Data published under other settings is never shown under these: unloaded until read.
+    s.zone = dns::build_empty_zone(s.config.settings, serial);
+    if (s.read) {
+      install(s, *s.read, s.read_at);
+      s.due = now + s.config.refresh;
+    }
+    s.read.reset();
+  }
+  for (std::size_t h = 0; h < holders_.size(); ++h) publish(h);
+}
+
+void PeerCache::publish(std::size_t holder) {
+  auto set = std::make_shared<dns::ZoneSet>();
+  for (const std::size_t z : members_[holder]) set->zones.push_back(zones_[z].zone);
+  holders_[holder]->publish(std::move(set));
 }
 
 void PeerCache::sweep() {
   // use_count() == 1: only this list holds it, and nothing can take a new reference from here.
   std::erase_if(retired_, [](const std::shared_ptr<const dns::Zone>& z) { return z.use_count() == 1; });
+}
+
+std::optional<wg::Device> PeerCache::read(State& s) {
+  const std::string& device = s.config.device;
+  try {
+    wg::Device dev = s.backend->get_device(device);
+    if (dev.peers.size() > max_peers_) {
+      throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
+                               std::to_string(max_peers_) + " (--max-peers)");
+    }
+    if (s.failing) {
+      log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");
+      s.failing = false;
+    }
+    return dev;
+  } catch (const std::exception& e) {
+    // Keep serving the last good data; say so once per failure streak.
+    if (!s.failing) {
+      const bool loaded = s.zone && s.zone->loaded;
+      log_.error("wgsd: zone " + s.config.settings.zone + ": " + e.what() +
+                 (loaded ? " (serving the last good data)" : " (answering SERVFAIL until the device can be read)"));
+      s.failing = true;
+    }
+    return std::nullopt;
+  }
+}
+
+bool PeerCache::install(State& s, wg::Device& device, wg::Clock::time_point now) {
+  try {
+    // Same published data: the old snapshot comes back and nothing is published.
+    auto zone = dns::refresh_zone(s.config.settings, published_peers(s.config.publish, device, now), now, s.zone);
+    if (zone == s.zone) return false;
+    retired_.push_back(std::move(s.zone));
+    s.zone = std::move(zone);
+    return true;
+  } catch (const std::exception& e) {
+    if (!s.failing) {
+      log_.error("wgsd: zone " + s.config.settings.zone + ": " + e.what() + " (serving the last good data)");
+      s.failing = true;
+    }
+    return false;
+  }
 }
 
 void PeerCache::refresh(bool force) {
@@ -82,41 +147,20 @@ void PeerCache::refresh(bool force) {
   std::vector<bool> changed(holders_.size(), false);
   for (std::size_t i = 0; i < zones_.size(); ++i) {
     State& s = zones_[i];
+    if (!s.zone) s.zone = dns::build_empty_zone(s.config.settings);  // refreshed without take_over()
     if (!force && now < s.due) continue;
     s.due = now + s.config.refresh;
-    const std::string& device = s.config.device;
-    try {
-      wg::Device dev = s.backend->get_device(device);
-      if (dev.peers.size() > max_peers_) {
-        throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
-                                 std::to_string(max_peers_) + " (--max-peers)");
-      }
-      const auto now_wall = wg::Clock::now();
-      if (s.failing) {
-        log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");
-        s.failing = false;
-      }
-      // Same published data: the old snapshot comes back and nothing is published.
-      auto zone = dns::refresh_zone(s.config.settings, published_peers(s.config.publish, dev, now_wall), now_wall, s.zone);
-      if (zone == s.zone) continue;
-      retired_.push_back(std::move(s.zone));
-      s.zone = std::move(zone);
-      changed[port_of_[i]] = true;
-    } catch (const std::exception& e) {
-      // Keep serving the last good data; say so once per failure streak.
-      if (!s.failing) {
-        log_.error("wgsd: zone " + s.config.settings.zone + ": " + e.what() +
-                   (s.zone->loaded ? " (serving the last good data)" : " (answering SERVFAIL until the device can be read)"));
-        s.failing = true;
-      }
-    }
+    auto dev = read(s);
+    if (!dev || !install(s, *dev, wg::Clock::now())) continue;
+    for (const std::size_t h : holders_of_[i]) changed[h] = true;
   }
-  for (std::size_t p = 0; p < holders_.size(); ++p) {
-    if (changed[p]) publish(p);
+  for (std::size_t h = 0; h < holders_.size(); ++h) {
+    if (changed[h]) publish(h);
   }
 }
 
 void PeerCache::start() {
+  stop_ = false;
   thread_ = std::thread([this] { run(); });
 }
 

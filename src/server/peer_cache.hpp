@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -60,18 +61,25 @@ using BackendFactory = std::function<std::unique_ptr<wg::Backend>(const ZoneConf
 /// One refresher for every zone of the process.
 class PeerCache {
 public:
-  /// `zones[i]` is published through `holders[port_of[i]]`, at once. Every zone starts unloaded
-  /// (SERVFAIL) unless `previous` (a stopped cache: a reload) served it with the same settings: then
-  /// its snapshot carries on; a zone of that name with other settings starts unloaded, its serial
-  /// carried on. A device with more than `max_peers` peers is treated as a failed read (the last
-  /// good data stays).
-  PeerCache(std::vector<ZoneConfig> zones, std::vector<std::size_t> port_of, std::vector<SnapshotHolder*> holders,
-            BackendFactory factory, Log& log, std::size_t max_peers = 1000000, const PeerCache* previous = nullptr);
+  /// `holders[h]` publishes the zones whose indices `members[h]` lists (a zone may be in several:
+  /// a block without `bind` is served beside every block bound on its port). Creates each zone's
+  /// backend (the factory may throw) and publishes nothing: load() and take_over() come next. A
+  /// device with more than `max_peers` peers is treated as a failed read (the last good data stays).
+  PeerCache(std::vector<ZoneConfig> zones, std::vector<std::vector<std::size_t>> members, std::vector<SnapshotHolder*> holders,
+            BackendFactory factory, Log& log, std::size_t max_peers = 1000000);
   ~PeerCache();
+
+  /// Reads the device of every zone that `previous` (null at start-up) does not serve with the same
+  /// settings. `previous` may go on running meanwhile: only its settings are looked at here.
+  void load(const PeerCache* previous = nullptr);
+  /// Builds the zones load() read and publishes every holder. A zone `previous` (stopped) served
+  /// with the same settings carries its snapshot on; a zone of that name with other settings gets a
+  /// serial above the old one; a zone whose device could not be read is published unloaded (SERVFAIL).
+  void take_over(const PeerCache* previous = nullptr);
 
   /// Reads every zone whose refresh is due at `now` (all of them when `force`) and publishes.
   void refresh(bool force = false);
-  /// Starts the background thread; stop() or the destructor ends it.
+  /// Starts the background thread; stop() or the destructor ends it. A stopped cache may start again.
   void start();
   void stop();
 
@@ -82,8 +90,14 @@ private:
     std::shared_ptr<const dns::Zone> zone;
     std::chrono::steady_clock::time_point due;
     bool failing{};
+    std::optional<wg::Device> read;  ///< what load() read, until take_over() builds it
+    wg::Clock::time_point read_at;
   };
-  void publish(std::size_t port);
+  void publish(std::size_t holder);
+  /// Reads the zone's device; nullopt (logged once per failure streak) when it cannot be used.
+  std::optional<wg::Device> read(State& s);
+  /// The zone built from `device` replaces the snapshot; false when nothing published changed.
+  bool install(State& s, wg::Device& device, wg::Clock::time_point now);
   void run();
   void sweep();
 
@@ -91,7 +105,8 @@ private:
   // Replaced snapshots, kept until no reader holds them and freed here: dropping a 100,000-peer
   // zone takes tens of milliseconds, which must not land on the query thread that lets go last.
   std::vector<std::shared_ptr<const dns::Zone>> retired_;
-  std::vector<std::size_t> port_of_;
+  std::vector<std::vector<std::size_t>> members_;     // per holder: its zones
+  std::vector<std::vector<std::size_t>> holders_of_;  // per zone: its holders
   std::vector<SnapshotHolder*> holders_;
   Log& log_;
   std::size_t max_peers_;

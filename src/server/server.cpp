@@ -2,165 +2,168 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace wgsd::server {
 namespace {
 
 bool same_sockets(const ListenerOptions& a, const ListenerOptions& b) { return a.port == b.port && a.addresses == b.addresses; }
 
+const wg::IpAddress any_v4{};
+const wg::IpAddress any_v6 = wg::IpAddress::v6({});
+
+// What a block listens on: its `bind` addresses, or every address of both families.
+std::vector<wg::IpAddress> addresses_of(const BlockConfig& b) {
+  if (b.bind.empty()) return {any_v4, any_v6};
+  return b.bind;
+}
+
+// Whether a block listening on `bound` receives what comes to `a`: an unspecified address takes
+// every address of its family that no socket of its own is bound to.
+bool covers(const std::vector<wg::IpAddress>& bound, const wg::IpAddress& a) {
+  const wg::IpAddress& any = a.is_v4() ? any_v4 : any_v6;
+  return std::find(bound.begin(), bound.end(), a) != bound.end() || std::find(bound.begin(), bound.end(), any) != bound.end();
+}
+
 }  // namespace
 
 std::unique_ptr<wg::Backend> default_backend(const ZoneConfig& zone) { return wg::make_backend(zone.backend); }
 
 Server::Plan Server::plan(const ServerConfig& config) const {
-  // Blocks that share a port share its sockets; their zones are told apart by the longest match.
+  // Each address of a port gets its own sockets, answering the zones of exactly the blocks that
+  // listen on it. A packet goes to the socket bound to its destination address, and only when
+  // there is none to the port's unspecified-address socket (Linux delivers to the most specific
+  // bound socket, UDP and TCP alike): so a zone bound elsewhere never answers here. Addresses that
+  // answer the same blocks share one group of sockets.
   Plan plan;
-  std::map<std::uint16_t, std::size_t> port_index;
-  std::vector<bool> wildcard;
-  for (const auto& b : config.blocks) {
-    auto [it, added] = port_index.try_emplace(b.port, plan.ports.size());
-    if (added) {
+  std::vector<std::size_t> block_of;  // per zone
+  std::map<std::uint16_t, std::vector<std::size_t>> blocks_on;
+  for (std::size_t b = 0; b < config.blocks.size(); ++b) {
+    blocks_on[config.blocks[b].port].push_back(b);
+    for (const auto& z : config.blocks[b].wgsd) {
+      plan.zones.push_back(z);
+      block_of.push_back(b);
+    }
+  }
+  for (const auto& [port, blocks] : blocks_on) {
+    std::set<wg::IpAddress> all;
+    for (const std::size_t b : blocks) {
+      for (const auto& a : addresses_of(config.blocks[b])) all.insert(a);
+    }
+    // Sorted, so a reload that only reorders keeps the same groups and sockets.
+    std::map<std::vector<std::size_t>, std::vector<wg::IpAddress>> groups;
+    for (const auto& a : all) {
+      std::vector<std::size_t> who;
+      for (const std::size_t b : blocks) {
+        if (covers(addresses_of(config.blocks[b]), a)) who.push_back(b);
+      }
+      groups[who].push_back(a);
+    }
+    for (const auto& [who, addresses] : groups) {
       ListenerOptions o;
-      o.port = b.port;
+      o.port = port;
       o.udp_workers = limits_.udp_workers;
       o.max_tcp_connections = limits_.max_tcp_connections;
       o.tcp_idle_timeout = limits_.tcp_idle_timeout;
-      plan.ports.push_back(o);
-      wildcard.push_back(false);
+      // Both unspecified addresses: the listener's wildcard, which goes on without IPv6 on a host
+      // that has none.
+      if (addresses != std::vector<wg::IpAddress>{any_v4, any_v6}) o.addresses = addresses;
+      std::vector<std::size_t> members;
+      for (const std::size_t b : who) {
+        o.log = o.log || config.blocks[b].log;
+        o.errors = o.errors || config.blocks[b].errors;
+        for (std::size_t z = 0; z < plan.zones.size(); ++z) {
+          if (block_of[z] == b) members.push_back(z);
+        }
+      }
+      plan.groups.push_back(std::move(o));
+      plan.members.push_back(std::move(members));
     }
-    ListenerOptions& o = plan.ports[it->second];
-    if (b.bind.empty()) wildcard[it->second] = true;
-    for (const auto& a : b.bind) {
-      if (std::find(o.addresses.begin(), o.addresses.end(), a) == o.addresses.end()) o.addresses.push_back(a);
-    }
-    o.log = o.log || b.log;
-    o.errors = o.errors || b.errors;
-    for (const auto& z : b.wgsd) {
-      plan.zones.push_back(z);
-      plan.port_of.push_back(it->second);
-    }
-  }
-  for (std::size_t p = 0; p < plan.ports.size(); ++p) {
-    auto& a = plan.ports[p].addresses;
-    if (wildcard[p]) a.clear();
-    // Order does not matter to the sockets; sorted, a reload that only reorders keeps them.
-    std::sort(a.begin(), a.end(), [](const wg::IpAddress& x, const wg::IpAddress& y) { return x.to_string() < y.to_string(); });
   }
   return plan;
-}
-
-std::vector<SnapshotHolder*> Server::holders_of(const std::vector<Port>& ports) {
-  std::vector<SnapshotHolder*> raw;
-  for (const auto& port : ports) raw.push_back(port.holder.get());
-  return raw;
 }
 
 Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits)
     : factory_(std::move(factory)), log_(log), limits_(limits) {
   Plan p = plan(config);
-  for (auto& options : p.ports) ports_.push_back(Port{std::move(options), std::make_unique<SnapshotHolder>(), nullptr});
-  cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), holders_of(ports_), factory_, log_, limits_.max_peers);
-  cache_->refresh(true);
-  for (auto& port : ports_) port.listener = std::make_unique<Listener>(port.options, *port.holder, log_);
+  std::vector<SnapshotHolder*> holders;
+  for (auto& options : p.groups) {
+    groups_.push_back(Group{std::move(options), std::make_unique<SnapshotHolder>(), nullptr});
+    holders.push_back(groups_.back().holder.get());
+  }
+  cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), std::move(holders), factory_, log_, limits_.max_peers);
+  cache_->load();
+  cache_->take_over();
+  for (auto& g : groups_) g.listener = std::make_unique<Listener>(g.options, *g.holder, log_);
 }
 
 Server::~Server() { stop(); }
 
 void Server::start() {
   cache_->start();
-  for (auto& p : ports_) p.listener->start();
+  for (auto& g : groups_) g.listener->start();
 }
 
 void Server::stop() {
-  for (auto& p : ports_) {
-    if (p.listener) p.listener->stop();  // null: a port a reload could not bind again
+  for (auto& g : groups_) {
+    if (g.listener) g.listener->stop();
   }
   if (cache_) cache_->stop();
 }
 
 void Server::reload(const ServerConfig& config) {
   Plan p = plan(config);
-  const std::size_t n = p.ports.size();
-  std::vector<Port> next(n);
-  std::vector<bool> bound_now(n, false);
-  auto serving = [this](std::uint16_t port) {
-    return std::find_if(ports_.begin(), ports_.end(), [&](const Port& o) { return o.listener && o.options.port == port; });
-  };
-
-  // 1. What may fail comes first, while nothing has changed: ports that were not served before.
-  std::vector<std::size_t> rebind;
+  const std::size_t n = p.groups.size();
+  std::vector<Group> next(n);
+  std::vector<Group*> kept(n, nullptr);  // the running group whose sockets serve next[i]
+  std::vector<SnapshotHolder*> holders(n);
   for (std::size_t i = 0; i < n; ++i) {
-    next[i].options = p.ports[i];
-    const auto old = serving(p.ports[i].port);
-    if (old != ports_.end() && same_sockets(old->options, p.ports[i])) {
-      next[i].holder = std::move(old->holder);
-      next[i].listener = std::move(old->listener);
-      continue;
-    }
-    next[i].holder = std::make_unique<SnapshotHolder>();
-    if (old != ports_.end()) {
-      rebind.push_back(i);  // its sockets are still open: bound again in step 3
-      continue;
-    }
-    try {
-      next[i].listener = std::make_unique<Listener>(p.ports[i], *next[i].holder, log_);
-      bound_now[i] = true;
-    } catch (...) {
-      // Put back what was taken: the running configuration goes on as it was.
-      for (std::size_t j = 0; j < i; ++j) {
-        if (bound_now[j] || !next[j].listener) continue;
-        for (auto& o : ports_) {
-          if (!o.listener && o.options.port == next[j].options.port) {
-            o.holder = std::move(next[j].holder);
-            o.listener = std::move(next[j].listener);
-          }
-        }
-      }
-      throw;
+    next[i].options = p.groups[i];
+    const auto old = std::find_if(groups_.begin(), groups_.end(), [&](const Group& g) { return same_sockets(g.options, p.groups[i]); });
+    if (old != groups_.end()) {
+      kept[i] = &*old;
+      holders[i] = old->holder.get();
+    } else {
+      next[i].holder = std::make_unique<SnapshotHolder>();
+      holders[i] = next[i].holder.get();
     }
   }
 
-  // 2. The new zones: unchanged ones carry their snapshot on; the rest are read now. Kept ports go
-  //    on answering from the old snapshots meanwhile.
+  // 1. Everything that may fail or take long, while the running configuration answers and its
+  //    refresher goes on: the backends, the devices of new and changed zones, the new sockets.
+  //    An exception leaves nothing changed (new sockets close unstarted).
+  auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), holders, factory_, log_, limits_.max_peers);
+  cache->load(cache_.get());
+  for (std::size_t i = 0; i < n; ++i) {
+    // Beside a running socket on the same address (SO_REUSEPORT) they share its queries until it closes.
+    if (kept[i] == nullptr) next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_);
+  }
+
+  // 2. The switch: every holder gets its new zones at once; unchanged zones carry their snapshot.
   cache_->stop();
-  auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.port_of), holders_of(next), factory_, log_, limits_.max_peers, cache_.get());
-  cache->refresh(true);
+  try {
+    cache->take_over(cache_.get());
+  } catch (...) {
+    cache_->start();
+    throw;
+  }
   cache_ = std::move(cache);
   cache_->start();
 
-  // 3. Ports whose addresses changed: the old sockets close before the new ones bind.
-  for (const std::size_t i : rebind) {
-    auto old = serving(next[i].options.port);
-    old->listener->stop();
-    old->listener.reset();
-    try {
-      next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_);
-    } catch (const std::exception& e) {
-      ListenerOptions fallback = old->options;
-      fallback.log = next[i].options.log;
-      fallback.errors = next[i].options.errors;
-      try {
-        next[i].listener = std::make_unique<Listener>(fallback, *next[i].holder, log_);
-        next[i].options = fallback;
-        log_.error(std::string("reload: ") + e.what() + "; port " + std::to_string(fallback.port) + " stays on its previous addresses");
-      } catch (const std::exception& again) {
-        log_.error(std::string("reload: ") + e.what() + "; port " + std::to_string(fallback.port) + " is not served: " + again.what());
-        continue;
-      }
-    }
-    bound_now[i] = true;
-  }
-
-  // 4. Switch: kept ports log as now configured, new ports answer, ports no longer configured close.
+  // 3. New sockets answer, kept ones log as now configured, those no longer configured close.
   for (std::size_t i = 0; i < n; ++i) {
-    if (!next[i].listener) continue;
-    if (bound_now[i]) next[i].listener->start();
-    else next[i].listener->set_logging(next[i].options.log, next[i].options.errors);
+    if (kept[i] != nullptr) {
+      next[i].holder = std::move(kept[i]->holder);
+      next[i].listener = std::move(kept[i]->listener);
+      next[i].listener->set_logging(next[i].options.log, next[i].options.errors);
+    } else {
+      next[i].listener->start();
+    }
   }
-  for (auto& old : ports_) {
+  for (auto& old : groups_) {
     if (old.listener) old.listener->stop();
   }
-  ports_ = std::move(next);
+  groups_ = std::move(next);
 }
 
 }  // namespace wgsd::server

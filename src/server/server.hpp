@@ -1,4 +1,6 @@
-// Puts a ServerConfig to work: one SnapshotHolder and Listener per port, one PeerCache for all zones.
+// Puts a ServerConfig to work: one PeerCache for all zones, and one Listener with its SnapshotHolder
+// per port and set of addresses that serve the same zones. The server block is the unit of exposure:
+// a zone is answered only on the addresses its own block binds (every address without `bind`).
 #pragma once
 
 #include <memory>
@@ -10,10 +12,10 @@
 
 namespace wgsd::server {
 
-/// Limits and threads, the same for every port.
+/// Limits and threads, the same for every listening group.
 struct ServerLimits {
   unsigned udp_workers{0};                            ///< 0: one per core
-  std::size_t max_tcp_connections{256};               ///< per port; past it the longest-idle one is closed
+  std::size_t max_tcp_connections{256};               ///< per listening group; past it the longest-idle one is closed
   std::chrono::milliseconds tcp_idle_timeout{10000};  ///< an idle TCP connection is closed after this
   std::size_t max_peers{1000000};                     ///< a device read with more peers is refused whole
 };
@@ -26,32 +28,31 @@ public:
   void start();
   void stop();
 
-  /// Serves `config` from now on (a reload; the server must be started). Ports whose addresses did
-  /// not change keep their sockets and go on answering throughout; zones whose settings did not
-  /// change keep their snapshot; new and changed zones are read before this returns. A new port is
-  /// bound before anything changes: if that fails this throws std::runtime_error and the running
-  /// configuration is untouched. A port whose addresses changed is closed and bound again; if the
-  /// new addresses cannot be bound, it goes on listening on the old ones and that is logged.
+  /// Serves `config` from now on (a reload; the server must be started). New and changed zones are
+  /// read and new addresses bound while the running configuration goes on answering; then
+  /// everything switches at once. Addresses kept keep their sockets; zones whose settings did not
+  /// change keep their snapshot. If anything fails before the switch (a backend that cannot be
+  /// made, an address that cannot be bound) this throws and the running configuration is untouched.
   void reload(const ServerConfig& config);
 
 private:
-  struct Port {
+  /// The sockets of one port and set of addresses, and the zones they answer.
+  struct Group {
     ListenerOptions options;
     std::unique_ptr<SnapshotHolder> holder;
     std::unique_ptr<Listener> listener;
   };
   struct Plan {
-    std::vector<ListenerOptions> ports;
+    std::vector<ListenerOptions> groups;
     std::vector<ZoneConfig> zones;
-    std::vector<std::size_t> port_of;
+    std::vector<std::vector<std::size_t>> members;  ///< per group: indices into zones
   };
   [[nodiscard]] Plan plan(const ServerConfig& config) const;
-  static std::vector<SnapshotHolder*> holders_of(const std::vector<Port>& ports);
 
   BackendFactory factory_;
   Log& log_;
   ServerLimits limits_;
-  std::vector<Port> ports_;
+  std::vector<Group> groups_;
   std::unique_ptr<PeerCache> cache_;
 };
 

@@ -18,7 +18,7 @@ TEST_CASE("a replaced snapshot is freed by the refresher, never by the query thr
   zone.device = device.name;
   server::SnapshotHolder holder;
   server::Log log([](const std::string&) {});
-  server::PeerCache cache({zone}, {0}, {&holder}, [&](const server::ZoneConfig&) {
+  server::PeerCache cache({zone}, {{0}}, {&holder}, [&](const server::ZoneConfig&) {
     struct Shared final : wg::Backend {  // the test keeps the fake to change the device
       std::shared_ptr<FakeBackend> fake;
       wg::Device get_device(const std::string& n) override { return fake->get_device(n); }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -40,6 +41,11 @@ public:
     reply_ = std::move(text);
     mode_ = mode;
   }
+  /// Every reply from now on waits this long: a slow daemon.
+  void set_delay(std::chrono::milliseconds delay) {
+    std::lock_guard lock(mutex_);
+    delay_ = delay;
+  }
   std::vector<std::string> requests() const {
     std::lock_guard lock(mutex_);
     return requests_;
@@ -59,12 +65,15 @@ private:
       }
       std::string reply;
       Mode mode;
+      std::chrono::milliseconds delay{};
       {
         std::lock_guard lock(mutex_);
         requests_.push_back(req);
         reply = reply_;
         mode = mode_;
+        delay = delay_;
       }
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
       if (mode == Mode::silent) {
         // Hold the connection open without a word until the client gives up.
         while (!stop_ && ::read(c, buf, sizeof buf) > 0) {
@@ -82,6 +91,7 @@ private:
   mutable std::mutex mutex_;
   std::string reply_ = "errno=0\n\n";
   Mode mode_{Mode::reply};
+  std::chrono::milliseconds delay_{};
   std::vector<std::string> requests_;
   std::thread thread_;
 };
