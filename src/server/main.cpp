@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   app.add_option("-c,--conf", conf, "Corefile to load")->capture_default_str();
   app.add_flag("--check", check, "validate the Corefile, print OK and exit 0, or print the error and exit 1");
   app.add_option("--workers", limits.udp_workers, "UDP worker threads (default: one per CPU of the affinity mask, capped by the cgroup CPU quota)");
-  app.add_option("--max-tcp-connections", limits.max_tcp_connections, "TCP connections per port; past it the longest-idle is closed")
+  app.add_option("--max-tcp-connections", limits.max_tcp_connections, "TCP connections per port (per address when blocks bind different ones); past it the longest-idle is closed")
       ->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--tcp-idle-timeout", idle, "close a TCP connection idle this long")->capture_default_str();
   app.add_option("--max-peers", limits.max_peers, "refuse a device read with more peers (the last good data stays)")
