@@ -16,6 +16,16 @@ constexpr std::chrono::milliseconds default_reload_interval{30000};  // CoreDNS'
 
 const std::set<std::string> not_yet = {"acl", "tsig", "transfer", "prometheus", "health"};
 
+// Whether two blocks' `bind` lists (empty: every address) share an address they listen on.
+bool listen_together(const std::vector<wg::IpAddress>& a, const std::vector<wg::IpAddress>& b) {
+  if (a.empty() || b.empty()) return true;
+  auto covers = [](const std::vector<wg::IpAddress>& bound, const wg::IpAddress& x) {
+    return std::any_of(bound.begin(), bound.end(), [&](const wg::IpAddress& y) { return y == x || (y.is_unspecified() && y.family() == x.family()); });
+  };
+  return std::any_of(a.begin(), a.end(), [&](const wg::IpAddress& x) { return covers(b, x); }) ||
+         std::any_of(b.begin(), b.end(), [&](const wg::IpAddress& x) { return covers(a, x); });
+}
+
 [[noreturn]] void fail(const Token& at, const std::string& what) { throw ConfigError(at.where() + ": " + what); }
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
@@ -248,7 +258,6 @@ ServerConfig parse_config(std::string_view text, const std::string& file) {
   ServerConfig config;
   const auto blocks = parse_corefile(text, file);
   if (blocks.empty()) throw ConfigError(file + ": no server blocks: nothing to serve");
-  std::set<std::pair<std::string, std::uint16_t>> zones;
   std::string reload_where;
   for (const auto& sb : blocks) {
     config.blocks.push_back(parse_block(sb));
@@ -261,10 +270,23 @@ ServerConfig parse_config(std::string_view text, const std::string& file) {
       config.reload = b.reload;
       reload_where = b.reload_where;
     }
-    for (const auto& z : config.blocks.back().wgsd) {
-      if (!zones.insert({z.settings.zone, config.blocks.back().port}).second) {
-        throw ConfigError(z.where + ": wgsd: zone " + quoted(z.settings.zone) + " on port " + std::to_string(config.blocks.back().port) +
-                          " is already served");
+    // A zone may be served twice on one port only on addresses apart (an internal and a public
+    // view): each address answers for a zone from one block.
+    for (const auto& z : b.wgsd) {
+      for (std::size_t other = 0; other + 1 < config.blocks.size(); ++other) {
+        const auto& o = config.blocks[other];
+        if (o.port != b.port || !listen_together(o.bind, b.bind)) continue;
+        for (const auto& oz : o.wgsd) {
+          if (oz.settings.zone == z.settings.zone) {
+            throw ConfigError(z.where + ": wgsd: zone " + quoted(z.settings.zone) + " on port " + std::to_string(b.port) + " is already served" +
+                              (o.bind.empty() && b.bind.empty() ? "" : " on an address this block binds (" + oz.where + ")"));
+          }
+        }
+      }
+      for (std::size_t i = 0; &b.wgsd[i] != &z; ++i) {
+        if (b.wgsd[i].settings.zone == z.settings.zone) {
+          throw ConfigError(z.where + ": wgsd: zone " + quoted(z.settings.zone) + " on port " + std::to_string(b.port) + " is already served");
+        }
       }
     }
   }

@@ -133,6 +133,13 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"scheme", "tls://.:853 {\n wgsd a. wg0\n}", "Corefile:1: unsupported scheme in 'tls://.:853' (only dns:// is served)"},
       {"zone outside block", "example.org:53 {\n wgsd example.com. wg0\n}", "Corefile:2: wgsd: zone 'example.com.' is not inside the server block's zones"},
       {"same zone and port twice", ".:53 {\n wgsd example.com. wg0\n}\n.:53 {\n wgsd EXAMPLE.com wg1\n}", "Corefile:5: wgsd: zone 'example.com.' on port 53 is already served"},
+      {"same zone twice in a block", ".:53 {\n wgsd example.com. wg0\n wgsd example.com. wg1\n}", "Corefile:3: wgsd: zone 'example.com.' on port 53 is already served"},
+      {"same zone on a shared address", ".:53 {\n bind 127.0.0.1 127.0.0.2\n wgsd example.com. wg0\n}\n.:53 {\n bind 127.0.0.2\n wgsd example.com. wg1\n}",
+       "Corefile:7: wgsd: zone 'example.com.' on port 53 is already served on an address this block binds (Corefile:3)"},
+      {"same zone bound and everywhere", ".:53 {\n wgsd example.com. wg0\n}\n.:53 {\n bind ::1\n wgsd example.com. wg1\n}",
+       "Corefile:6: wgsd: zone 'example.com.' on port 53 is already served on an address this block binds (Corefile:2)"},
+      {"same zone bound and on the unspecified address", ".:53 {\n bind 0.0.0.0\n wgsd example.com. wg0\n}\n.:53 {\n bind 127.0.0.1\n wgsd example.com. wg1\n}",
+       "Corefile:7: wgsd: zone 'example.com.' on port 53 is already served on an address this block binds (Corefile:3)"},
       {"nothing to serve", ".:53 {\n log\n}", "Corefile:1: server block has no wgsd directive: nothing to serve"},
       {"empty file", "# nothing\n", "Corefile: no server blocks: nothing to serve"},
       {"missing brace", ".:53\n wgsd a. wg0\n", "Corefile:1: expected '{' after server block keys, got '.:53'"},
@@ -150,6 +157,12 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
 TEST_CASE("several zones on one port and same zone on two ports", "[corefile]") {
   const auto config = parse_config(".:53 {\n wgsd example.com. wg0\n}\nsub.example.com:53 {\n wgsd sub.example.com. wg1\n}\n.:54 {\n wgsd example.com. wg0\n}\n", "C");
   CHECK(config.blocks.size() == 3);
+}
+
+TEST_CASE("the same zone on one port from blocks bound to addresses apart", "[corefile][bind]") {
+  const auto config = parse_config(".:53 {\n bind 127.0.0.1\n wgsd example.com. wg0\n}\n.:53 {\n bind 127.0.0.2 ::1\n wgsd example.com. wg1\n}\n"
+                                   ".:53 {\n bind 0.0.0.0\n wgsd example.org. wg0\n}\n.:53 {\n bind ::\n wgsd example.org. wg1\n}\n", "C");
+  CHECK(config.blocks.size() == 4);
 }
 
 TEST_CASE("reload applies to the whole Corefile", "[corefile]") {

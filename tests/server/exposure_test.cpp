@@ -87,8 +87,9 @@ struct Serving {
   server::Log log{[](const std::string&) {}};
   std::unique_ptr<server::Server> server;
 
-  explicit Serving(const std::string& corefile) {
+  explicit Serving(const std::string& corefile, const std::vector<wg::Device>& more = {}) {
     backend.put(reference_device());
+    for (const auto& d : more) backend.put(d);
     server = std::make_unique<server::Server>(server::parse_config(corefile, "Corefile"),
                                               [this](const server::ZoneConfig&) { return std::make_unique<Shared>(backend); }, log);
     server->start();
@@ -183,4 +184,20 @@ TEST_CASE("a reload that binds a zone to one address takes it off the others", "
   s.server->reload(server::parse_config(block(port, "", "public.test.") + block(port, "", "internal.test."), "Corefile"));
   CHECK(rcode_at("127.0.0.2", port, "internal.test.", false) == noerror);
   CHECK(rcode_at("127.0.0.1", port, "internal.test.", true) == noerror);
+}
+
+TEST_CASE("one zone from two devices on one port: each address answers from its own block's device", "[server][bind]") {
+  const auto port = free_port();
+  wg::Device other = reference_device();
+  other.name = "wgref1";
+  // The public view hides a peer the internal one publishes.
+  Serving s(block(port, "127.0.0.1", "example.com.") + ".:" + std::to_string(port) + " {\n bind 127.0.0.2\n wgsd example.com. wgref1 {\n  hide " +
+                key1 + "\n }\n}\n",
+            {other});
+  for (const bool tcp : {false, true}) {
+    INFO((tcp ? "tcp" : "udp"));
+    CHECK(rcode_at("127.0.0.1", port, name1, tcp) == noerror);
+    CHECK(rcode_at("127.0.0.2", port, name1, tcp) == LDNS_RCODE_NXDOMAIN);
+    CHECK(rcode_at("127.0.0.2", port, name2, tcp) == noerror);
+  }
 }
