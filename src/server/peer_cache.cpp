@@ -134,7 +134,8 @@ bool PeerCache::install(State& s, wg::Device& device, wg::Clock::time_point now)
     return true;
   } catch (const std::exception& e) {
     if (!s.failing) {
-      log_.error("wgsd: zone " + s.config.settings.zone + ": " + e.what() + " (serving the last good data)");
+      log_.error("wgsd: zone " + s.config.settings.zone + ": " + e.what() +
+                 (s.zone->loaded ? " (serving the last good data)" : " (answering SERVFAIL until the device can be read)"));
       s.failing = true;
     }
     return false;
