@@ -157,7 +157,7 @@ TEST_CASE("IPv6: a zone bound to ::1 is not answered on the IPv4 wildcard, and t
   }
 }
 
-TEST_CASE("an address two blocks bind answers both their zones; the one only one binds, only its own", "[server][bind]") {
+TEST_CASE("an address two blocks bind answers both their zones, an address one block binds only its own", "[server][bind]") {
   const auto port = free_port();
   Serving s(block(port, "127.0.0.1", "internal.test.") + block(port, "127.0.0.1 127.0.0.2", "public.test."));
   for (const bool tcp : {false, true}) {
