@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "dns/lookup.hpp"
+#include "dns/query.hpp"
 #include "dns/wire.hpp"
 
 namespace wgsd::dns {
@@ -12,22 +13,6 @@ namespace {
 
 constexpr std::size_t opt_size = 11;         // root name, type, class, ttl, rdlength
 constexpr std::size_t max_answer_offsets = 32;
-
-struct Query {
-  std::uint16_t id{};
-  std::uint8_t opcode{};
-  bool rd{};
-  bool cd{};
-  std::uint16_t qdcount{}, ancount{}, nscount{}, arcount{};
-  bool has_question{};
-  std::size_t qname_length{};
-  std::uint16_t qtype{}, qclass{};
-  std::size_t question_end{};
-  bool edns{};
-  bool dnssec_ok{};
-  std::uint8_t edns_version{};
-  std::uint16_t udp_size{512};
-};
 
 // Appends to the output buffer within a limit; everything checks before it writes.
 class Writer {
@@ -61,52 +46,6 @@ private:
   std::size_t pos_{};
 };
 
-bool parse(std::span<const std::uint8_t> q, Query& out, bool& formerr) {
-  out.id = get_u16(&q[0]);
-  out.opcode = static_cast<std::uint8_t>((q[2] >> 3) & 0x0f);
-  out.rd = (q[2] & 0x01) != 0;
-  out.cd = (q[3] & 0x10) != 0;
-  out.qdcount = get_u16(&q[4]);
-  out.ancount = get_u16(&q[6]);
-  out.nscount = get_u16(&q[8]);
-  out.arcount = get_u16(&q[10]);
-  if (out.qdcount == 1) {
-    // A question name with compression has nothing before it to point to: malformed.
-    const std::size_t len = uncompressed_name_length(q.subspan(header_size));
-    if (len != 0 && header_size + len + 4 <= q.size()) {
-      out.has_question = true;
-      out.qname_length = len;
-      out.qtype = get_u16(&q[header_size + len]);
-      out.qclass = get_u16(&q[header_size + len + 2]);
-      out.question_end = header_size + len + 4;
-    }
-  }
-  if (out.opcode != 0) return true;  // NOTIMP regardless of the rest
-  if (out.qdcount != 1 || !out.has_question || out.ancount != 0 || out.nscount != 0) {
-    formerr = true;
-    return true;
-  }
-  std::size_t pos = out.question_end;
-  for (std::uint16_t i = 0; i < out.arcount; ++i) {
-    const std::size_t name_len = skip_name(q, pos);
-    if (name_len == 0 || pos + name_len + 10 > q.size()) return formerr = true;
-    const std::size_t fixed = pos + name_len;
-    const std::uint16_t rrtype = get_u16(&q[fixed]);
-    const std::uint16_t rdlen = get_u16(&q[fixed + 8]);
-    if (fixed + 10 + rdlen > q.size()) return formerr = true;
-    if (rrtype == type::opt) {
-      // RFC 6891 §6.1.1: one OPT, owned by the root.
-      if (out.edns || name_len != 1 || q[pos] != 0) return formerr = true;
-      out.edns = true;
-      out.udp_size = std::max<std::uint16_t>(512, get_u16(&q[fixed + 2]));
-      out.edns_version = q[fixed + 5];
-      out.dnssec_ok = (q[fixed + 6] & 0x80) != 0;
-    }
-    pos = fixed + 10 + rdlen;
-  }
-  return true;
-}
-
 class Response {
 public:
   Response(std::span<const std::uint8_t> q, const Query& query, const QueryContext& ctx, std::span<std::uint8_t> out,
@@ -128,6 +67,20 @@ public:
   std::size_t error(std::uint16_t rc, bool with_question) {
     if (with_question) question();
     return finish(rc, false);
+  }
+
+  // NOTAUTH with a TSIG record of error BADKEY (RFC 8945 §5.2): no key is known, so the reply cannot
+  // be signed, and it says so in the form the requester checks. The TSIG repeats the request's key
+  // name, algorithm, time and fudge, with an empty MAC (as Knot answers). The question goes when the
+  // record would not fit with it; if it does not fit even then, TC sends the requester to TCP.
+  std::size_t badkey(bool with_question) {
+    tsig_owner_len_ = expand_name(q_, query_.tsig_owner, tsig_owner_);
+    tsig_algorithm_len_ = expand_name(q_, query_.tsig_algorithm, tsig_algorithm_);
+    const std::size_t size = tsig_owner_len_ + 10 + tsig_algorithm_len_ + 16;
+    if (with_question && w_.fits(query_.qname_length + 4 + size, reserve_)) question();
+    if (w_.fits(size, reserve_)) tsig_ = true;
+    else tc_ = true;
+    return finish(rcode::notauth, false);
   }
 
   // Writes a whole RRset as answer; partial RRsets only over TCP (a PTR set bigger than a message).
@@ -210,6 +163,23 @@ public:
       w_.bytes(opt, sizeof opt);
       ++arcount_;
     }
+    if (tsig_) {
+      // Owner, TYPE, CLASS ANY, TTL 0, RDLENGTH; algorithm, time signed and fudge as asked; MAC size
+      // 0; original ID; error; other length 0. Last in the message.
+      w_.bytes(tsig_owner_.data(), tsig_owner_len_);
+      w_.u16(type::tsig);
+      w_.u16(class_any);
+      w_.u16(0);
+      w_.u16(0);
+      w_.u16(static_cast<std::uint16_t>(tsig_algorithm_len_ + 16));
+      w_.bytes(tsig_algorithm_.data(), tsig_algorithm_len_);
+      w_.bytes(q_.data() + query_.tsig_time, 8);
+      w_.u16(0);
+      w_.u16(query_.id);
+      w_.u16(rcode::badkey);
+      w_.u16(0);
+      ++arcount_;
+    }
     std::uint8_t flags1 = static_cast<std::uint8_t>(0x80 | (query_.opcode << 3));
     if (authoritative) flags1 |= 0x04;
     if (tc_) flags1 |= 0x02;
@@ -250,6 +220,9 @@ private:
   bool tc_{};
   std::array<std::size_t, max_answer_offsets> answer_offsets_{};
   std::size_t answer_offsets_count_{};
+  bool tsig_{};
+  std::array<std::uint8_t, max_name> tsig_owner_{}, tsig_algorithm_{};
+  std::size_t tsig_owner_len_{}, tsig_algorithm_len_{};
 };
 
 // The question name in lower case, in `buf`.
@@ -273,9 +246,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   info = ResponseInfo{};
   if (q.size() < header_size || (q[2] & 0x80) != 0 || out.size() < 512) return 0;
 
-  Query query;
-  bool formerr = false;
-  parse(q, query, formerr);
+  const Query query = parse_query(q);
   info.id = query.id;
   info.rd = query.rd;
   info.has_question = query.has_question;
@@ -288,10 +259,16 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   info.udp_size = query.edns ? query.udp_size : 512;
 
   Response r(q, query, ctx, out, info);
-  if (query.opcode != 0) return r.error(rcode::notimp, query.has_question && query.qdcount == 1);
-  if (formerr) return r.error(rcode::formerr, query.has_question && query.qdcount == 1);
+  // A malformed message first; then a signed one, which is never answered unsigned; then the rest.
+  if (query.formerr) return r.error(rcode::formerr, query.has_question);
+  if (query.tsig) return r.badkey(query.has_question);
+  if (query.opcode != 0) return r.error(rcode::notimp, query.has_question);
   if (query.edns && query.edns_version > 0) return r.error(rcode::badvers, true);
-  if (query.qclass != class_in || query.qtype == type::opt) return r.error(rcode::refused, true);
+  // Meta types are no data to ask for (RFC 6895 §3.1): the transaction records make the question
+  // malformed, the obsolete mail types are not implemented (as BIND answers both).
+  if (query.qtype == type::opt || query.qtype == type::tsig || query.qtype == type::tkey) return r.error(rcode::formerr, true);
+  if (query.qtype == type::maila || query.qtype == type::mailb) return r.error(rcode::notimp, true);
+  if (query.qclass != class_in) return r.error(rcode::refused, true);
 
   std::array<char, max_name> lower{};
   const std::string_view qname = lower_qname(q, query, lower);
@@ -357,10 +334,8 @@ void prefetch(std::span<const std::span<const std::uint8_t>> queries, const Zone
   std::size_t count = 0;
   for (const auto q : queries.first(std::min(queries.size(), max_prefetch))) {
     if (q.size() < header_size || (q[2] & 0x80) != 0) continue;
-    Query query;
-    bool formerr = false;
-    parse(q, query, formerr);
-    if (formerr || !query.has_question) continue;
+    const Query query = parse_query(q);
+    if (query.formerr || !query.has_question) continue;
     std::array<char, max_name> lower{};
     const std::string_view qname = lower_qname(q, query, lower);
     std::size_t apex_offset = 0;

@@ -1,6 +1,7 @@
 #include "dns/wire.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 namespace wgsd::dns {
 namespace {
@@ -78,6 +79,28 @@ std::size_t uncompressed_name_length(std::span<const std::uint8_t> data) {
   return 0;
 }
 
+std::size_t expand_name(std::span<const std::uint8_t> data, std::size_t pos, std::span<std::uint8_t, max_name> out) {
+  std::size_t n = 0;
+  std::size_t limit = pos;  // a pointer must go strictly before the label that holds it
+  while (pos < data.size()) {
+    const std::uint8_t len = data[pos];
+    if ((len & 0xc0) == 0xc0) {
+      if (pos + 2 > data.size()) return 0;
+      const std::size_t target = static_cast<std::size_t>((len & 0x3f) << 8) | data[pos + 1];
+      if (target >= limit) return 0;
+      pos = limit = target;
+      continue;
+    }
+    // A label leaves room for the root byte after it.
+    if (len > 63 || pos + 1 + len > data.size() || n + 1 + len + (len != 0 ? 1 : 0) > max_name) return 0;
+    std::memcpy(out.data() + n, data.data() + pos, 1U + len);
+    n += 1U + len;
+    if (len == 0) return n;
+    pos += 1U + len;
+  }
+  return 0;
+}
+
 std::size_t skip_name(std::span<const std::uint8_t> data, std::size_t pos) {
   const std::size_t start = pos;
   while (pos < data.size()) {
@@ -101,9 +124,12 @@ std::string type_name(std::uint16_t qtype) {
     case type::aaaa: return "AAAA";
     case type::srv: return "SRV";
     case type::opt: return "OPT";
+    case type::tkey: return "TKEY";
     case type::tsig: return "TSIG";
     case type::ixfr: return "IXFR";
     case type::axfr: return "AXFR";
+    case type::mailb: return "MAILB";
+    case type::maila: return "MAILA";
     case type::any: return "ANY";
     default: return "TYPE" + std::to_string(qtype);
   }
@@ -128,6 +154,7 @@ std::string rcode_name(std::uint16_t rc) {
     case rcode::nxdomain: return "NXDOMAIN";
     case rcode::notimp: return "NOTIMP";
     case rcode::refused: return "REFUSED";
+    case rcode::notauth: return "NOTAUTH";
     case rcode::badvers: return "BADVERS";
     default: return "RCODE" + std::to_string(rc);
   }

@@ -11,12 +11,14 @@ namespace wgsd::dns {
 
 namespace type {
 inline constexpr std::uint16_t a = 1, ns = 2, soa = 6, ptr = 12, hinfo = 13, txt = 16, aaaa = 28, srv = 33, opt = 41,
-                               tsig = 250, ixfr = 251, axfr = 252, any = 255;
+                               tkey = 249, tsig = 250, ixfr = 251, axfr = 252, mailb = 253, maila = 254, any = 255;
 }
 namespace rcode {
-inline constexpr std::uint8_t noerror = 0, formerr = 1, servfail = 2, nxdomain = 3, notimp = 4, refused = 5;
+inline constexpr std::uint8_t noerror = 0, formerr = 1, servfail = 2, nxdomain = 3, notimp = 4, refused = 5, notauth = 9;
 inline constexpr std::uint16_t badvers = 16;
+inline constexpr std::uint16_t badkey = 17;  ///< a TSIG error (RFC 8945 §5.2), never a header rcode
 }
+inline constexpr std::uint16_t class_any = 255;
 inline constexpr std::uint16_t class_in = 1;
 inline constexpr std::size_t header_size = 12;
 inline constexpr std::size_t max_name = 255;
@@ -46,6 +48,10 @@ std::optional<std::string> normalize_zone(std::string_view text);
 /// Length of an uncompressed name at the start of `data` (labels and the root byte), or 0 if it is
 /// malformed, compressed, or runs past the end.
 std::size_t uncompressed_name_length(std::span<const std::uint8_t> data);
+/// Copies the possibly compressed name at `data[pos]` into `out` uncompressed, labels as they are
+/// (case kept); returns its length, or 0 if it is malformed, loops, or passes 255 bytes. Pointers
+/// must point backwards, so every name ends.
+std::size_t expand_name(std::span<const std::uint8_t> data, std::size_t pos, std::span<std::uint8_t, max_name> out);
 /// Bytes taken by a possibly compressed name at `data[pos]` (a pointer ends it), or 0 if malformed.
 std::size_t skip_name(std::span<const std::uint8_t> data, std::size_t pos);
 
