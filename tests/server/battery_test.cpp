@@ -50,12 +50,14 @@ sockaddr_in server_addr() {
 }
 
 struct BatchResult {
-  std::size_t sent{}, replies{}, oversized{}, unparsable{};
+  std::size_t sent{}, replies{}, oversized{}, unparsable{}, unsigned_replies{};
 };
 
 // Sends every packet from one socket and collects the replies; checks each reply's size against
 // what any query may allow (1232, or 512 when the reply has no OPT, i.e. the query had none).
-BatchResult udp_batch(const std::vector<Bytes>& packets) {
+// `all_signed`: every query carries a TSIG, so every reply is NOTAUTH with a TSIG record (or TC
+// when it cannot fit), or FORMERR for a TSIG out of place.
+BatchResult udp_batch(const std::vector<Bytes>& packets, bool all_signed = false) {
   BatchResult r;
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   const int big = 8 << 20;
@@ -77,6 +79,9 @@ BatchResult udp_batch(const std::vector<Bytes>& packets) {
         continue;
       }
       const bool edns = ldns_pkt_edns(pkt);
+      // NOTAUTH with the TSIG, or with TC when the record does not fit the requester's limit.
+      const bool badkey = ldns_pkt_get_rcode(pkt) == 9 && (ldns_pkt_tsig(pkt) != nullptr || ldns_pkt_tc(pkt));
+      if (all_signed && !badkey && ldns_pkt_get_rcode(pkt) != LDNS_RCODE_FORMERR) ++r.unsigned_replies;
       ldns_pkt_free(pkt);
       if (n > 1232 || (!edns && n > 512)) ++r.oversized;
     }
@@ -161,6 +166,53 @@ std::vector<Bytes> handmade(const std::string& peer) {
     Bytes q = base;
     for (int i = 0; i < junk; ++i) q.push_back(static_cast<std::uint8_t>(randombytes_uniform(256)));
     out.push_back(q);
+  }
+  return out;
+}
+
+// Queries with a TSIG record (no key is configured): in every section and place, with names
+// that pass 512 bytes together, compressed, and with pointers that loop.
+std::vector<Bytes> signed_queries(const std::string& peer) {
+  std::vector<Bytes> out;
+  auto name = [](std::size_t labels, std::uint8_t len) {
+    Bytes n;
+    for (std::size_t i = 0; i < labels; ++i) {
+      n.push_back(len);
+      n.insert(n.end(), len, 'k');
+    }
+    n.push_back(0);
+    return n;
+  };
+  auto tsig = [](const Bytes& owner, const Bytes& algorithm, std::size_t mac) {
+    Bytes rdata = algorithm;
+    rdata.insert(rdata.end(), {0, 0, 0x65, 0x53, 0xf1, 0x00, 1, 44, static_cast<std::uint8_t>(mac >> 8), static_cast<std::uint8_t>(mac)});
+    rdata.insert(rdata.end(), mac, 0xaa);
+    rdata.insert(rdata.end(), {0x12, 0x34, 0, 0, 0, 0});
+    Bytes rr = owner;
+    rr.insert(rr.end(), {0, 250, 0, 255, 0, 0, 0, 0, static_cast<std::uint8_t>(rdata.size() >> 8), static_cast<std::uint8_t>(rdata.size())});
+    rr.insert(rr.end(), rdata.begin(), rdata.end());
+    return rr;
+  };
+  const Bytes plain = query(peer, LDNS_RR_TYPE_SRV);
+  const Bytes edns = query(peer, LDNS_RR_TYPE_SRV, {.edns = true});
+  const Bytes hmac = {11, 'h', 'm', 'a', 'c', '-', 's', 'h', 'a', '2', '5', '6', 0};
+  for (const Bytes& owner : {name(1, 3), name(4, 62), Bytes{0xc0, 0x0c}, Bytes{0xc0, 0xff}}) {
+    for (const Bytes& algorithm : {hmac, name(4, 61), Bytes{0xc0, 0x0c}}) {
+      for (std::size_t mac : {0, 32, 64}) {
+        for (const Bytes* base : {&plain, &edns}) {
+          Bytes q = *base;
+          const auto record = tsig(owner, algorithm, mac);
+          q.insert(q.end(), record.begin(), record.end());
+          q[11] = static_cast<std::uint8_t>(q[11] + 1);
+          out.push_back(q);
+          Bytes before_opt = plain;  // the TSIG, then an OPT: FORMERR
+          before_opt.insert(before_opt.end(), record.begin(), record.end());
+          before_opt.insert(before_opt.end(), edns.end() - 11, edns.end());
+          before_opt[11] = 2;
+          out.push_back(before_opt);
+        }
+      }
+    }
   }
   return out;
 }
@@ -257,18 +309,22 @@ TEST_CASE("hostile packets and connections never stop correct answers", "[server
       if (r.oversized) failures.push_back(what + ": " + std::to_string(r.oversized) + " replies over the requester's limit");
       if (r.unparsable) failures.push_back(what + ": " + std::to_string(r.unparsable) + " replies ldns cannot parse");
       if (expect_silence && r.replies) failures.push_back(what + ": " + std::to_string(r.replies) + " replies where none is allowed");
+      if (r.unsigned_replies) failures.push_back(what + ": " + std::to_string(r.unsigned_replies) + " replies neither NOTAUTH with a TSIG nor FORMERR");
       if (!healthy()) failures.push_back("after " + what + ": a normal query was not answered correctly");
     };
     // Too short for a header, and responses (QR=1): never answered.
     std::vector<Bytes> silent;
     for (std::size_t len = 0; len < 12; ++len) silent.push_back(Bytes(len, 0x11));
-    for (const auto& q : handmade(peer)) {
+    auto all = handmade(peer);
+    for (auto& q : signed_queries(peer)) all.push_back(std::move(q));
+    for (const auto& q : all) {
       Bytes r = q;
       if (r.size() > 2) r[2] |= 0x80;
       silent.push_back(r);
     }
     check("short packets and QR=1", udp_batch(silent), true);
     check("hand-made hostile queries", udp_batch(handmade(peer)));
+    check("signed queries", udp_batch(signed_queries(peer), true));
     std::vector<Bytes> seeds;
     for (const auto& entry : std::filesystem::directory_iterator(WGSD_SOURCE_DIR "/fuzz/corpus/respond")) {
       std::ifstream in(entry.path(), std::ios::binary);
