@@ -18,8 +18,11 @@ constexpr std::size_t max_character_string = 255;
 constexpr std::size_t max_txt_rdata = 60000;
 
 std::string wire_of(const std::string& text) {
-  // Names here come from the validated Corefile or from base32 keys: always valid.
-  return name_to_wire(text).value_or(std::string(1, '\0'));
+  // Names here come from the validated Corefile or from base32 keys. One that is not a valid name
+  // is refused loudly: publishing the root in its place would be a wrong answer, not an error.
+  auto wire = name_to_wire(text);
+  if (!wire) throw std::invalid_argument("not a valid DNS name: '" + text + "'");
+  return *std::move(wire);
 }
 
 std::string rr_tail(std::uint16_t rrtype, std::uint32_t ttl, const std::string& rdata) {
@@ -106,6 +109,10 @@ public:
     zone_.apex_wire = wire_of(settings.zone);
     zone_.data_ttl = settings.ttl.data;
     service_wire_ = wire_of(service_name(settings.zone));
+    if (instance_wire_length(settings.zone) > max_name) {
+      throw std::length_error("zone '" + settings.zone + "' is too long: its peers' names would be " +
+                              std::to_string(instance_wire_length(settings.zone)) + " octets");
+    }
   }
 
   // Creates the node and every empty non-terminal between it and the apex (RFC 8020: they exist).

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <set>
 
+#include "dns/names.hpp"
 #include "dns/wire.hpp"
 #include "server/duration.hpp"
 
@@ -29,6 +30,13 @@ bool listen_together(const std::vector<wg::IpAddress>& a, const std::vector<wg::
 [[noreturn]] void fail(const Token& at, const std::string& what) { throw ConfigError(at.where() + ": " + what); }
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+// "is 300 octets, over the 255 a DNS name can have" when that is what is wrong with a name that
+// did not normalise; empty otherwise.
+std::string too_long(const std::string& text) {
+  const std::size_t n = dns::wire_length(text);
+  return n > dns::max_name ? " is " + std::to_string(n) + " octets, over the " + std::to_string(dns::max_name) + " a DNS name can have" : "";
+}
 
 void expect_args(const Directive& d, std::size_t min, std::size_t max, const std::string& prefix, const std::string& usage) {
   if (d.args.size() >= min && d.args.size() <= max) return;
@@ -126,6 +134,7 @@ ZoneConfig parse_wgsd(const Directive& d) {
   z.where = d.name.where();
   expect_args(d, 2, 2, "wgsd: ", "ZONE DEVICE");
   auto zone = dns::normalize_zone(d.args[0].text);
+  if (!zone && !too_long(d.args[0].text).empty()) fail(d.args[0], "wgsd: zone " + quoted(d.args[0].text) + too_long(d.args[0].text));
   if (!zone) fail(d.args[0], "wgsd: not a valid zone name: " + quoted(d.args[0].text));
   z.settings.zone = *zone;
   z.device = d.args[1].text;
@@ -163,6 +172,7 @@ ZoneConfig parse_wgsd(const Directive& d) {
       no_block(o, prefix);
       expect_args(o, 1, 2, prefix, "NAME [ADDRESS]");
       auto ns_name = dns::normalize_zone(o.args[0].text);
+      if (!ns_name && !too_long(o.args[0].text).empty()) fail(o.args[0], prefix + "name " + quoted(o.args[0].text) + too_long(o.args[0].text));
       if (!ns_name || *ns_name == ".") fail(o.args[0], prefix + "not a valid host name: " + quoted(o.args[0].text));
       dns::ZoneSettings::NameServer ns{*ns_name, {}};
       if (o.args.size() == 2) {
@@ -196,6 +206,13 @@ ZoneConfig parse_wgsd(const Directive& d) {
     }
   }
   if (z.settings.ns.empty()) z.settings.ns.push_back({"ns1." + z.settings.zone, {}});
+  // What cannot be served is refused here, at --check and at every reload, never published.
+  std::vector<std::string> ns_names;
+  for (const auto& ns : z.settings.ns) ns_names.push_back(ns.name);
+  if (const auto bad = dns::overlong_name(z.settings.zone, ns_names)) {
+    fail(d.args[0], "wgsd: zone " + quoted(z.settings.zone) + " is too long: " + bad->what + " " + quoted(bad->name) + " would be " +
+                        std::to_string(bad->octets) + " octets, over the " + std::to_string(dns::max_name) + " a DNS name can have");
+  }
   return z;
 }
 

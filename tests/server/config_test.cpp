@@ -18,7 +18,33 @@ std::string error_of(const std::string& text) {
   return "(no error)";
 }
 
+// A zone of `chars` characters (without the trailing dot), in labels of at most 63.
+std::string zone_of(std::size_t chars) {
+  std::string z;
+  while (z.size() < chars) {
+    if (!z.empty()) z += '.';
+    z += std::string(std::min<std::size_t>(63, chars - z.size()), 'z');
+    if (z.size() + 1 == chars) z += 'z';
+  }
+  return z;
+}
+
 }  // namespace
+
+TEST_CASE("a zone whose names would pass 255 octets is refused, naming the zone and the length", "[corefile]") {
+  const std::string z211 = zone_of(211);
+  CHECK(error_of(".:53 {\n wgsd " + z211 + " wg0\n}\n") ==
+        "Corefile:2: wgsd: zone '" + z211 + ".' is too long: a peer's name '<56 characters>._wireguard._udp." + z211 +
+            ".' would be 286 octets, over the 255 a DNS name can have");
+  // The longest zone that fits: peer names of exactly 255 octets.
+  CHECK(error_of(".:53 {\n wgsd " + zone_of(180) + " wg0\n}\n") == "(no error)");
+  CHECK_THAT(error_of(".:53 {\n wgsd " + zone_of(181) + " wg0\n}\n"), Catch::Contains("would be 256 octets"));
+  const std::string z300 = zone_of(300);
+  CHECK(error_of(".:53 {\n\n wgsd " + z300 + " wg0\n}\n") == "Corefile:3: wgsd: zone '" + z300 + "' is 302 octets, over the 255 a DNS name can have");
+  const std::string ns = zone_of(260);
+  CHECK(error_of(".:53 {\n wgsd example.com. wg0 {\n  ns " + ns + "\n }\n}\n") ==
+        "Corefile:3: wgsd: ns: name '" + ns + "' is 262 octets, over the 255 a DNS name can have");
+}
 
 TEST_CASE("a Corefile with every wgsd option", "[corefile]") {
   const auto config = parse_config(R"(# registry
