@@ -46,6 +46,20 @@ private:
   std::size_t pos_{};
 };
 
+// Whether a peer elsewhere could use `a` (unmapped) as an endpoint: not unspecified, "this network",
+// loopback, link-local, multicast or broadcast, the addresses wgsd-client refuses to write. A query
+// that arrived on such an address gives `self` without endpoint no address at all.
+bool reachable_from_afar(const wg::IpAddress& a) {
+  const std::uint8_t* b = a.data();
+  if (a.is_v4()) {
+    const bool broadcast = b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255;
+    return b[0] != 0 && b[0] != 127 && !(b[0] == 169 && b[1] == 254) && !(b[0] >= 224 && b[0] <= 239) && !broadcast;
+  }
+  static constexpr std::uint8_t zero[15] = {};
+  if (std::memcmp(b, zero, 15) == 0 && b[15] <= 1) return false;  // :: and ::1
+  return b[0] != 0xff && !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
 class Response {
 public:
   Response(std::span<const std::uint8_t> q, const Query& query, const QueryContext& ctx, std::span<std::uint8_t> out,
@@ -139,10 +153,12 @@ public:
     ++nscount_;
   }
 
-  // A or AAAA of the local address, for `self` without a configured endpoint. 0 if none.
+  // A or AAAA of the local address, for `self` without a configured endpoint. 0 if none, or if it
+  // is one no remote peer can reach.
   std::size_t dynamic_tail(std::array<std::uint8_t, 26>& out, std::uint32_t ttl) const {
     if (!ctx_.local_address) return 0;
     const wg::IpAddress a = ctx_.local_address->unmapped();
+    if (!reachable_from_afar(a)) return 0;
     const std::uint16_t t = a.is_v4() ? type::a : type::aaaa;
     const std::size_t len = a.size();
     const std::uint8_t head[10] = {static_cast<std::uint8_t>(t >> 8),   static_cast<std::uint8_t>(t & 0xff),  0, 1,
@@ -152,6 +168,11 @@ public:
     std::memcpy(out.data(), head, sizeof head);
     std::memcpy(out.data() + sizeof head, a.data(), len);
     return sizeof head + len;
+  }
+
+  bool has_dynamic_address() const {
+    std::array<std::uint8_t, 26> scratch{};
+    return dynamic_tail(scratch, 0) > 0;
   }
 
   std::size_t finish(std::uint16_t rc, bool authoritative) {
@@ -292,6 +313,9 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   bool answered = false;
   if (found.outcome == Outcome::nodata) {
     // NODATA: nothing to answer
+  } else if (found.rrset && found.rrset.type() == type::srv && node.dynamic_address() && !r.has_dynamic_address()) {
+    // `self` without endpoint, asked on an address no peer can reach (loopback): an SRV without an
+    // address to go with it would send the requester nowhere. NODATA, like a peer without endpoint.
   } else if (found.rrset) {
     answered = true;
     if (r.answer(found.rrset)) r.extras(found.rrset, *zone);
@@ -300,6 +324,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     r.answer_tail({hinfo_tail, sizeof hinfo_tail});
   } else if (query.qtype == type::any) {
     for (std::size_t i = 0; i < node.rrset_count(); ++i) {
+      if (node.rrset(i).type() == type::srv && node.dynamic_address() && !r.has_dynamic_address()) continue;
       answered = true;
       if (!r.answer(node.rrset(i))) break;
     }

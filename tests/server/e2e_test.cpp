@@ -49,9 +49,12 @@ public:
     REQUIRE(ns_.exec("ip addr add 10.9.0.2/24 dev " + b_.ifname()) == 0);
     REQUIRE(ns_.exec("ip link set " + b_.ifname() + " up") == 0);
     REQUIRE(ns_.exec("ip -6 addr add ::1/128 dev lo 2>/dev/null; true") == 0);
+    // Addresses a remote peer could reach, for `self` without endpoint (loopback is never published).
+    REQUIRE(ns_.exec("ip addr add 192.0.2.53/32 dev lo") == 0);
+    REQUIRE(ns_.exec("ip -6 addr add 2001:db8::53/128 dev lo nodad") == 0);
 
     corefile_ = dir_.path() + "/Corefile";
-    std::ofstream(corefile_) << ".:5353 {\n  bind 127.0.0.1 ::1\n  log\n  errors\n"
+    std::ofstream(corefile_) << ".:5353 {\n  bind 127.0.0.1 ::1 192.0.2.53 2001:db8::53\n  log\n  errors\n"
                              << "  wgsd example.com. " << a_.ifname() << " {\n    self 10.0.0.254/32\n    hide " << extra_[3]
                              << "\n    refresh 200ms\n  }\n"
                              << "  wgsd fresh.example.net. " << a_.ifname() << " {\n    max-age 3s\n    refresh 200ms\n  }\n}\n";
@@ -159,10 +162,17 @@ TEST_CASE("wgsd-server answers dig and drill from a live wireguard-go device", "
     CHECK(d.answer[0].rfind(mixed + " 0 IN SRV", 0) == 0);
     CHECK(fold(d.raw).find(";" + mixed + " IN SRV") != std::string::npos);
   }
-  SECTION("self answers with the address the query arrived on") {
-    CHECK(r.dig(self + " SRV").additional.at(0) == self + " 0 IN A 127.0.0.1");
-    auto v6 = test::dig(r.ns_, "@::1 -p 5353 +norec " + self + " AAAA");
-    CHECK(v6.answer == std::vector<std::string>{self + " 0 IN AAAA ::1"});
+  SECTION("self answers with the address the query arrived on, never a loopback one") {
+    auto v4 = test::dig(r.ns_, "@192.0.2.53 -p 5353 +norec " + self + " SRV");
+    REQUIRE(v4.answer.size() == 1);
+    CHECK(v4.additional.at(0) == self + " 0 IN A 192.0.2.53");
+    auto v6 = test::dig(r.ns_, "@2001:db8::53 -p 5353 +norec " + self + " AAAA");
+    CHECK(v6.answer == std::vector<std::string>{self + " 0 IN AAAA 2001:db8::53"});
+    auto loopback = r.dig(self + " SRV");
+    CHECK(loopback.status == "NOERROR");
+    CHECK(loopback.answer.empty());
+    CHECK(loopback.additional.empty());
+    CHECK(test::dig(r.ns_, "@::1 -p 5353 +norec " + self + " AAAA").answer.empty());
     CHECK(r.dig(self + " TXT").answer.at(0).find("\"allowed=10.0.0.254/32\"") != std::string::npos);
   }
   SECTION("a PTR set too big for UDP: TC, then dig gets it whole over TCP") {
