@@ -242,7 +242,7 @@ private:
   std::array<std::size_t, max_answer_offsets> answer_offsets_{};
   std::size_t answer_offsets_count_{};
   bool tsig_{};
-  std::array<std::uint8_t, max_name> tsig_owner_{}, tsig_algorithm_{};
+  std::array<std::uint8_t, max_name> tsig_owner_, tsig_algorithm_;  // written only by badkey(): no cost per query
   std::size_t tsig_owner_len_{}, tsig_algorithm_len_{};
 };
 
