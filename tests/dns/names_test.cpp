@@ -48,7 +48,7 @@ TEST_CASE("wire lengths of the names a zone publishes", "[dns][names]") {
   CHECK(ns->octets == 263);
 }
 
-TEST_CASE("a name that cannot be published stops the build; the root never stands in for it", "[dns][names]") {
+TEST_CASE("a name that cannot be published stops the build, and the root never stands in for it", "[dns][names]") {
   auto reference = reference_settings();
   auto& settings = reference.settings;
   SECTION("a zone whose peer names pass 255 octets") {

@@ -163,13 +163,19 @@ TEST_CASE("TCP: idle connections are closed, and the cap closes the longest idle
   }
 }
 
-TEST_CASE("UDP on a wildcard socket: self answers and replies from the address asked", "[server][udp]") {
+TEST_CASE("UDP on a wildcard socket: replies from the address asked, and self asked on loopback has no address", "[server][udp]") {
   Running r("", {});
   const std::string self_name = dns::instance_name(key_from_b64(self_key), "example.com.");
   for (const char* to : {"127.0.0.1", "127.0.0.2"}) {
+    CHECK(section(parse_response(udp_ask(to, r.port, make_query(name1, LDNS_RR_TYPE_A))).get(), LDNS_SECTION_ANSWER) ==
+          rrs({name1 + " 0 IN A 198.51.100.7"}));
+    // The local address of the packet is what self without endpoint would publish; a loopback one
+    // never is (the live e2e test asks on other addresses of a namespace).
     auto pkt = parse_response(udp_ask(to, r.port, make_query(self_name, LDNS_RR_TYPE_A)));
     REQUIRE(pkt);
-    CHECK(section(pkt.get(), LDNS_SECTION_ANSWER) == rrs({self_name + " 0 IN A " + to}));
+    CHECK(ldns_pkt_get_rcode(pkt.get()) == LDNS_RCODE_NOERROR);
+    CHECK(ldns_pkt_ancount(pkt.get()) == 0);
+    CHECK(ldns_pkt_nscount(pkt.get()) == 1);
   }
   // A zone refresh is picked up without restarting anything.
   auto d = reference_device();
