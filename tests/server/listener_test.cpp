@@ -7,21 +7,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "dns/fixtures.hpp"
 #include "dns/names.hpp"
-#include "dns/responder.hpp"
 #include "server/server.hpp"
-#include "wg/uapi_codec.hpp"
 #include "support/dns_case.hpp"
 #include "support/fake_backend.hpp"
 #include "support/lab.hpp"
@@ -96,20 +92,6 @@ std::vector<std::uint8_t> udp_ask(const char* to, std::uint16_t port, const std:
   ::inet_ntop(AF_INET, &from.sin_addr, text, sizeof text);
   if (n > 0) CHECK(std::string(text) == to);  // the reply leaves from the address asked
   return buf;
-}
-
-// The reference device plus `n` peers that all have a fresh endpoint, ports from `first_port`.
-wg::Device device_with_peers(unsigned n, unsigned first_port) {
-  wg::Device device = reference_device();
-  for (unsigned i = 0; i < n; ++i) {
-    wg::Peer p;
-    p.public_key = key_n(i + 10);
-    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(first_port + i % 60000)};
-    p.allowed_ips.push_back(*wg::Prefix::parse("10.1.0.0/16"));
-    p.last_handshake = wg::Clock::now();
-    device.peers.push_back(p);
-  }
-  return device;
 }
 
 }  // namespace
@@ -257,96 +239,4 @@ TEST_CASE("UDP sockets queue a burst: a receive buffer larger than the default",
     ++udp;
   }
   CHECK(udp == std::max(1U, std::thread::hardware_concurrency()));  // one per worker
-}
-
-TEST_CASE("snapshot build time at 10,000 peers", "[dns][scale]") {
-  const wg::Device device = device_with_peers(10000, 1000);
-  std::vector<double> ms;
-  std::shared_ptr<const dns::Zone> zone;
-  for (int i = 0; i < 5; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    zone = make_zone(reference_settings(), device, wg::Clock::now(), zone.get());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  CHECK(zone->published == 10003);
-  std::cout << "figure: build_zone at 10,003 peers, median of 5: " << ms[2] << " ms" << std::endl;
-}
-
-TEST_CASE("refresh cost at 10,000 and 100,000 peers when nothing changed", "[dns][scale]") {
-  for (unsigned n : {10000U, 100000U}) {
-    std::string dump = "private_key=" + std::string(62, '0') + "40\nlisten_port=51820\nfwmark=0\n";
-    for (unsigned i = 0; i < n; ++i) {
-      dump += "public_key=" + wg::hex_encode(key_n(i + 10).bytes()) + "\npreshared_key=" + std::string(64, '0') +
-              "\nprotocol_version=1\nendpoint=198.51.100.9:" + std::to_string(1024 + i % 60000) +
-              "\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\n" +
-              "allowed_ip=10.1.0.0/16\n";
-    }
-    dump += "errno=0\n\n";
-    std::vector<double> parse_ms, digest_ms, build_ms;
-    std::shared_ptr<const dns::Zone> zone;
-    for (int i = 0; i < 5; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      auto device = wg::parse_uapi_get(dump, "wg0");
-      auto t1 = std::chrono::steady_clock::now();
-      const auto peers = server::published_peers(reference_settings().publish, device, wg::Clock::now());
-      const auto digest = dns::published_digest(peers);
-      auto t2 = std::chrono::steady_clock::now();
-      zone = dns::build_zone(reference_settings().settings, peers, wg::Clock::now(), zone.get());
-      auto t3 = std::chrono::steady_clock::now();
-      CHECK(digest == zone->digest);
-      parse_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      digest_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
-      build_ms.push_back(std::chrono::duration<double, std::milli>(t3 - t2).count());
-    }
-    for (auto* v : {&parse_ms, &digest_ms, &build_ms}) std::sort(v->begin(), v->end());
-    std::cout << "figure: " << n << " peers, median of 5: parse_uapi_get " << parse_ms[2] << " ms, published_digest " << digest_ms[2]
-              << " ms (all a refresh costs when nothing changed), build_zone " << build_ms[2] << " ms" << std::endl;
-  }
-}
-
-TEST_CASE("query cost at 1,000 and 100,000 peers", "[dns][scale]") {
-  // The query path alone (parse, look up, assemble), single thread, random names so that a large
-  // snapshot is mostly out of cache as it is under real load: what a UDP worker spends per query.
-  // Batches are prefetched first as the UDP worker does (from min_prefetch_names names on).
-  for (unsigned n : {1000U, 100000U}) {
-    const wg::Device device = device_with_peers(n, 1024);
-    const auto zones = zone_set(make_zone(reference_settings(), device, wg::Clock::now(), nullptr));
-    std::vector<std::vector<std::uint8_t>> queries;
-    std::uint32_t seed = 12345;
-    auto next = [&seed] { return seed = seed * 1664525U + 1013904223U; };
-    for (unsigned i = 0; i < 65536; ++i) {
-      const auto name = dns::instance_name(key_n(10 + next() % n), "example.com.", (i & 1) != 0);
-      queries.push_back(make_query(name, (i % 4) == 3 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_SRV));
-    }
-    std::array<std::uint8_t, 1232> out{};
-    const dns::QueryContext ctx{dns::Transport::udp, wg::IpAddress::parse("127.0.0.1")};
-    // One at a time, and as a UDP worker answers a recvmmsg batch (4 is the mean batch under
-    // dnsperf at 100,000 peers, 32 the largest and most common): every name prefetched first.
-    std::vector<std::span<const std::uint8_t>> spans(queries.begin(), queries.end());
-    const std::array<std::size_t, 3> batches = {1, 4, 32};
-    std::array<std::vector<double>, batches.size()> ns;
-    const unsigned rounds = 4;
-    std::size_t answered = 0;
-    for (int r = 0; r < 5; ++r) {
-      for (std::size_t b = 0; b < batches.size(); ++b) {
-        const auto start = std::chrono::steady_clock::now();
-        for (unsigned k = 0; k < rounds; ++k) {
-          for (std::size_t i = 0; i < spans.size(); i += batches[b]) {
-            const auto group = std::span(spans).subspan(i, std::min(batches[b], spans.size() - i));
-            if (group.size() > 1) dns::prefetch(group, zones);  // as the UDP worker does
-            for (const auto q : group) answered += dns::respond(q, zones, ctx, out) > 0 ? 1 : 0;
-          }
-        }
-        ns[b].push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / (rounds * queries.size()));
-      }
-    }
-    CHECK(answered == batches.size() * 5 * rounds * queries.size());
-    std::cout << "figure: " << n << " peers, median of 5, ns per query (75% SRV, 25% A):";
-    for (std::size_t b = 0; b < batches.size(); ++b) {
-      std::sort(ns[b].begin(), ns[b].end());
-      std::cout << (b == 0 ? " one at a time " : ", in batches of " + std::to_string(batches[b]) + " ") << ns[b][2];
-    }
-    std::cout << std::endl;
-  }
 }
