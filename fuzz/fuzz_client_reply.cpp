@@ -10,9 +10,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::uint8_t> reply(data, size);
   const auto srv = wgsd::client::read_srv_reply(reply, qname);
   if (srv.kind == wgsd::client::SrvReply::Kind::found && srv.port == 0) std::abort();
-  // The reply matcher reads any bytes against a real query.
-  static std::uint16_t id = 0;
-  static const auto query = wgsd::client::build_query(qname, 33, id);
+  // The reply matcher reads any bytes against a real query, the same in every run (the case as
+  // given and a fixed ID) so that a crash found once reproduces.
+  static const auto query = [] {
+    std::uint16_t id = 0;
+    auto q = wgsd::client::build_query(qname, 33, id, false);
+    q[0] = 0x12;
+    q[1] = 0x34;
+    return q;
+  }();
   (void)wgsd::client::reply_matches(query, data, size);
   try {
     (void)wgsd::client::read_address_reply(reply, "x.example.com.", 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <span>
+#include <unordered_map>
 
 #include "client/endpoint_check.hpp"
 #include "client/lookup.hpp"
@@ -10,8 +11,10 @@
 namespace wgsd::client {
 namespace {
 
-// Peers written per device update; the device is read again right before each batch.
-constexpr std::size_t write_batch = 64;
+// Peers written per device update.
+constexpr std::size_t write_batch = 256;
+// A read of the device older than this is not trusted to judge a batch by: it is read again.
+constexpr std::chrono::milliseconds reread_after{100};
 
 bool same_endpoint(const std::optional<wg::Endpoint>& a, const wg::Endpoint& b) {
   return a && a->port == b.port && a->address.unmapped() == b.address.unmapped();
@@ -32,10 +35,18 @@ void judge(const Options& options, const wg::Device& device, const std::vector<R
   std::size_t best_at = 0;
   std::string refusal;
   std::vector<std::string> failures;
+  std::vector<std::string> not_known;
   for (std::size_t r = 0; r < answers.size(); ++r) {
     const auto& a = answers[r];
     const std::string registry = options.registries[r].to_string();
+    if (a.kind == RegistryAnswer::Kind::stopped) {
+      // Half the registries' answers could pick a staler endpoint than all of them: nothing is used.
+      out.outcome = Outcome::stopped;
+      out.message = "stopped before the lookup finished";
+      return;
+    }
     if (a.kind == RegistryAnswer::Kind::failed) failures.push_back(registry + ": " + a.error);
+    if (a.kind == RegistryAnswer::Kind::not_found) not_known.push_back(registry);
     if (a.kind != RegistryAnswer::Kind::found) continue;
     if (auto why = why_unusable(a.endpoint.address, device)) {
       if (refusal.empty()) {
@@ -54,10 +65,12 @@ void judge(const Options& options, const wg::Device& device, const std::vector<R
     if (!refusal.empty()) {
       out.outcome = Outcome::refused;
       out.message = refusal;
-    } else if (failures.size() == answers.size()) {
+    } else if (!failures.empty()) {
+      // No registry knows the peer, and one could not be asked: it may be the one that knows it.
       out.outcome = Outcome::lookup_failed;
       out.message = "lookup failed: ";
       for (std::size_t f = 0; f < failures.size(); ++f) out.message += (f ? "; " : "") + failures[f];
+      for (std::size_t n = 0; n < not_known.size(); ++n) out.message += (n ? ", " : "; not known to ") + not_known[n];
     } else {
       out.outcome = Outcome::unknown;
       out.message = "not known to the registry";
@@ -78,27 +91,39 @@ void judge(const Options& options, const wg::Device& device, const std::vector<R
   out.message = "would set endpoint " + best->endpoint.to_string() + " (was " + was + ")";
 }
 
-// Writes the endpoints `report` decided on, a batch at a time. Right before each batch the device
-// is read again: a peer whose tunnel came up during the lookups is left alone.
+// Writes the endpoints `report` decided on, up to `write_batch` peers per device update. Before a
+// batch the device is read again unless the last read is younger than `reread_after`: a peer whose
+// tunnel came up during the lookups is left alone, and the read a batch is judged by is never older
+// than that plus one write. The read is indexed by key, so judging a peer does not scan the device.
 void write_endpoints(const Options& options, wg::Backend& backend, std::vector<PeerReport*> pending) {
+  wg::Device device;
+  std::unordered_map<wg::Key, const wg::Peer*, wg::KeyHash> by_key;
+  std::optional<std::chrono::steady_clock::time_point> read_at;
   for (std::size_t from = 0; from < pending.size(); from += write_batch) {
     const std::span<PeerReport*> batch(pending.data() + from, std::min(write_batch, pending.size() - from));
-    wg::Device device;
-    try {
-      device = backend.get_device(options.device);
-    } catch (const std::exception& e) {
-      for (auto* out : batch) {
-        out->outcome = Outcome::write_failed;
-        out->message = std::string("could not read the device again before writing: ") + e.what();
+    if (!read_at || std::chrono::steady_clock::now() - *read_at > reread_after) {
+      read_at.reset();
+      by_key.clear();
+      try {
+        device = backend.get_device(options.device);
+      } catch (const std::exception& e) {
+        for (auto* out : batch) {
+          out->outcome = Outcome::write_failed;
+          out->message = std::string("could not read the device again before writing: ") + e.what();
+        }
+        continue;
       }
-      continue;
+      read_at = std::chrono::steady_clock::now();
+      by_key.reserve(device.peers.size());
+      for (const auto& p : device.peers) by_key.emplace(p.public_key, &p);
     }
     const auto now = wg::Clock::now();
     wg::DeviceUpdate update{options.device, {}};
     std::vector<PeerReport*> written;
     for (auto* out : batch) {
-      const auto peer = std::find_if(device.peers.begin(), device.peers.end(), [&](const wg::Peer& p) { return p.public_key == out->public_key; });
-      if (peer == device.peers.end()) {
+      const auto found = by_key.find(out->public_key);
+      const wg::Peer* peer = found == by_key.end() ? nullptr : found->second;
+      if (peer == nullptr) {
         out->outcome = Outcome::skipped;
         out->message = "left alone: the peer left the device during the lookup";
       } else if (is_fresh(options, *peer, now)) {
@@ -162,7 +187,7 @@ RunReport round(const Options& options, wg::Backend& backend, const std::atomic<
       qnames.push_back(dns::instance_name(peer.public_key, options.zone, true));
     }
   }
-  const LookupOptions lookup{options.timeout, options.retries, options.concurrency, stop, stop_fd};
+  const LookupOptions lookup{options.timeout, options.retries, options.concurrency, stop, stop_fd, {}};
   const auto answers = lookup_all(qnames, options.registries, lookup);
   std::vector<PeerReport*> pending;
   for (std::size_t k = 0; k < asked.size(); ++k) {
@@ -170,7 +195,13 @@ RunReport round(const Options& options, wg::Backend& backend, const std::atomic<
     judge(options, device, answers[k], out);
     if (out.outcome == Outcome::updated && !options.dry_run) pending.push_back(&out);
   }
-  if (stop_requested(lookup)) return report;  // the caller stops: nothing more is written
+  if (stop_requested(lookup)) {  // the caller stops: nothing more is written, and the report says so
+    for (auto* out : pending) {
+      out->outcome = Outcome::stopped;
+      out->message = "stopped before writing " + out->endpoint->to_string() + " (was " + (out->previous ? out->previous->to_string() : "none") + ")";
+    }
+    return report;
+  }
   write_endpoints(options, backend, std::move(pending));
   return report;
 }

@@ -37,6 +37,7 @@ enum class Outcome {
   lookup_failed,    ///< no answer from any registry
   refused,          ///< the registry's endpoint cannot be a remote peer (loopback, routing loop, ...)
   write_failed,     ///< the device refused the endpoint
+  stopped,          ///< SIGTERM/SIGINT came before this peer was looked up or written
 };
 
 struct PeerReport {

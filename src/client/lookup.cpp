@@ -30,7 +30,8 @@ struct Job {
 class Round {
 public:
   Round(const std::vector<std::string>& qnames, const std::vector<wg::Endpoint>& registries, const LookupOptions& options)
-      : qnames_(qnames), registries_(registries), options_(options), resolver_{options.timeout, options.retries} {
+      : qnames_(qnames), registries_(registries), options_(options), resolver_{options.timeout, options.retries},
+        poll_(options.poll ? options.poll : std::function<int(pollfd*, nfds_t, int)>(::poll)) {
     results_.assign(qnames.size(), std::vector<RegistryAnswer>(registries.size()));
   }
 
@@ -53,8 +54,8 @@ public:
       }
       if (active.empty()) break;
       if (stop_requested(options_)) {
-        for (auto& job : active) finish(job, "stopped");
-        for (; next < total; ++next) results_[next / registries_.size()][next % registries_.size()].error = "stopped";
+        for (auto& job : active) end_unfinished(job.out, RegistryAnswer::Kind::stopped, "stopped");
+        for (; next < total; ++next) end_unfinished(&at(next), RegistryAnswer::Kind::stopped, "stopped");
         break;
       }
 
@@ -66,11 +67,14 @@ public:
       }
       if (options_.stop_fd >= 0) fds.push_back({options_.stop_fd, POLLIN, 0});
       const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
-      const int r = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(0, wait)));
+      const int r = poll_(fds.data(), fds.size(), static_cast<int>(std::max<long long>(0, wait)));
       if (r < 0 && errno != EINTR) {
+        // The loop cannot wait (ENOMEM, ...): every exchange, started or not, ends here with why.
+        // Nothing is left in `active` whose exchange is gone.
         const std::string why = std::string("poll: ") + std::strerror(errno);
-        for (auto& job : active) finish(job, why);
-        continue;
+        for (auto& job : active) end_unfinished(job.out, RegistryAnswer::Kind::failed, why);
+        for (; next < total; ++next) end_unfinished(&at(next), RegistryAnswer::Kind::failed, why);
+        break;
       }
       const auto then = SteadyClock::now();
       for (std::size_t i = 0; i < active.size(); ++i) {
@@ -101,6 +105,13 @@ private:
       return finish(job, e.what());
     }
     settle(job, now);
+  }
+
+  RegistryAnswer& at(std::size_t job) { return results_[job / registries_.size()][job % registries_.size()]; }
+
+  static void end_unfinished(RegistryAnswer* out, RegistryAnswer::Kind kind, const std::string& why) {
+    out->kind = kind;
+    out->error = why;
   }
 
   void finish(Job& job, const std::string& error) {
@@ -164,6 +175,7 @@ private:
   const std::vector<wg::Endpoint>& registries_;
   const LookupOptions& options_;
   ResolverOptions resolver_;
+  std::function<int(pollfd*, nfds_t, int)> poll_;
   std::vector<std::vector<RegistryAnswer>> results_;
 };
 

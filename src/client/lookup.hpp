@@ -3,9 +3,12 @@
 // under a hardened unit's process limit (LimitNPROC) whatever the number of peers.
 #pragma once
 
+#include <poll.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,11 +23,13 @@ struct LookupOptions {
   unsigned concurrency{32};                  ///< exchanges in flight at once (at least 1)
   const std::atomic<bool>* stop{nullptr};    ///< when set and true, the round ends within 100 ms
   int stop_fd{-1};                           ///< when readable (a signalfd), the round ends at once
+  /// The event loop's wait; empty is ::poll. A seam for tests (a poll that fails, a poll that counts).
+  std::function<int(pollfd*, nfds_t, int)> poll;
 };
 
 /// What one registry said about one peer.
 struct RegistryAnswer {
-  enum class Kind { found, not_found, failed };
+  enum class Kind { found, not_found, failed, stopped };
   Kind kind{Kind::failed};
   std::string error;                         ///< for failed: what went wrong, in words
   wg::Endpoint endpoint;                     ///< for found (the address unmapped)
@@ -34,8 +39,8 @@ struct RegistryAnswer {
 
 /// Asks every registry for the SRV of every name in `qnames` (then A and AAAA for the target when
 /// the SRV came without its address). Result: [name][registry], in the order given. Never throws
-/// for a lookup: a failure is an answer of kind `failed`. When stopped, what is unfinished fails
-/// with "stopped".
+/// for a lookup: a failure is an answer of kind `failed`. When stopped, what is unfinished is of
+/// kind `stopped`. If the loop itself cannot wait (poll fails), what is unfinished fails with why.
 std::vector<std::vector<RegistryAnswer>> lookup_all(const std::vector<std::string>& qnames,
                                                     const std::vector<wg::Endpoint>& registries, const LookupOptions& options);
 

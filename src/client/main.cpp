@@ -42,13 +42,22 @@ std::chrono::nanoseconds duration_option(const std::string& text, const char* fl
   return *d;
 }
 
-constexpr unsigned max_concurrency = 4096;
+// A duration within [low, high]; `range` says so in words.
+std::chrono::nanoseconds bounded_duration(const std::string& text, const char* flag, std::chrono::nanoseconds low,
+                                          std::chrono::nanoseconds high, const char* range) {
+  auto d = server::parse_duration(text);
+  if (!d || *d < low || *d > high) throw CLI::ValidationError(flag, std::string("expected a duration from ") + range + ", got '" + text + "'");
+  return *d;
+}
 
-unsigned concurrency_option(const std::string& text) {
+constexpr unsigned max_concurrency = 4096;
+constexpr unsigned max_retries = 10;
+
+unsigned number_option(const std::string& text, const char* flag, unsigned low, unsigned high) {
   unsigned n = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || ptr != text.data() + text.size() || n < 1 || n > max_concurrency) {
-    throw CLI::ValidationError("--concurrency", "expected a number from 1 to " + std::to_string(max_concurrency) + ", got '" + text + "'");
+  if (ec != std::errc() || ptr != text.data() + text.size() || n < low || n > high) {
+    throw CLI::ValidationError(flag, "expected a number from " + std::to_string(low) + " to " + std::to_string(high) + ", got '" + text + "'");
   }
   return n;
 }
@@ -78,6 +87,7 @@ int run(int argc, char** argv) {
   std::string tsig_y;
   std::string tsig_k;
   std::string concurrency = std::to_string(options.concurrency);
+  std::string retries = std::to_string(options.retries);
   app.add_option("--device", options.device, "WireGuard device whose peers to resolve")->required();
   app.add_option("--dns", dns_servers, "registry IP:PORT (repeatable; the freshest answer wins)")->required();
   app.add_option("--zone", options.zone, "zone the registry serves, e.g. example.com.")->required();
@@ -85,7 +95,7 @@ int run(int argc, char** argv) {
   app.add_flag("--force", options.force, "also update peers with a fresh handshake");
   app.add_option("--skip", skip, "base64 public key of a peer to leave alone (repeatable)");
   app.add_option("--timeout", timeout, "per-query timeout")->capture_default_str();
-  app.add_option("--retries", options.retries, "further UDP attempts per query")->capture_default_str();
+  app.add_option("--retries", retries, "further UDP attempts per query, 0-" + std::to_string(max_retries))->capture_default_str();
   app.add_option("--concurrency", concurrency, "DNS exchanges in flight at once, 1-4096 (one thread runs them all)")->capture_default_str();
   app.add_option("--interval", interval, "run as a daemon, one round per interval (with jitter)");
   app.add_flag("--dry-run", options.dry_run, "change nothing; print what would be done");
@@ -116,9 +126,11 @@ int run(int argc, char** argv) {
       options.skip.push_back(*key);
     }
     options.fresh = std::chrono::duration_cast<std::chrono::seconds>(duration_option(fresh, "--fresh"));
-    options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option(timeout, "--timeout"));
-    if (!interval.empty()) every = duration_option(interval, "--interval");
-    options.concurrency = concurrency_option(concurrency);
+    options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        bounded_duration(timeout, "--timeout", std::chrono::milliseconds(1), std::chrono::seconds(60), "1ms to 60s"));
+    options.retries = number_option(retries, "--retries", 0, max_retries);
+    if (!interval.empty()) every = bounded_duration(interval, "--interval", std::chrono::seconds(1), std::chrono::hours(24), "1s to 24h");
+    options.concurrency = number_option(concurrency, "--concurrency", 1, max_concurrency);
     if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
     wg::check_device_name(options.device);
   } catch (const CLI::Success& e) {  // --help, --version
@@ -153,12 +165,14 @@ int run(int argc, char** argv) {
   int code = 0;
   for (;;) {
     const auto report = client::run_once(options, *wg_backend, nullptr, signal_fd.get());
-    if (signalled(signal_fd.get(), std::chrono::milliseconds(0))) return 0;
+    // A signal during the round: what was done is reported (unfinished peers as stopped), and the
+    // round's exit code stands.
+    const bool stop = signalled(signal_fd.get(), std::chrono::milliseconds(0));
     client::print_messages(report, options.dry_run, std::cerr);
     if (options.json) client::print_json(report, options.dry_run, std::cout);
     std::cout.flush();
     code = report.exit_code();
-    if (every.count() == 0) break;
+    if (stop || every.count() == 0) break;
     // ±10% jitter, so a fleet of clients started together does not ask in lockstep.
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
     if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng)))) return 0;

@@ -72,7 +72,12 @@ std::vector<std::string> strings_of(const ldns_rr* txt) {
 
 std::optional<std::int64_t> handshake_of(const std::vector<std::string>& strings) {
   for (const auto& s : strings) {
-    if (s.rfind("handshake=", 0) != 0) continue;
+    constexpr std::string_view key = "handshake=";
+    if (s.size() < key.size() || !std::equal(key.begin(), key.end(), s.begin(), [](char k, char c) {
+          return k == std::tolower(static_cast<unsigned char>(c));
+        })) {
+      continue;  // keys are read without regard to case, as allowed= is
+    }
     std::int64_t value = 0;
     auto [ptr, ec] = std::from_chars(s.data() + 10, s.data() + s.size(), value);
     if (ec == std::errc() && ptr == s.data() + s.size() && value >= 0) return value;
@@ -153,6 +158,10 @@ SrvReply read_srv_reply(std::span<const std::uint8_t> reply, const std::string& 
   out.port = ldns_rdf2native_int16(ldns_rr_rdf(srv, 2));
   const ldns_rdf* target = ldns_rr_rdf(srv, 3);
   out.target = lower_text(target);
+  if (out.target == ".") {  // RFC 2782: the service is decidedly not available at this name
+    out.kind = SrvReply::Kind::not_found;
+    return out;
+  }
   if (out.port == 0) {
     out.error = "SRV port is 0";
     return out;

@@ -35,6 +35,7 @@ const char* outcome_name(Outcome outcome) {
     case Outcome::lookup_failed: return "lookup_failed";
     case Outcome::refused: return "refused";
     case Outcome::write_failed: return "write_failed";
+    case Outcome::stopped: return "stopped";
   }
   return "?";
 }

@@ -14,12 +14,15 @@ namespace wgsd::client {
 namespace {
 
 constexpr std::size_t max_udp_reply = 65535;
+// After an ICMP error (port unreachable), the wait before the next attempt: a registry that is
+// restarting gets a moment to come up instead of every retry being spent at once.
+constexpr std::chrono::milliseconds retry_pause{200};
 
 std::string errno_text(int err) { return std::strerror(err); }
 
 }  // namespace
 
-std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qtype, std::uint16_t& id) {
+std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qtype, std::uint16_t& id, bool random_case) {
   auto wire = dns::name_to_wire(qname);
   if (!wire) throw std::runtime_error("invalid name '" + qname + "'");
   id = static_cast<std::uint16_t>(randombytes_uniform(65536));
@@ -42,7 +45,7 @@ std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qt
     }
     const char c = name[i];
     const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (letter) name[i] = static_cast<char>((bits[i] & 1) != 0 ? (c | 0x20) : (c & ~0x20));
+    if (letter && random_case) name[i] = static_cast<char>((bits[i] & 1) != 0 ? (c | 0x20) : (c & ~0x20));
   }
   q += name;
   dns::put_u16(q, qtype);
@@ -56,14 +59,22 @@ std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qt
   return {q.begin(), q.end()};
 }
 
-bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* reply, std::size_t size) {
+bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* reply, std::size_t size, bool exact_case) {
   if (size < dns::header_size || query.size() < dns::header_size) return false;
   if (reply[0] != query[0] || reply[1] != query[1] || (reply[2] & 0x80) == 0) return false;
   if (reply[4] != 0 || reply[5] != 1) return false;
   const std::size_t qlen = dns::uncompressed_name_length({query.data() + dns::header_size, query.size() - dns::header_size});
   const std::size_t question = qlen + 4;
   if (size < dns::header_size + question) return false;
-  return std::memcmp(reply + dns::header_size, query.data() + dns::header_size, question) == 0;
+  const std::uint8_t* ours = query.data() + dns::header_size;
+  const std::uint8_t* theirs = reply + dns::header_size;
+  if (exact_case) return std::memcmp(theirs, ours, question) == 0;
+  // Length octets are at most 63, below 'A': folding every byte of the name folds only its letters.
+  const auto fold = [](std::uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<std::uint8_t>(c | 0x20) : c; };
+  for (std::size_t i = 0; i < qlen; ++i) {
+    if (fold(theirs[i]) != fold(ours[i])) return false;
+  }
+  return std::memcmp(theirs + qlen, ours + qlen, 4) == 0;  // type and class
 }
 
 Exchange::Exchange(wg::Endpoint server, const std::string& qname, std::uint16_t qtype, ResolverOptions options)
@@ -74,7 +85,7 @@ Exchange::Exchange(wg::Endpoint server, const std::string& qname, std::uint16_t 
 
 void Exchange::fail(std::string why) {
   state_ = State::failed;
-  error_ = std::move(why);
+  error_ = case_lost_ ? "registry " + server_.to_string() + " did not keep the case of the question (0x20), and over TCP: " + why : std::move(why);
   fd_.reset();
 }
 
@@ -97,8 +108,13 @@ void Exchange::udp_attempt(SteadyClock::time_point now) {
   deadline_ = now + options_.timeout;
   if (::send(fd_.get(), query_.data(), query_.size(), 0) < 0) {
     last_error_ = "send to " + server_.to_string() + ": " + errno_text(errno);
-    next_attempt(now);
+    pause_then_retry(now);
   }
+}
+
+void Exchange::pause_then_retry(SteadyClock::time_point now) {
+  if (attempt_ >= options_.retries) return next_attempt(now);  // the last attempt: fail now
+  deadline_ = std::min(deadline_, now + retry_pause);           // on_deadline() sends the next
 }
 
 void Exchange::next_attempt(SteadyClock::time_point now) {
@@ -125,13 +141,23 @@ void Exchange::read_udp(SteadyClock::time_point now) {
   for (;;) {
     const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;  // keep waiting
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (case_lost_) return start_tcp(now);  // nothing in the right case came with it
+        return;                                 // keep waiting
+      }
       // ICMP port or host unreachable and the like: this attempt is over now, not at its timeout.
       last_error_ = "receive from " + server_.to_string() + ": " + errno_text(errno);
-      return next_attempt(now);
+      return pause_then_retry(now);
     }
-    // Not ours, not about our question in our case: ignored, it may be spoofed.
-    if (!reply_matches(query_, buf.data(), static_cast<std::size_t>(n))) continue;
+    const auto size = static_cast<std::size_t>(n);
+    if (!reply_matches(query_, buf.data(), size)) {
+      // Ours but for the case: a resolver that answers in the case it cached (or a forger who
+      // missed the case). TCP settles it, out of an off-path forger's reach.
+      // What else has arrived is read first: the real reply may be queued behind a forged one.
+      if (reply_matches(query_, buf.data(), size, false)) case_lost_ = true;
+      continue;  // not ours, not about our question: ignored, it may be spoofed
+    }
     buf.resize(static_cast<std::size_t>(n));
     if ((buf[2] & 0x02) != 0) return start_tcp(now);  // TC: the whole answer over TCP (RFC 7766)
     reply_ = std::move(buf);
@@ -184,7 +210,7 @@ void Exchange::advance_tcp() {
       const std::size_t len = (static_cast<std::size_t>(in_[0]) << 8) | in_[1];
       if (in_.size() >= 2 + len) {
         std::vector<std::uint8_t> reply(in_.begin() + 2, in_.begin() + 2 + static_cast<std::ptrdiff_t>(len));
-        if (!reply_matches(query_, reply.data(), reply.size())) return fail(where + ": reply does not match the query");
+        if (!reply_matches(query_, reply.data(), reply.size(), !case_lost_)) return fail(where + ": reply does not match the query");
         reply_ = std::move(reply);
         state_ = State::done;
         fd_.reset();

@@ -2,7 +2,11 @@
 // random ID, RD, EDNS(0) 1232, random 0x20 case on the name, a connected UDP socket with a
 // timeout and retries, TCP when the reply is truncated. A reply is accepted only if it carries
 // our ID with QR set and repeats our question byte for byte (the case included); everything else
-// is ignored as a possible spoof. An ICMP error on the connected socket ends an attempt at once.
+// is ignored as a possible spoof. A reply that matches but for the case comes from a resolver that
+// answers in the case it cached: the question is asked again over TCP, where an off-path forger
+// cannot answer, and any case is accepted there. An ICMP error on the connected socket ends an
+// attempt at once; the next one follows a short pause, so a registry that restarts is really
+// asked again.
 #pragma once
 
 #include <poll.h>
@@ -25,14 +29,16 @@ struct ResolverOptions {
 };
 
 /// Builds a query: random ID (returned through `id`), RD set, EDNS(0) with a 1232-byte payload,
-/// and each letter of `qname` in a random case (0x20 bits). Throws std::runtime_error for a name
-/// that cannot be put on the wire.
-std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qtype, std::uint16_t& id);
+/// and each letter of `qname` in a random case (0x20 bits; with `random_case` false the name keeps
+/// the case given, for reproducible fuzzing). Throws std::runtime_error for a name that cannot be
+/// put on the wire.
+std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qtype, std::uint16_t& id, bool random_case = true);
 
-/// True if `reply` answers `query`: same ID, QR set, one question byte-equal to ours. The case
-/// must match exactly: the registry echoes the question, so a reply in another case did not see
-/// our query.
-bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* reply, std::size_t size);
+/// True if `reply` answers `query`: same ID, QR set, one question byte-equal to ours. With
+/// `exact_case` the case must match too: the registry echoes the question, so a reply in another
+/// case did not see our query. Without it (over TCP, where the case proves nothing) the name is
+/// compared without regard to case.
+bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* reply, std::size_t size, bool exact_case = true);
 
 /// One query to one server. Call start(), then on_ready() when fd() shows events(), and
 /// on_deadline() once deadline() has passed, until state() is no longer running.
@@ -58,6 +64,7 @@ private:
   enum class Phase { udp, tcp_connect, tcp_send, tcp_receive };
   void udp_attempt(SteadyClock::time_point now);
   void next_attempt(SteadyClock::time_point now);
+  void pause_then_retry(SteadyClock::time_point now);
   void read_udp(SteadyClock::time_point now);
   void start_tcp(SteadyClock::time_point now);
   void advance_tcp();
@@ -77,6 +84,7 @@ private:
   std::vector<std::uint8_t> in_;    ///< TCP: what arrived so far
   std::vector<std::uint8_t> reply_;
   std::string error_;
+  bool case_lost_{};                ///< a UDP reply matched but for the case: over TCP, any case
 };
 
 }  // namespace wgsd::client

@@ -194,6 +194,30 @@ TEST_CASE("client follows the registry's shape of answer", "[client]") {
     CHECK(s.run().peers[0].outcome == client::Outcome::updated);
     CHECK(dns.queries() == 2);
   }
+  SECTION("over TCP, a length prefix split across reads") {
+    ScriptedDns dns([&](const auto& q, bool tcp, unsigned) {
+      if (!tcp) return std::vector<Send>{{reply_to(q, LDNS_RCODE_NOERROR, {}, {}, true)}};
+      auto reply = good(q, name);
+      reply[0].split_tcp_prefix = true;
+      return reply;
+    });
+    Setup s(dns.port());
+    CHECK(s.run().peers[0].outcome == client::Outcome::updated);
+    CHECK(s.endpoint()->to_string() == "198.51.100.7:40001");
+  }
+  SECTION("over TCP, a reply that does not match is a failure, never used") {
+    ScriptedDns dns([&](const auto& q, bool tcp, unsigned) {
+      if (!tcp) return std::vector<Send>{{reply_to(q, LDNS_RCODE_NOERROR, {}, {}, true)}};
+      auto reply = good(q, name);
+      reply[0].bytes[0] ^= 0xff;  // another ID
+      return reply;
+    });
+    Setup s(dns.port());
+    const auto report = s.run();
+    CHECK(report.peers[0].outcome == client::Outcome::lookup_failed);
+    CHECK_THAT(report.peers[0].message, Catch::Contains("TCP 127.0.0.1:" + std::to_string(dns.port()) + ": reply does not match the query"));
+    CHECK(s.backend.applied().empty());
+  }
   SECTION("SRV port 0 is an error") {
     ScriptedDns dns([&](const auto& q, bool, unsigned) {
       return std::vector<Send>{{reply_to(q, LDNS_RCODE_NOERROR, srv(name, 0), {name + " 0 IN A 198.51.100.7"})}};

@@ -109,7 +109,7 @@ TEST_CASE("wgsd-client sets endpoints from wgsd-server, in both syntaxes", "[cli
 TEST_CASE("wgsd-client --interval follows the registry and stops on SIGTERM", "[client][live]") {
   require_live({"wireguard-go", "wg", "ip", "dig"});
   Pair p(2);
-  Process daemon(p.client_argv({"--interval", "300ms"}), p.dir.path() + "/daemon.log");
+  Process daemon(p.client_argv({"--interval", "1s"}), p.dir.path() + "/daemon.log");
   CHECK(eventually([&] { return p.endpoint_of(1) == "198.51.100.2:10001"; }, 5000ms));
   REQUIRE(p.ns.exec("wg set " + p.registry.ifname() + " peer " + key_n(1).to_base64() + " endpoint 192.0.2.99:4242") == 0);
   CHECK(eventually([&] { return p.endpoint_of(1) == "192.0.2.99:4242"; }, 5000ms));

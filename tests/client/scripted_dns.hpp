@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -21,12 +22,14 @@ public:
   struct Send {
     std::vector<std::uint8_t> bytes;
     bool from_other_socket{};   ///< send from another port: a reply from the wrong address
+    bool split_tcp_prefix{};    ///< over TCP: the length prefix's first byte alone, then the rest
   };
   /// Called per query with (query, over_tcp, count so far); returns what to send back (maybe nothing).
   using Script = std::function<std::vector<Send>(const std::vector<std::uint8_t>&, bool, unsigned)>;
 
-  explicit ScriptedDns(Script script) : script_(std::move(script)) {
-    udp_ = bind_socket(SOCK_DGRAM, 0);
+  /// On `port` (a free one if 0).
+  explicit ScriptedDns(Script script, std::uint16_t port = 0) : script_(std::move(script)) {
+    udp_ = bind_socket(SOCK_DGRAM, port);
     port_ = local_port(udp_);
     tcp_ = bind_socket(SOCK_STREAM, port_);
     other_ = bind_socket(SOCK_DGRAM, 0);
@@ -96,7 +99,13 @@ private:
           if (::recv(c, q.data(), q.size(), MSG_WAITALL) == static_cast<ssize_t>(q.size())) {
             for (const auto& s : call(q, true)) {
               const std::uint8_t l[2] = {static_cast<std::uint8_t>(s.bytes.size() >> 8), static_cast<std::uint8_t>(s.bytes.size() & 0xff)};
-              (void)::send(c, l, 2, MSG_NOSIGNAL);
+              if (s.split_tcp_prefix) {
+                (void)::send(c, l, 1, MSG_NOSIGNAL);
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the reader sees one byte alone
+                (void)::send(c, l + 1, 1, MSG_NOSIGNAL);
+              } else {
+                (void)::send(c, l, 2, MSG_NOSIGNAL);
+              }
               (void)::send(c, s.bytes.data(), s.bytes.size(), MSG_NOSIGNAL);
             }
           }
