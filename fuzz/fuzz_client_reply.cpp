@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return q;
   }();
   (void)wgsd::client::reply_matches(query, data, size);
+  (void)wgsd::client::reply_matches(query, data, size, false);  // over TCP: any case
   try {
     (void)wgsd::client::read_address_reply(reply, "x.example.com.", 1);
     (void)wgsd::client::read_address_reply(reply, qname, 28);

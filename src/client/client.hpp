@@ -34,7 +34,7 @@ enum class Outcome {
   unknown,          ///< the registry does not know this peer (NXDOMAIN / NODATA)
   unchanged,        ///< the device already has the registry's endpoint
   updated,          ///< endpoint written (or would be, with --dry-run)
-  lookup_failed,    ///< no answer from any registry
+  lookup_failed,    ///< no registry knows the peer, and at least one could not be asked
   refused,          ///< the registry's endpoint cannot be a remote peer (loopback, routing loop, ...)
   write_failed,     ///< the device refused the endpoint
   stopped,          ///< SIGTERM/SIGINT came before this peer was looked up or written
@@ -57,7 +57,7 @@ struct RunReport {
   bool round_failed{};                            ///< something unforeseen ended the round (e.g. out of memory)
   std::string error;                              ///< when the device could not be read, or the round failed
   std::vector<PeerReport> peers;
-  /// 0 all resolved or skipped, 2 a lookup failed or was refused, 3 the device could not be read or written.
+  /// 0 all resolved, skipped or stopped, 2 a lookup failed or was refused, 3 the device could not be read or written.
   [[nodiscard]] int exit_code() const;
 };
 

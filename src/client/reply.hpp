@@ -29,7 +29,8 @@ struct SrvReply {
 /// compared without case; CIDRs that do not parse are left out.
 std::vector<wg::Prefix> allowed_of_txt(const std::vector<std::string>& strings);
 
-/// Reads the reply to an SRV query for `qname`. NXDOMAIN or NODATA is `not_found`; another rcode,
+/// Reads the reply to an SRV query for `qname`. NXDOMAIN, NODATA or SRV target "." (RFC 2782: no
+/// service at this name) is `not_found`; another rcode,
 /// an unparsable packet or SRV port 0 is `error`. Records owned by other names are never used.
 /// Whether the address may be written is the caller's judgement (endpoint_check.hpp).
 SrvReply read_srv_reply(std::span<const std::uint8_t> reply, const std::string& qname);

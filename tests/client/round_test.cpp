@@ -3,6 +3,8 @@
 // on what is in flight.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -18,6 +20,8 @@
 #include "support/fake_backend.hpp"
 #include "support/keys.hpp"
 #include "support/lab.hpp"
+#include "support/uapi_server.hpp"
+#include "wg/backend.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
@@ -279,4 +283,24 @@ TEST_CASE("client takes SRV target '.' as no service: not known and nothing more
   CHECK(report.peers[0].outcome == client::Outcome::unknown);
   CHECK(report.exit_code() == 0);
   CHECK(dns.queries() == 1);
+}
+
+TEST_CASE("wgsd-client stopped by SIGTERM during a round prints the report and keeps its exit code", "[client][live]") {
+  require_live({});
+  // A stand-in for the device's UAPI socket (root: the directory is root's), one peer, no handshake.
+  sh("mkdir -p " + std::string(wg::default_uapi_dir));
+  const std::string device = unique_name("wgstop");
+  UapiServer uapi(wg::default_uapi_dir, device);
+  uapi.set_reply("listen_port=51820\npublic_key=" + wg::hex_encode(key_n(1).bytes()) + "\nerrno=0\n\n");
+  ScriptedDns silent([](const auto&, bool, unsigned) { return std::vector<Send>{}; });
+  TempDir dir;
+  const std::string log = dir.path() + "/client.log";
+  Process client({WGSD_CLIENT_BIN, "--device", device, "--backend", "uapi", "--dns", "127.0.0.1:" + std::to_string(silent.port()),
+                  "--zone", "example.com.", "--timeout", "10s", "--retries", "0"},
+                 log);
+  REQUIRE(eventually([&] { return silent.queries() == 1; }, 5000ms));
+  const int status = client.stop(SIGTERM, 3000ms);
+  INFO(sh_out("cat " + log));
+  CHECK(status == 0);
+  CHECK_THAT(sh_out("cat " + log), Catch::Contains("wgsd-client: " + key_n(1).to_base64() + ": stopped before the lookup finished"));
 }
