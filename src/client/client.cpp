@@ -93,8 +93,9 @@ void judge(const Options& options, const wg::Device& device, const std::vector<R
 
 // Writes the endpoints `report` decided on, up to `write_batch` peers per device update. Before a
 // batch the device is read again unless the last read is younger than `reread_after`: a peer whose
-// tunnel came up during the lookups is left alone, and the read a batch is judged by is never older
-// than that plus one write. The read is indexed by key, so judging a peer does not scan the device.
+// tunnel came up during the lookups is left alone, and the read a batch is judged by is at most
+// `reread_after` old when judging starts. The read is indexed by key: judging a peer does not scan
+// the device.
 void write_endpoints(const Options& options, wg::Backend& backend, std::vector<PeerReport*> pending) {
   wg::Device device;
   std::unordered_map<wg::Key, const wg::Peer*, wg::KeyHash> by_key;
