@@ -29,7 +29,7 @@ bench_namespace ab
 data="$work/$n"
 python3 bench/gen.py "$n" "$data"
 start_device "$n" "$data/wg.conf"
-printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s\n}\n' "$dev" >"$work/Corefile"
+printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        ns ns1.example.com. 127.0.0.1\n    }\n}\n' "$dev" >"$work/Corefile"
 
 declare -A figures
 for round in $(seq 1 "$rounds"); do

@@ -44,8 +44,9 @@ with open(os.path.join(out, "wg.conf"), "w") as f:
 svc = "_wireguard._udp." + zone
 with open(os.path.join(out, "example.com.zone"), "w") as f:
     f.write(f"$ORIGIN {zone}\n")
-    f.write(f"{zone} 60 IN SOA ns1.{zone} postmaster.{zone} 1 86400 7200 3600000 60\n")
-    f.write(f"{zone} 0 IN NS ns1.{zone}\n")
+    f.write(f"{zone} 5 IN SOA ns1.{zone} postmaster.{zone} 1 86400 7200 3600000 5\n")
+    f.write(f"{zone} 3600 IN NS ns1.{zone}\n")
+    f.write(f"ns1.{zone} 3600 IN A 127.0.0.1\n")
     # Knot DNS and NSD hold at most 65,535 records in one RRset (the count of a DNS message's
     # section is 16 bits); past that they refuse the zone. No server can send a PTR set that large
     # anyway: over UDP every server answers it with TC and no record, the same answer, which is

@@ -35,7 +35,7 @@ data="$work/data"
 python3 bench/gen.py "$peers" "$data"
 start_device "$peers" "$data/wg.conf"
 corefile() {  # PORT REFRESH
-  printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh %s\n    }\n}\n' "$1" "$dev" "$2"
+  printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh %s\n        ns ns1.example.com. 127.0.0.1\n    }\n}\n' "$1" "$dev" "$2"
 }
 corefile 5303 1h >"$work/quiet.cf"
 corefile 5304 1s >"$work/refreshing.cf"

@@ -66,8 +66,9 @@ verify() {
     --server wgsd=5300 --server knot=5301 --server nsd=5302 --echo floor=5304 >>"$checks_log"
 }
 corefile() {  # PORT [REFRESH]
-  printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s' "$1" "$dev"
-  if [[ -n ${2:-} ]]; then printf ' {\n        refresh %s\n    }\n}\n' "$2"; else printf '\n}\n'; fi
+  printf '.:%s {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        ns ns1.example.com. 127.0.0.1\n' "$1" "$dev"
+  if [[ -n ${2:-} ]]; then printf '        refresh %s\n' "$2"; fi
+  printf '    }\n}\n'
 }
 
 {

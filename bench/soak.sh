@@ -21,7 +21,7 @@ bench_prepare soak dnsperf
 bench_namespace soak
 python3 bench/gen.py "$peers" "$work"
 start_wireguard_go "$work/wg.conf"
-printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh 200ms\n    }\n}\n' "$dev" >"$work/Corefile"
+printf '.:5300 {\n    bind 127.0.0.1\n    wgsd example.com. %s {\n        refresh 200ms\n        ns ns1.example.com. 127.0.0.1\n    }\n}\n' "$dev" >"$work/Corefile"
 ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile" >"$work/wgsd.log" 2>&1 &
 pids+=($!); server=$!
 sleep 2

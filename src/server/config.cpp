@@ -170,20 +170,28 @@ ZoneConfig parse_wgsd(const Directive& d) {
       if (z.refresh < std::chrono::milliseconds(10)) fail(o.args[0], prefix + "must be at least 10ms, got " + quoted(o.args[0].text));
     } else if (name == "ns") {
       no_block(o, prefix);
-      expect_args(o, 1, 2, prefix, "NAME [ADDRESS]");
+      expect_args(o, 1, SIZE_MAX, prefix, "NAME [ADDRESS...]");
       auto ns_name = dns::normalize_zone(o.args[0].text);
       if (!ns_name && !too_long(o.args[0].text).empty()) fail(o.args[0], prefix + "name " + quoted(o.args[0].text) + too_long(o.args[0].text));
       if (!ns_name || *ns_name == ".") fail(o.args[0], prefix + "not a valid host name: " + quoted(o.args[0].text));
+      for (const auto& other : z.settings.ns) {
+        if (other.name == *ns_name) fail(o.args[0], prefix + *ns_name + " given twice (list its addresses on one line)");
+      }
       dns::ZoneSettings::NameServer ns{*ns_name, {}};
-      if (o.args.size() == 2) {
-        const auto address = wg::IpAddress::parse(o.args[1].text);
-        if (!address) fail(o.args[1], prefix + "ADDRESS must be an IP address, got " + quoted(o.args[1].text));
-        ns.addresses.push_back(*address);
+      for (std::size_t i = 1; i < o.args.size(); ++i) {
+        const auto address = wg::IpAddress::parse(o.args[i].text);
+        if (!address) fail(o.args[i], prefix + "ADDRESS must be an IP address, got " + quoted(o.args[i].text));
         if (!inside(*ns_name, z.settings.zone)) {
-          fail(o.args[1], prefix + "ADDRESS (glue) is only for names inside " + z.settings.zone + ", got " + quoted(*ns_name));
+          fail(o.args[i], prefix + "ADDRESS (glue) is only for names inside " + z.settings.zone + ", got " + quoted(*ns_name));
         }
+        if (address->unmapped().is_unspecified()) fail(o.args[i], prefix + "ADDRESS must be an address resolvers can reach, got " + quoted(o.args[i].text));
+        if (std::find(ns.addresses.begin(), ns.addresses.end(), address->unmapped()) != ns.addresses.end()) {
+          fail(o.args[i], prefix + "ADDRESS given twice: " + quoted(o.args[i].text));
+        }
+        ns.addresses.push_back(address->unmapped());
       }
       z.settings.ns.push_back(ns);
+      z.ns_where.push_back(o.name.where());
     } else if (name == "ttl") {
       no_block(o, prefix);
       expect_args(o, 2, 2, prefix, "data|negative|ns DURATION");
@@ -205,7 +213,10 @@ ZoneConfig parse_wgsd(const Directive& d) {
       fail(o.name, "unknown property " + quoted(name) + " in wgsd block");
     }
   }
-  if (z.settings.ns.empty()) z.settings.ns.push_back({"ns1." + z.settings.zone, {}});
+  if (z.settings.ns.empty()) {
+    z.settings.ns.push_back({"ns1." + z.settings.zone, {}});
+    z.ns_where.push_back({});
+  }
   // What cannot be served is refused here, at --check and at every reload, never published.
   std::vector<std::string> ns_names;
   for (const auto& ns : z.settings.ns) ns_names.push_back(ns.name);
@@ -269,6 +280,48 @@ BlockConfig parse_block(const ServerBlock& sb) {
   return b;
 }
 
+// An address resolvers elsewhere can reach this server at: not the wildcard, not loopback, not
+// IPv6 link-local (no scope in an A/AAAA record).
+bool routable(const wg::IpAddress& a) {
+  const wg::IpAddress u = a.unmapped();
+  if (u.is_unspecified()) return false;
+  if (u.is_v4()) return u.data()[0] != 127;
+  static const auto loopback = *wg::IpAddress::parse("::1");
+  return u != loopback && !(u.data()[0] == 0xfe && (u.data()[1] & 0xc0) == 0x80);
+}
+
+// Every name server inside its zone must resolve, or a resolver that follows the delegation (or the
+// SOA MNAME) gets NXDOMAIN for it: one without addresses of its own takes the block's routable
+// `bind` addresses, and with none there is nothing true to publish.
+void resolve_name_servers(BlockConfig& b) {
+  std::vector<wg::IpAddress> bound;
+  std::string unusable;
+  for (const auto& a : b.bind) {
+    if (routable(a)) bound.push_back(a.unmapped());
+    else unusable += (unusable.empty() ? "" : " ") + a.to_string();
+  }
+  const std::string why = !bound.empty() ? std::string()
+                          : b.bind.empty() ? "the server block has no bind line (every address: which one resolvers reach is unknown)"
+                                           : "the server block binds only " + unusable + " (wildcard, loopback or link-local: not what resolvers reach)";
+  for (auto& z : b.wgsd) {
+    for (std::size_t i = 0; i < z.settings.ns.size(); ++i) {
+      auto& ns = z.settings.ns[i];
+      if (!ns.addresses.empty() || !inside(ns.name, z.settings.zone)) continue;
+      if (!bound.empty()) {
+        ns.addresses = bound;
+        continue;
+      }
+      const std::string hint = "give its address with 'ns " + ns.name + " ADDRESS...', or bind the block to the address resolvers reach it at";
+      if (z.ns_where[i].empty()) {
+        throw ConfigError(z.where + ": wgsd: zone " + z.settings.zone + ": the default name server " + ns.name +
+                          " needs an address and " + why + "; " + hint + ", or name a server outside the zone with 'ns NAME'");
+      }
+      throw ConfigError(z.ns_where[i] + ": wgsd: ns: " + ns.name + " is inside " + z.settings.zone + " and needs an address, and " + why +
+                        "; " + hint);
+    }
+  }
+}
+
 }  // namespace
 
 ServerConfig parse_config(std::string_view text, const std::string& file) {
@@ -307,6 +360,7 @@ ServerConfig parse_config(std::string_view text, const std::string& file) {
       }
     }
   }
+  for (auto& b : config.blocks) resolve_name_servers(b);
   return config;
 }
 

@@ -23,6 +23,7 @@ struct ZoneConfig {
   std::chrono::milliseconds refresh{1000};
   wg::BackendKind backend{wg::BackendKind::automatic};
   std::string where;   ///< "Corefile:3", for messages
+  std::vector<std::string> ns_where;  ///< where each of settings.ns was given; "" for the default ns1
   /// Everything that decides what the zone publishes (not how often or how it is read).
   [[nodiscard]] bool same_zone(const ZoneConfig& o) const { return settings == o.settings && device == o.device && publish == o.publish; }
 };

@@ -38,7 +38,7 @@ struct Pair {
     c.close();
     REQUIRE(ns.exec("wg setconf " + registry.ifname() + " " + dir.path() + "/r.conf") == 0);
     REQUIRE(ns.exec("wg setconf " + client.ifname() + " " + dir.path() + "/c.conf") == 0);
-    std::ofstream(dir.path() + "/Corefile") << ".:5353 {\n bind 127.0.0.1\n wgsd example.com. " << registry.ifname() << " {\n  refresh 100ms\n }\n}\n";
+    std::ofstream(dir.path() + "/Corefile") << ".:5353 {\n bind 127.0.0.1\n wgsd example.com. " << registry.ifname() << " {\n  refresh 100ms\n  ns ns1.example.com. 127.0.0.1\n }\n}\n";
     server = Process(ns.wrap({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}), dir.path() + "/server.log");
     for (int i = 0; i < 100 && ns.exec("dig +short +time=1 +tries=1 @127.0.0.1 -p 5353 example.com. SOA >/dev/null 2>&1") != 0; ++i) {
       std::this_thread::sleep_for(50ms);

@@ -275,7 +275,7 @@ TEST_CASE("hostile packets and connections never stop correct answers", "[server
   const wg::Key peer_key = key_n(1);
   REQUIRE(ns.exec("wg set " + dev.ifname() + " listen-port 51820 peer " + peer_key.to_base64() + " endpoint 198.51.100.7:40001 allowed-ips 10.0.0.1/32") == 0);
   for (unsigned i = 2; i < 40; ++i) REQUIRE(ns.exec("wg set " + dev.ifname() + " peer " + key_n(i).to_base64() + " endpoint 198.51.100.8:" + std::to_string(i)) == 0);
-  std::ofstream(dir.path() + "/Corefile") << ".:5353 {\n bind 127.0.0.1\n wgsd example.com. " << dev.ifname() << " {\n  refresh 100ms\n }\n}\n";
+  std::ofstream(dir.path() + "/Corefile") << ".:5353 {\n bind 127.0.0.1\n wgsd example.com. " << dev.ifname() << " {\n  refresh 100ms\n  ns ns1.example.com. 127.0.0.1\n }\n}\n";
   Process server(ns.wrap({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}), dir.path() + "/server.log");
   REQUIRE(eventually([&] { return ns.exec("dig +short +time=1 +tries=1 @127.0.0.1 -p 5353 example.com. SOA >/dev/null 2>&1") == 0; }, 5000ms));
   const std::string peer = dns::instance_name(peer_key, "example.com.", true);

@@ -65,11 +65,14 @@ TEST_CASE("a Corefile with every wgsd option", "[corefile]") {
         ttl negative 2
         ttl ns 1h
     }
-    wgsd second.example. wg1
+    wgsd second.example. wg1 {
+        ns ns.example.net.
+    }
 }
 example.net:53 dns://example.org:53 {
     wgsd wg.example.net wg2 {
         self
+        ns ns1.wg.example.net 192.0.2.54
     }
 }
 )", "Corefile");
@@ -181,7 +184,7 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
 }
 
 TEST_CASE("several zones on one port and same zone on two ports", "[corefile]") {
-  const auto config = parse_config(".:53 {\n wgsd example.com. wg0\n}\nsub.example.com:53 {\n wgsd sub.example.com. wg1\n}\n.:54 {\n wgsd example.com. wg0\n}\n", "C");
+  const auto config = parse_config(".:53 {\n bind 192.0.2.53\n wgsd example.com. wg0\n}\nsub.example.com:53 {\n bind 192.0.2.53\n wgsd sub.example.com. wg1\n}\n.:54 {\n bind 192.0.2.53\n wgsd example.com. wg0\n}\n", "C");
   CHECK(config.blocks.size() == 3);
 }
 
@@ -192,9 +195,9 @@ TEST_CASE("the same zone on one port from blocks bound to addresses apart", "[co
 }
 
 TEST_CASE("reload applies to the whole Corefile", "[corefile]") {
-  CHECK_FALSE(parse_config(".:53 {\n wgsd a. wg0\n}\n", "C").reload);
-  CHECK(parse_config(".:53 {\n wgsd a. wg0\n}\n.:54 {\n reload\n wgsd b. wg0\n}\n", "C").reload == std::chrono::seconds(30));
-  CHECK(parse_config(".:53 {\n reload 2s\n wgsd a. wg0\n}\n.:54 {\n reload 2000ms\n wgsd b. wg0\n}\n", "C").reload == std::chrono::seconds(2));
+  CHECK_FALSE(parse_config(".:53 {\n bind 192.0.2.53\n wgsd a. wg0\n}\n", "C").reload);
+  CHECK(parse_config(".:53 {\n bind 192.0.2.53\n wgsd a. wg0\n}\n.:54 {\n bind 192.0.2.53\n reload\n wgsd b. wg0\n}\n", "C").reload == std::chrono::seconds(30));
+  CHECK(parse_config(".:53 {\n bind 192.0.2.53\n reload 2s\n wgsd a. wg0\n}\n.:54 {\n bind 192.0.2.53\n reload 2000ms\n wgsd b. wg0\n}\n", "C").reload == std::chrono::seconds(2));
 }
 
 TEST_CASE("quotes, comments and glued braces", "[corefile]") {

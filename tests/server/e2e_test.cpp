@@ -56,8 +56,8 @@ public:
     corefile_ = dir_.path() + "/Corefile";
     std::ofstream(corefile_) << ".:5353 {\n  bind 127.0.0.1 ::1 192.0.2.53 2001:db8::53\n  log\n  errors\n"
                              << "  wgsd example.com. " << a_.ifname() << " {\n    self 10.0.0.254/32\n    hide " << extra_[3]
-                             << "\n    refresh 200ms\n  }\n"
-                             << "  wgsd fresh.example.net. " << a_.ifname() << " {\n    max-age 3s\n    refresh 200ms\n  }\n}\n";
+                             << "\n    refresh 200ms\n    ns ns1.example.com. 127.0.0.1\n  }\n"
+                             << "  wgsd fresh.example.net. " << a_.ifname() << " {\n    max-age 3s\n    refresh 200ms\n    ns ns1.example.com.\n  }\n}\n";
     server_ = Process(ns_.wrap({WGSD_SERVER_BIN, "--conf", corefile_}), dir_.path() + "/server.log");
     for (int i = 0; i < 100; ++i) {
       if (dig("example.com. SOA").status == "NOERROR") return;

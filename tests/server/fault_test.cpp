@@ -91,7 +91,7 @@ std::uint32_t serial_of(std::uint16_t port, const std::string& zone) {
 TEST_CASE("a failing device daemon never stops the answers, and each failure is said once", "[server][fault]") {
   Rig rig("wgfault0");
   const auto port = rig.port;
-  const auto config = server::parse_config(".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgfault0 {\n  refresh 50ms\n }\n}\n", "C");
+  const auto config = server::parse_config(".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgfault0 {\n  refresh 50ms\n  ns ns.example.\n }\n}\n", "C");
   server::ServerLimits limits;
   limits.max_peers = 3;
   server::Server server(config, rig.factory(), rig.log, limits);
@@ -141,7 +141,7 @@ TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is rep
   Rig rig("wgrel0");
   const auto port = rig.port;
   const std::string path = rig.dir.path() + "/Corefile";
-  const std::string head = ".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgrel0 {\n  refresh 50ms\n";
+  const std::string head = ".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgrel0 {\n  refresh 50ms\n  ns ns.example.\n";
   const std::string good = head + " }\n}\n";
   std::ofstream(path) << good;
   const auto config = server::parse_config(server::read_corefile(path), path);
@@ -156,7 +156,7 @@ TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is rep
 
   // A typo: refused with the place and the value; the timer does not repeat it, SIGHUP does.
   std::ofstream(path) << head << "  self 192.0.2.1\n }\n}\n";
-  const std::string said = "[ERROR] reload: " + path + ":5: wgsd: self: endpoint must be IP:PORT, got '192.0.2.1'; keeping the running configuration";
+  const std::string said = "[ERROR] reload: " + path + ":6: wgsd: self: endpoint must be IP:PORT, got '192.0.2.1'; keeping the running configuration";
   CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
   for (int i = 0; i < 5; ++i) CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
   CHECK(rig.count(said) == 1);
@@ -169,7 +169,7 @@ TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is rep
   // Another broken version is a new problem: said once more.
   std::ofstream(path) << good << "}\n";
   CHECK(reloader.check(false) == server::Reloader::Outcome::rejected);
-  CHECK(rig.count("[ERROR] reload: " + path + ":7: unexpected '}'; keeping the running configuration") == 1);
+  CHECK(rig.count("[ERROR] reload: " + path + ":8: unexpected '}'; keeping the running configuration") == 1);
 
   // The file vanishes (an editor's rename): said once, still serving.
   ::unlink(path.c_str());
@@ -215,7 +215,7 @@ TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go
   const auto port = rig.port;
   const auto port2 = free_port();
   const std::string p1 = std::to_string(port);
-  const std::string zone_a = " wgsd example.com. wgrel1 {\n  refresh 50ms\n }\n";
+  const std::string zone_a = " wgsd example.com. wgrel1 {\n  refresh 50ms\n  ns ns.example.\n }\n";
   auto config_of = [&](const std::string& text) { return server::parse_config(text, "C"); };
   server::Server server(config_of(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n"), rig.factory(), rig.log);
   server.start();
@@ -234,7 +234,7 @@ TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go
   });
 
   // A second zone on the same device and port, and `log`: the port keeps its sockets.
-  const std::string zone_b = " wgsd other.example. wgrel1\n";
+  const std::string zone_b = " wgsd other.example. wgrel1 {\n  ns ns.example.\n }\n";
   server.reload(config_of(".:" + p1 + " {\n bind 127.0.0.1\n log\n" + zone_a + zone_b + "}\n"));
   const std::string other = name1.substr(0, name1.find("._wireguard")) + "._wireguard._udp.other.example.";
   CHECK(a_of(port, other) == rr(other + " 0 IN A 198.51.100.7"));

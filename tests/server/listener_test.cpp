@@ -46,7 +46,7 @@ struct Running {
   Running(const std::string& bind, server::ServerLimits limits, std::function<void(const std::string&)> sink = {}) : log(std::move(sink)) {
     backend.put(reference_device());
     const auto config = server::parse_config(".:" + std::to_string(port) + " {\n" + bind +
-                                                 "\n wgsd example.com. wgref0 {\n  self\n  refresh 50ms\n }\n}\n", "Corefile");
+                                                 "\n wgsd example.com. wgref0 {\n  self\n  refresh 50ms\n  ns ns.example.\n }\n}\n", "Corefile");
     server = std::make_unique<server::Server>(config, [this](const server::ZoneConfig&) { return std::make_unique<Shared>(backend); }, log, limits);
     server->start();
   }

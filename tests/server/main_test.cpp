@@ -14,7 +14,7 @@ TEST_CASE("wgsd-server --check, --version and a broken Corefile", "[server][main
   TempDir dir;
   const std::string good = dir.path() + "/good";
   const std::string bad = dir.path() + "/bad";
-  std::ofstream(good) << ".:5353 {\n  wgsd example.org. wg0\n}\n";
+  std::ofstream(good) << ".:5353 {\n  wgsd example.org. wg0 {\n    ns ns1.example.org. 192.0.2.53\n  }\n}\n";
   std::ofstream(bad) << ".:5353 {\n  wgsd example.org. wg0 {\n    self 192.0.2.1\n  }\n}\n";
   const std::string bin = WGSD_SERVER_BIN;
   CHECK(sh_out(bin + " --conf " + good + " --check") == "OK\n");
@@ -32,7 +32,7 @@ TEST_CASE("wgsd-server --check, --version and a broken Corefile", "[server][main
 TEST_CASE("wgsd-server without its device serves SERVFAIL, says why, and stops cleanly on SIGTERM", "[server][main]") {
   TempDir dir;
   const auto port = free_port();
-  std::ofstream(dir.path() + "/Corefile") << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.org. wgabsent0 {\n    backend uapi\n  }\n}\n";
+  std::ofstream(dir.path() + "/Corefile") << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.org. wgabsent0 {\n    backend uapi\n    ns ns.example.\n  }\n}\n";
   Process server({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}, dir.path() + "/log");
   const std::string dig = "dig +time=1 +tries=1 @127.0.0.1 -p " + std::to_string(port) + " example.org. SOA";
   REQUIRE(eventually([&] { return sh(dig + " 2>/dev/null | grep -q 'status: SERVFAIL'") == 0; }, 3000ms));
@@ -49,7 +49,7 @@ TEST_CASE("wgsd-server re-reads its Corefile every reload interval and on SIGHUP
   const std::string path = dir.path() + "/Corefile";
   const std::string log = dir.path() + "/log";
   auto corefile = [&](const std::string& zone, const std::string& extra) {
-    std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  reload 1s\n" << extra << "  wgsd " << zone << " wgabsent1 {\n    backend uapi\n  }\n}\n";
+    std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  reload 1s\n" << extra << "  wgsd " << zone << " wgabsent1 {\n    backend uapi\n    ns ns.example.\n  }\n}\n";
   };
   auto status = [&](const std::string& zone) {
     return sh_out("dig +time=1 +tries=1 @127.0.0.1 -p " + port + " " + zone + " SOA 2>&1 | sed -n 's/.*status: \\([A-Z]*\\).*/\\1/p'");
@@ -78,9 +78,9 @@ TEST_CASE("wgsd-server re-reads its Corefile every reload interval and on SIGHUP
   CHECK(said("[INFO] serving example.net. from device") == 1);
 
   // Without `reload` only SIGHUP reads the file; the timer is gone with the directive.
-  std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.com. wgabsent1\n}\n";
+  std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.com. wgabsent1 {\n    ns ns.example.\n  }\n}\n";
   CHECK(eventually([&] { return status("example.com.") == "SERVFAIL\n"; }, 3000ms));
-  std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.edu. wgabsent1\n}\n";
+  std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.edu. wgabsent1 {\n    ns ns.example.\n  }\n}\n";
   std::this_thread::sleep_for(2500ms);
   CHECK(status("example.edu.") == "REFUSED\n");
   ::kill(server.pid(), SIGHUP);
