@@ -92,7 +92,7 @@ for _ in $(seq 1 100); do [[ -S $sock ]] && break; sleep 0.1; done
 
 measure() {
   local workers=$1 port=$2
-  printf '.:%s {\n bind 127.0.0.1\n wgsd rss.test. %s {\n  backend uapi\n  refresh %s\n }\n}\n' "$port" "$dev" "$refresh" >"$work/Corefile"
+  printf '.:%s {\n bind 127.0.0.1\n wgsd rss.test. %s {\n  backend uapi\n  refresh %s\n  ns ns1.rss.test. 127.0.0.1\n }\n}\n' "$port" "$dev" "$refresh" >"$work/Corefile"
   "$server" --conf "$work/Corefile" --workers "$workers" >"$work/server-$workers.log" 2>&1 &
   local pid=$!
   pids+=($pid)
