@@ -53,7 +53,7 @@ TEST_CASE("the default ns1 of a zone answers A and AAAA with the block's bound a
         rrs({"ns1.example.com. 3600 IN A 203.0.113.1", "ns1.example.com. 3600 IN AAAA 2001:db8::1"}));
 }
 
-TEST_CASE("ns NAME ADDRESS... gives a name server its addresses; names outside the zone need none", "[corefile][ns]") {
+TEST_CASE("ns NAME ADDRESS... gives a name server its addresses, and names outside the zone need none", "[corefile][ns]") {
   const auto config = parse_config(R"(.:53 {
     wgsd example.com. wg0 {
         ns ns1.example.com. 192.0.2.53 2001:db8::53
