@@ -37,7 +37,7 @@ TEST_CASE("a zone whose names would pass 255 octets is refused, naming the zone 
         "Corefile:2: wgsd: zone '" + z211 + ".' is too long: a peer's name '<56 characters>._wireguard._udp." + z211 +
             ".' would be 286 octets, over the 255 a DNS name can have");
   // The longest zone that fits: peer names of exactly 255 octets.
-  CHECK(error_of(".:53 {\n wgsd " + zone_of(180) + " wg0\n}\n") == "(no error)");
+  CHECK(error_of(".:53 {\n bind 192.0.2.53\n wgsd " + zone_of(180) + " wg0\n}\n") == "(no error)");
   CHECK_THAT(error_of(".:53 {\n wgsd " + zone_of(181) + " wg0\n}\n"), Catch::Contains("would be 256 octets"));
   const std::string z300 = zone_of(300);
   CHECK(error_of(".:53 {\n\n wgsd " + z300 + " wg0\n}\n") == "Corefile:3: wgsd: zone '" + z300 + "' is 302 octets, over the 255 a DNS name can have");
@@ -189,8 +189,10 @@ TEST_CASE("several zones on one port and same zone on two ports", "[corefile]") 
 }
 
 TEST_CASE("the same zone on one port from blocks bound to addresses apart", "[corefile][bind]") {
-  const auto config = parse_config(".:53 {\n bind 127.0.0.1\n wgsd example.com. wg0\n}\n.:53 {\n bind 127.0.0.2 ::1\n wgsd example.com. wg1\n}\n"
-                                   ".:53 {\n bind 0.0.0.0\n wgsd example.org. wg0\n}\n.:53 {\n bind ::\n wgsd example.org. wg1\n}\n", "C");
+  const std::string ns = " {\n  ns ns.example.\n }";  // a name server outside the zones: bound to loopback, they know no address
+  const auto config = parse_config(".:53 {\n bind 127.0.0.1\n wgsd example.com. wg0" + ns + "\n}\n.:53 {\n bind 127.0.0.2 ::1\n wgsd example.com. wg1" + ns +
+                                       "\n}\n.:53 {\n bind 0.0.0.0\n wgsd example.org. wg0" + ns + "\n}\n.:53 {\n bind ::\n wgsd example.org. wg1" + ns + "\n}\n",
+                                   "C");
   CHECK(config.blocks.size() == 4);
 }
 

@@ -97,7 +97,7 @@ struct Serving {
 };
 
 std::string block(std::uint16_t port, const std::string& bind, const std::string& zone) {
-  return ".:" + std::to_string(port) + " {\n" + (bind.empty() ? "" : " bind " + bind + "\n") + " wgsd " + zone + " wgref0\n}\n";
+  return ".:" + std::to_string(port) + " {\n" + (bind.empty() ? "" : " bind " + bind + "\n") + " wgsd " + zone + " wgref0 {\n  ns ns.example.\n }\n}\n";
 }
 
 bool has_ipv6_loopback() {
@@ -191,7 +191,7 @@ TEST_CASE("one zone from two devices on one port: each address answers from its 
   wg::Device other = reference_device();
   other.name = "wgref1";
   // The public view hides a peer the internal one publishes.
-  Serving s(block(port, "127.0.0.1", "example.com.") + ".:" + std::to_string(port) + " {\n bind 127.0.0.2\n wgsd example.com. wgref1 {\n  hide " +
+  Serving s(block(port, "127.0.0.1", "example.com.") + ".:" + std::to_string(port) + " {\n bind 127.0.0.2\n wgsd example.com. wgref1 {\n  ns ns.example.\n  hide " +
                 key1 + "\n }\n}\n",
             {other});
   for (const bool tcp : {false, true}) {

@@ -284,7 +284,7 @@ TEST_CASE("a reload against a slow device daemon never answers SERVFAIL", "[serv
   const auto port = rig.port;
   // The daemon takes a second to answer: the backend waits for it.
   const server::BackendFactory patient = [&](const server::ZoneConfig&) { return wg::make_uapi_backend({rig.dir.path(), 3000ms}); };
-  const std::string head = ".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgrel2 {\n  refresh 50ms\n";
+  const std::string head = ".:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgrel2 {\n  refresh 50ms\n  ns ns.example.\n";
   server::Server server(server::parse_config(head + " }\n}\n", "C"), patient, rig.log);
   server.start();
   const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
@@ -329,8 +329,8 @@ TEST_CASE("a reload that fails midway leaves the running configuration answering
     if (z.settings.zone == "broken.example.") throw std::runtime_error("no backend for broken.example.");
     return wg::make_uapi_backend({rig.dir.path(), 400ms});
   };
-  const std::string zone_a = " wgsd example.com. wgrel3 {\n  refresh 50ms\n }\n";
-  const std::string hidden = " wgsd example.com. wgrel3 {\n  refresh 50ms\n  hide " + std::string(key1) + "\n }\n";
+  const std::string zone_a = " wgsd example.com. wgrel3 {\n  refresh 50ms\n  ns ns.example.\n }\n";
+  const std::string hidden = " wgsd example.com. wgrel3 {\n  refresh 50ms\n  ns ns.example.\n  hide " + std::string(key1) + "\n }\n";
   server::Server server(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n", "C"), factory, rig.log);
   server.start();
   const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
@@ -338,7 +338,7 @@ TEST_CASE("a reload that fails midway leaves the running configuration answering
 
   const auto port2 = free_port();
   SECTION("a backend that cannot be made") {
-    const std::string text = ".:" + p1 + " {\n bind 127.0.0.1\n" + hidden + " wgsd broken.example. wgrel3\n}\n.:" + std::to_string(port2) +
+    const std::string text = ".:" + p1 + " {\n bind 127.0.0.1\n" + hidden + " wgsd broken.example. wgrel3 {\n  ns ns.example.\n }\n}\n.:" + std::to_string(port2) +
                              " {\n bind 127.0.0.1\n" + zone_a + "}\n";
     CHECK_THROWS_WITH(server.reload(server::parse_config(text, "C")), "no backend for broken.example.");
   }
