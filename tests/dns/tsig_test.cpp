@@ -93,7 +93,7 @@ Bytes signed_here(Bytes msg, const tsig::Key& k, std::uint64_t at, std::size_t m
 
 }  // namespace
 
-TEST_CASE("tsig: a request ldns signs verifies; a changed byte, key or clock does not", "[dns][tsig]") {
+TEST_CASE("tsig: a request ldns signs verifies, and a changed byte, key or clock does not", "[dns][tsig]") {
   const auto [alg, b64] = GENERATE(std::pair{"hmac-sha256", secret256}, std::pair{"hmac-sha512", secret512});
   CAPTURE(alg);
   const tsig::Key k = key("Key.Example.", alg, b64);
@@ -190,7 +190,7 @@ TEST_CASE("tsig: a MAC cut below the larger of 10 bytes and half the hash is BAD
   CHECK(tsig::verify_request(longer, record_of(longer), &k, now()) == tsig::Check::formerr);
 }
 
-TEST_CASE("tsig: BADTIME answers are signed with the server's time in other data; key errors are unsigned", "[dns][tsig]") {
+TEST_CASE("tsig: BADTIME answers are signed with the server's time in other data, key errors are unsigned", "[dns][tsig]") {
   const tsig::Key k = key("key.example.", "hmac-sha256", secret256);
   const Bytes q = signed_here(to_wire(query_pkt(9).get()), k, 1000);
   const tsig::Record qrec = record_of(q);
