@@ -13,6 +13,9 @@ namespace {
 
 constexpr std::size_t opt_size = 11;         // root name, type, class, ttl, rdlength
 constexpr std::size_t max_answer_offsets = 32;
+constexpr std::uint8_t ede_option = 15;         // RFC 8914: Extended DNS Error
+constexpr std::uint8_t ede_size = 6;            // option code, length, INFO-CODE
+constexpr std::uint16_t ede_prohibited = 18;
 
 // Appends to the output buffer within a limit; everything checks before it writes.
 class Writer {
@@ -95,6 +98,13 @@ public:
     if (w_.fits(size, reserve_)) tsig_ = true;
     else tc_ = true;
     return finish(rcode::notauth, false);
+  }
+
+  // REFUSED by an `acl` block statement, with RFC 8914 Extended DNS Error 18 "Prohibited" when the
+  // query has EDNS (a requester without EDNS gets the bare REFUSED).
+  std::size_t prohibited(bool with_question) {
+    ede_ = ede_prohibited;
+    return error(rcode::refused, with_question);
   }
 
   // Writes a whole RRset as answer; partial RRsets only over TCP (a PTR set bigger than a message).
@@ -180,8 +190,14 @@ public:
       // OPT: root owner, our payload size, extended rcode and version 0, DO copied (RFC 3225).
       const std::uint8_t opt[opt_size] = {0, 0, type::opt, static_cast<std::uint8_t>(max_udp_payload >> 8),
                                           static_cast<std::uint8_t>(max_udp_payload & 0xff), static_cast<std::uint8_t>(rc >> 4), 0,
-                                          static_cast<std::uint8_t>(query_.dnssec_ok ? 0x80 : 0), 0, 0, 0};
+                                          static_cast<std::uint8_t>(query_.dnssec_ok ? 0x80 : 0), 0, 0,
+                                          static_cast<std::uint8_t>(ede_ != 0 ? ede_size : 0)};
       w_.bytes(opt, sizeof opt);
+      if (ede_ != 0) {
+        // OPTION-CODE 15, OPTION-LENGTH 2, INFO-CODE, no EXTRA-TEXT (RFC 8914 §2).
+        const std::uint8_t ede[ede_size] = {0, ede_option, 0, 2, static_cast<std::uint8_t>(ede_ >> 8), static_cast<std::uint8_t>(ede_ & 0xff)};
+        w_.bytes(ede, sizeof ede);
+      }
       ++arcount_;
     }
     if (tsig_) {
@@ -242,6 +258,7 @@ private:
   std::array<std::size_t, max_answer_offsets> answer_offsets_{};
   std::size_t answer_offsets_count_{};
   bool tsig_{};
+  std::uint16_t ede_{};  // an Extended DNS Error INFO-CODE for the OPT record; 0: none
   std::array<std::uint8_t, max_name> tsig_owner_, tsig_algorithm_;  // written only by badkey(): no cost per query
   std::size_t tsig_owner_len_{}, tsig_algorithm_len_{};
 };
@@ -282,6 +299,21 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   Response r(q, query, ctx, out, info);
   // A malformed message first; then a signed one, which is never answered unsigned; then the rest.
   if (query.formerr) return r.error(rcode::formerr, query.has_question);
+  // Who may ask (`acl`), before anything else is looked at, whatever the opcode. A message without
+  // a question is judged as one for the root of type 0: only type-less statements of a block for
+  // "." match it.
+  if (zones.acl) {
+    std::array<char, max_name> name{};
+    const std::string_view asked = query.has_question ? lower_qname(q, query, name) : std::string_view("\0", 1);
+    switch (zones.acl->decide(ctx.source, query.has_question ? query.qtype : 0, asked)) {
+      case AclAction::allow: break;
+      case AclAction::drop: info.dropped_by_acl = true; return 0;
+      case AclAction::block: return r.prohibited(query.has_question);
+      case AclAction::filter:  // NOERROR and nothing in it, as CoreDNS's filter: no SOA to cache
+        if (query.has_question) r.question();
+        return r.finish(rcode::noerror, true);
+    }
+  }
   if (query.tsig) return r.badkey(query.has_question);
   if (query.opcode != 0) return r.error(rcode::notimp, query.has_question);
   if (query.edns && query.edns_version > 0) return r.error(rcode::badvers, true);

@@ -19,11 +19,13 @@ enum class Transport { udp, tcp };
 struct QueryContext {
   Transport transport{Transport::udp};
   std::optional<wg::IpAddress> local_address;   ///< nullopt: unknown (dynamic self then gets NODATA)
+  const sockaddr* source{};                     ///< who asked, for `acl`; null: unknown (only `net`-less statements match)
 };
 
 /// What happened, for the query log. Offsets point into the query.
 struct ResponseInfo {
-  bool answered{};                 ///< false: dropped (too short, or a response)
+  bool answered{};                 ///< false: dropped (too short, or a response, or by `acl`)
+  bool dropped_by_acl{};           ///< an `acl` drop statement matched: nothing is sent, nothing is wrong
   bool has_question{};
   std::size_t qname_offset{};
   std::size_t qname_length{};

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dns/acl.hpp"
+
 
 namespace wgsd::dns {
 
@@ -216,6 +218,8 @@ private:
 /// The zones served on one port; the longest matching apex answers.
 struct ZoneSet {
   std::vector<std::shared_ptr<const Zone>> zones;
+  /// Who may ask, for the sockets this set is answered on; null: everybody (no `acl`).
+  std::shared_ptr<const Acl> acl;
   /// The zone whose apex is the longest label-wise suffix of the lower-case wire name, or nullptr;
   /// `apex_offset` receives where the apex starts inside `wire`.
   const Zone* match(std::string_view wire, std::size_t& apex_offset) const;

@@ -6,6 +6,7 @@
 
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
+#include "server/acl.hpp"
 #include "server/duration.hpp"
 
 namespace wgsd::server {
@@ -15,7 +16,7 @@ namespace {
 // than reported as typos or, worse, silently ignored.
 constexpr std::chrono::milliseconds default_reload_interval{30000};  // CoreDNS's default
 
-const std::set<std::string> not_yet = {"acl", "tsig", "transfer", "prometheus", "health"};
+const std::set<std::string> not_yet = {"tsig", "transfer", "prometheus", "health"};
 
 // Whether two blocks' `bind` lists (empty: every address) share an address they listen on.
 bool listen_together(const std::vector<wg::IpAddress>& a, const std::vector<wg::IpAddress>& b) {
@@ -243,6 +244,10 @@ BlockConfig parse_block(const ServerBlock& sb) {
     const std::string& name = d.name.text;
     if (name == "wgsd") {
       b.wgsd.push_back(parse_wgsd(d));
+      continue;
+    }
+    if (name == "acl") {  // several per block, as in CoreDNS: tried in order
+      b.acl.push_back(parse_acl(d, b.zones));
       continue;
     }
     if (not_yet.count(name)) fail(d.name, name + ": not supported yet");

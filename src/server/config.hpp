@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dns/acl.hpp"
 #include "dns/zone_build.hpp"
 #include "server/corefile.hpp"
 #include "server/publish.hpp"
@@ -38,6 +39,7 @@ struct BlockConfig {
   std::optional<std::chrono::milliseconds> reload;
   std::string reload_where;                   ///< "Corefile:4", for messages
   std::vector<ZoneConfig> wgsd;
+  std::vector<dns::AclRule> acl;              ///< `acl` directives in order; empty: everybody may ask
   std::string where;
 };
 

@@ -232,9 +232,10 @@ void Listener::udp_worker(std::vector<int> fds) {
         Slot& s = slots[static_cast<std::size_t>(i)];
         // The clock and the peer's text form are only for the log: not read when it is off.
         const auto start = log_queries_.load(std::memory_order_relaxed) ? SteadyClock::now() : SteadyClock::time_point{};
-        dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr)};
+        dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr), reinterpret_cast<const sockaddr*>(&s.peer)};
         dns::ResponseInfo info;
         const std::size_t size = dns::respond(asked[static_cast<std::size_t>(i)], zones, ctx, s.out, &info);
+        if (size == 0 && info.dropped_by_acl) continue;  // as configured: nothing is wrong
         if (size == 0) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
           if (log_errors_.load(std::memory_order_relaxed) && remote && log_.admit_limited()) log_.error("dropped a " + std::to_string(in[static_cast<std::size_t>(i)].msg_len) + "-byte UDP packet from " + remote->to_string() + " (too short, too long, or a response)");
@@ -287,6 +288,7 @@ void Listener::tcp_loop() {
     SteadyClock::time_point last;
     std::optional<wg::IpAddress> local;
     std::optional<wg::Endpoint> remote;
+    sockaddr_storage peer{};  // for `acl`
     bool eof{};
   };
   SnapshotHolder::Reader reader(holder_);
@@ -329,8 +331,9 @@ void Listener::tcp_loop() {
       const auto start = SteadyClock::now();
       const std::span<const std::uint8_t> query(c.in.data() + pos + 2, len);
       dns::ResponseInfo info;
-      const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local}, response, &info);
+      const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local, reinterpret_cast<const sockaddr*>(&c.peer)}, response, &info);
       pos += 2 + len;
+      if (size == 0 && info.dropped_by_acl) continue;  // nothing written, the connection stays (as CoreDNS)
       if (size == 0) {
         if (log_errors_.load(std::memory_order_relaxed) && c.remote && log_.admit_limited()) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
         continue;
@@ -368,6 +371,7 @@ void Listener::tcp_loop() {
           Conn conn;
           conn.last = now;
           conn.remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), plen);
+          conn.peer = peer;
           sockaddr_storage local{};
           socklen_t llen = sizeof local;
           if (::getsockname(c.get(), reinterpret_cast<sockaddr*>(&local), &llen) == 0) {

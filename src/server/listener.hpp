@@ -24,6 +24,7 @@ struct ListenerOptions {
   std::chrono::milliseconds tcp_idle_timeout{10000};     ///< RFC 7766 §6.2.3 suggests seconds, not minutes
   bool log{};                                            ///< one line per query
   bool errors{};                                         ///< log dropped and malformed queries
+  std::shared_ptr<const dns::Acl> acl;                   ///< who may ask here (the blocks' `acl`); null: everybody
 };
 
 class Listener {

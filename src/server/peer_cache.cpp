@@ -26,6 +26,16 @@ void SnapshotHolder::publish(std::shared_ptr<const dns::ZoneSet> zones) {
   generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+void SnapshotHolder::set_acl(std::shared_ptr<const dns::Acl> acl) {
+  std::lock_guard lock(mutex_);
+  acl_ = std::move(acl);
+}
+
+std::shared_ptr<const dns::Acl> SnapshotHolder::acl() const {
+  std::lock_guard lock(mutex_);
+  return acl_;
+}
+
 std::shared_ptr<const dns::ZoneSet> SnapshotHolder::get() const {
   std::lock_guard lock(mutex_);
   return zones_;
@@ -91,6 +101,7 @@ void PeerCache::take_over(const PeerCache* previous) {
 void PeerCache::publish(std::size_t holder) {
   auto set = std::make_shared<dns::ZoneSet>();
   for (const std::size_t z : members_[holder]) set->zones.push_back(zones_[z].zone);
+  set->acl = holders_[holder]->acl();
   holders_[holder]->publish(std::move(set));
 }
 

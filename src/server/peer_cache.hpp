@@ -25,6 +25,9 @@ public:
   SnapshotHolder();
   void publish(std::shared_ptr<const dns::ZoneSet> zones);
   [[nodiscard]] std::shared_ptr<const dns::ZoneSet> get() const;
+  /// The `acl` every ZoneSet published from now on carries (it reaches readers with the next publish).
+  void set_acl(std::shared_ptr<const dns::Acl> acl);
+  [[nodiscard]] std::shared_ptr<const dns::Acl> acl() const;
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   /// A reader's cached view: refreshes itself when the holder's generation moved.
@@ -52,6 +55,7 @@ public:
 private:
   mutable std::mutex mutex_;
   std::shared_ptr<const dns::ZoneSet> zones_;
+  std::shared_ptr<const dns::Acl> acl_;
   std::atomic<std::uint64_t> generation_{0};
 };
 

@@ -69,13 +69,23 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       // that has none.
       if (addresses != std::vector<wg::IpAddress>{any_v4, any_v6}) o.addresses = addresses;
       std::vector<std::size_t> members;
+      std::vector<dns::Acl::Block> acl;
+      bool any_acl = false;
       for (const std::size_t b : who) {
-        o.log = o.log || config.blocks[b].log;
-        o.errors = o.errors || config.blocks[b].errors;
+        const BlockConfig& block = config.blocks[b];
+        o.log = o.log || block.log;
+        o.errors = o.errors || block.errors;
         for (std::size_t z = 0; z < plan.zones.size(); ++z) {
           if (block_of[z] == b) members.push_back(z);
         }
+        // Every block listening here takes part, with or without rules: a query goes to the
+        // block of its zone, and only that block's acl judges it.
+        dns::Acl::Block ab{block.zones, {}, block.acl};
+        for (const auto& z : block.wgsd) ab.served.push_back(z.settings.zone);
+        acl.push_back(std::move(ab));
+        any_acl = any_acl || !block.acl.empty();
       }
+      if (any_acl) o.acl = std::make_shared<const dns::Acl>(acl);
       plan.groups.push_back(std::move(o));
       plan.members.push_back(std::move(members));
     }
@@ -89,6 +99,7 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
   std::vector<SnapshotHolder*> holders;
   for (auto& options : p.groups) {
     groups_.push_back(Group{std::move(options), std::make_unique<SnapshotHolder>(), nullptr});
+    groups_.back().holder->set_acl(groups_.back().options.acl);
     holders.push_back(groups_.back().holder.get());
   }
   cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), std::move(holders), factory_, log_, limits_.max_peers);
@@ -139,11 +150,17 @@ void Server::reload(const ServerConfig& config) {
     if (kept[i] == nullptr) next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_);
   }
 
-  // 2. The switch: every holder gets its new zones at once; unchanged zones carry their snapshot.
+  // 2. The switch: every holder gets its new zones and acl at once; unchanged zones carry their snapshot.
   cache_->stop();
+  std::vector<std::shared_ptr<const dns::Acl>> old_acl(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    old_acl[i] = holders[i]->acl();
+    holders[i]->set_acl(next[i].options.acl);
+  }
   try {
     cache->take_over(cache_.get());
   } catch (...) {
+    for (std::size_t i = 0; i < n; ++i) holders[i]->set_acl(old_acl[i]);
     cache_->start();
     throw;
   }
