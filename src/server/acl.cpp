@@ -93,4 +93,16 @@ dns::AclRule parse_acl(const Directive& d, const std::vector<std::string>& block
   return rule;
 }
 
+std::shared_ptr<const dns::Acl> compile_acl(const std::vector<const BlockConfig*>& blocks) {
+  std::vector<dns::Acl::Block> compiled;
+  bool any = false;
+  for (const BlockConfig* b : blocks) {
+    dns::Acl::Block ab{b->zones, {}, b->acl};
+    for (const auto& z : b->wgsd) ab.served.push_back(z.settings.zone);
+    compiled.push_back(std::move(ab));
+    any = any || !b->acl.empty();
+  }
+  return any ? std::make_shared<const dns::Acl>(compiled) : nullptr;
+}
+
 }  // namespace wgsd::server

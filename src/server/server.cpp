@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "server/acl.hpp"
+
 namespace wgsd::server {
 namespace {
 
@@ -69,23 +71,16 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       // that has none.
       if (addresses != std::vector<wg::IpAddress>{any_v4, any_v6}) o.addresses = addresses;
       std::vector<std::size_t> members;
-      std::vector<dns::Acl::Block> acl;
-      bool any_acl = false;
+      std::vector<const BlockConfig*> listening;
       for (const std::size_t b : who) {
-        const BlockConfig& block = config.blocks[b];
-        o.log = o.log || block.log;
-        o.errors = o.errors || block.errors;
+        o.log = o.log || config.blocks[b].log;
+        o.errors = o.errors || config.blocks[b].errors;
         for (std::size_t z = 0; z < plan.zones.size(); ++z) {
           if (block_of[z] == b) members.push_back(z);
         }
-        // Every block listening here takes part, with or without rules: a query goes to the
-        // block of its zone, and only that block's acl judges it.
-        dns::Acl::Block ab{block.zones, {}, block.acl};
-        for (const auto& z : block.wgsd) ab.served.push_back(z.settings.zone);
-        acl.push_back(std::move(ab));
-        any_acl = any_acl || !block.acl.empty();
+        listening.push_back(&config.blocks[b]);
       }
-      if (any_acl) o.acl = std::make_shared<const dns::Acl>(acl);
+      o.acl = compile_acl(listening);
       plan.groups.push_back(std::move(o));
       plan.members.push_back(std::move(members));
     }
