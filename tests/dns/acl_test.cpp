@@ -47,7 +47,7 @@ const char* to_string(AclAction a) {
 TEST_CASE("acl: statements x sources x types, first match decides, no match allows", "[acl]") {
   const auto acl = acl_of(
       ".:53 {\n"
-      " wgsd example.com. wg0\n"
+      " wgsd example.com. wg0 {\n  ns ns.example.\n }\n"
       " acl {\n"
       "  allow type SRV TXT net 127.0.0.2/32 ::1\n"
       "  drop type AAAA\n"
@@ -80,15 +80,15 @@ TEST_CASE("acl: statements x sources x types, first match decides, no match allo
 }
 
 TEST_CASE("acl: without a matching statement the query is allowed; type * and net * match all", "[acl]") {
-  const auto acl = acl_of(".:53 {\n wgsd example.com. wg0\n acl {\n  block type A net 192.0.2.0/25\n  drop type * net *\n }\n}\n");
+  const auto acl = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block type A net 192.0.2.0/25\n  drop type * net *\n }\n}\n");
   REQUIRE(acl);
   CHECK(decide(*acl, "192.0.2.1", dns::type::a, "example.com.") == AclAction::block);
   CHECK(decide(*acl, "192.0.2.200", dns::type::a, "example.com.") == AclAction::drop);
-  const auto allow_none = acl_of(".:53 {\n wgsd example.com. wg0\n acl {\n  block type A net 192.0.2.0/25\n }\n}\n");
+  const auto allow_none = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block type A net 192.0.2.0/25\n }\n}\n");
   CHECK(decide(*allow_none, "192.0.2.200", dns::type::a, "example.com.") == AclAction::allow);
   CHECK(decide(*allow_none, "192.0.2.1", dns::type::txt, "example.com.") == AclAction::allow);
   // A CIDR with host bits set covers its network, as CoreDNS reads it.
-  const auto host_bits = acl_of(".:53 {\n wgsd example.com. wg0\n acl {\n  block net 192.0.2.77/30\n }\n}\n");
+  const auto host_bits = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block net 192.0.2.77/30\n }\n}\n");
   CHECK(decide(*host_bits, "192.0.2.76", dns::type::a, "example.com.") == AclAction::block);
   CHECK(decide(*host_bits, "192.0.2.80", dns::type::a, "example.com.") == AclAction::allow);
 }
@@ -96,7 +96,7 @@ TEST_CASE("acl: without a matching statement the query is allowed; type * and ne
 TEST_CASE("acl: rules are scoped to their zones, several acl blocks are tried in order", "[acl]") {
   const auto acl = acl_of(
       ".:53 {\n"
-      " wgsd example.com. wg0\n"
+      " wgsd example.com. wg0 {\n  ns ns.example.\n }\n"
       " acl _wireguard._udp.example.com. {\n"
       "  block net 127.0.0.1\n"
       " }\n"
@@ -121,9 +121,9 @@ TEST_CASE("acl: rules are scoped to their zones, several acl blocks are tried in
 
 TEST_CASE("acl: a query is judged only by the block that serves its zone", "[acl]") {
   const auto acl = acl_of(
-      "example.com:53 {\n wgsd example.com. wg0\n acl {\n  block\n }\n}\n"
-      "other.org:53 {\n wgsd other.org. wg1\n}\n"
-      ".:53 {\n wgsd third.net. wg2\n acl {\n  drop net 127.0.0.0/8\n }\n}\n");
+      "example.com:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block\n }\n}\n"
+      "other.org:53 {\n wgsd other.org. wg1 {\n  ns ns.example.\n }\n}\n"
+      ".:53 {\n wgsd third.net. wg2 {\n  ns ns.example.\n }\n acl {\n  drop net 127.0.0.0/8\n }\n}\n");
   REQUIRE(acl);
   CHECK(decide(*acl, "127.0.0.1", dns::type::srv, "a.example.com.") == AclAction::block);
   CHECK(decide(*acl, "127.0.0.1", dns::type::srv, "a.other.org.") == AclAction::allow);  // its block has no acl
@@ -131,7 +131,7 @@ TEST_CASE("acl: a query is judged only by the block that serves its zone", "[acl
   CHECK(decide(*acl, "127.0.0.1", dns::type::srv, "unserved.test.") == AclAction::drop);  // the "." block's
   CHECK(decide(*acl, "192.0.2.1", dns::type::srv, "third.net.") == AclAction::allow);
   // Blocks without any acl: nothing to ask.
-  CHECK_FALSE(acl_of("example.com:53 {\n wgsd example.com. wg0\n}\n"));
+  CHECK_FALSE(acl_of("example.com:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n}\n"));
 }
 
 TEST_CASE("acl: networks parse as CIDRs or hosts, and nothing else", "[acl]") {
@@ -170,7 +170,7 @@ std::vector<std::uint8_t> answer(const dns::ZoneSet& zones, const std::vector<st
 TEST_CASE("acl replies: block is REFUSED with EDE 18 when asked with EDNS, filter an empty NOERROR, drop nothing", "[acl]") {
   dns::ZoneSet zones = reference_zones();
   zones.acl = acl_of(
-      ".:53 {\n wgsd example.com. wg0\n acl {\n"
+      ".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n"
       "  block net 127.0.0.1\n  filter net 127.0.0.2\n  drop net 127.0.0.3\n }\n}\n");
   REQUIRE(zones.acl);
   const auto plain = make_query(name1, LDNS_RR_TYPE_SRV);
@@ -225,7 +225,7 @@ TEST_CASE("acl replies: block is REFUSED with EDE 18 when asked with EDNS, filte
 
 TEST_CASE("acl replies: every opcode is judged; a message that does not parse is answered as before", "[acl]") {
   dns::ZoneSet zones = reference_zones();
-  zones.acl = acl_of(".:53 {\n wgsd example.com. wg0\n acl {\n  block net 127.0.0.1\n }\n}\n");
+  zones.acl = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block net 127.0.0.1\n }\n}\n");
   auto notify = make_query("example.com.", LDNS_RR_TYPE_SOA);
   notify[2] = static_cast<std::uint8_t>(4 << 3);  // opcode NOTIFY
   auto r = answer(zones, notify, "127.0.0.1");

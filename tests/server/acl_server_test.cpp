@@ -129,7 +129,7 @@ TEST_CASE("acl over UDP and TCP: statements x sources x types from loopback addr
   const auto port = free_port();
   Serving s(".:" + std::to_string(port) +
             " {\n"
-            " wgsd example.com. wgref0\n"
+            " wgsd example.com. wgref0 {\n  ns ns.example.\n }\n"
             " acl {\n"
             "  allow net 127.0.0.1 ::1\n"
             "  filter type TXT net 127.0.0.2\n"
@@ -160,8 +160,8 @@ TEST_CASE("acl over UDP and TCP: statements x sources x types from loopback addr
 
 TEST_CASE("acl: a block without acl beside one with it on the same sockets keeps its zone open", "[server][acl]") {
   const auto port = std::to_string(free_port());
-  Serving s("example.com:" + port + " {\n wgsd example.com. wgref0\n acl {\n  block\n }\n}\n" +
-            "open.test:" + port + " {\n wgsd open.test. wgref0\n}\n");
+  Serving s("example.com:" + port + " {\n wgsd example.com. wgref0 {\n  ns ns.example.\n }\n acl {\n  block\n }\n}\n" +
+            "open.test:" + port + " {\n wgsd open.test. wgref0 {\n  ns ns.example.\n }\n}\n");
   Client a("127.0.0.1", static_cast<std::uint16_t>(std::stoi(port)), false);
   CHECK(outcome(a.ask(query("example.com.", LDNS_RR_TYPE_SOA))) == "refused+ede18");
   CHECK(outcome(a.ask(query("open.test.", LDNS_RR_TYPE_SOA))) == "noerror-1");
@@ -170,7 +170,7 @@ TEST_CASE("acl: a block without acl beside one with it on the same sockets keeps
 TEST_CASE("acl: a reload applies changed acl lines on the sockets it keeps", "[server][acl][reload]") {
   const auto port = free_port();
   const auto corefile = [&](const std::string& acl) {
-    return ".:" + std::to_string(port) + " {\n wgsd example.com. wgref0\n" + acl + "}\n";
+    return ".:" + std::to_string(port) + " {\n wgsd example.com. wgref0 {\n  ns ns.example.\n }\n" + acl + "}\n";
   };
   Serving s(corefile(" acl {\n  block net 127.0.0.2\n }\n"));
   const auto udp = [&](const std::string& source) {
