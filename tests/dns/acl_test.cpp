@@ -242,3 +242,13 @@ TEST_CASE("acl replies: every opcode is judged; a message that does not parse is
   REQUIRE(r.size() >= 12);
   CHECK((r[3] & 0x0f) == dns::rcode::formerr);
 }
+
+TEST_CASE("acl: query types by mnemonic in any case, meta types and TYPEnnn", "[acl]") {
+  const auto acl = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block type srv AXFR ixfr ANY TYPE65\n }\n}\n");
+  REQUIRE(acl);
+  for (const std::uint16_t t : {dns::type::srv, dns::type::axfr, dns::type::ixfr, dns::type::any, std::uint16_t{65}}) {
+    INFO(t);
+    CHECK(decide(*acl, "192.0.2.1", t, "example.com.") == AclAction::block);
+  }
+  CHECK(decide(*acl, "192.0.2.1", dns::type::txt, "example.com.") == AclAction::allow);
+}
