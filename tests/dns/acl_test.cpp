@@ -79,7 +79,7 @@ TEST_CASE("acl: statements x sources x types, first match decides, no match allo
   }
 }
 
-TEST_CASE("acl: without a matching statement the query is allowed; type * and net * match all", "[acl]") {
+TEST_CASE("acl: without a matching statement the query is allowed, and type * and net * match all", "[acl]") {
   const auto acl = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block type A net 192.0.2.0/25\n  drop type * net *\n }\n}\n");
   REQUIRE(acl);
   CHECK(decide(*acl, "192.0.2.1", dns::type::a, "example.com.") == AclAction::block);
@@ -223,7 +223,7 @@ TEST_CASE("acl replies: block is REFUSED with EDE 18 when asked with EDNS, filte
   }
 }
 
-TEST_CASE("acl replies: every opcode is judged; a message that does not parse is answered as before", "[acl]") {
+TEST_CASE("acl replies: every opcode is judged, and a message that does not parse is answered as before", "[acl]") {
   dns::ZoneSet zones = reference_zones();
   zones.acl = acl_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block net 127.0.0.1\n }\n}\n");
   auto notify = make_query("example.com.", LDNS_RR_TYPE_SOA);
