@@ -302,9 +302,11 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   // Who may ask (`acl`), before anything else is looked at, whatever the opcode. A message without
   // a question is judged as one for the root of type 0: only type-less statements of a block for
   // "." match it.
+  std::array<char, max_name> lower;  // the question name in lower case, once: for the acl and the lookup
+  std::string_view qname;
   if (zones.acl) {
-    std::array<char, max_name> name{};
-    const std::string_view asked = query.has_question ? lower_qname(q, query, name) : std::string_view("\0", 1);
+    if (query.has_question) qname = lower_qname(q, query, lower);
+    const std::string_view asked = query.has_question ? qname : std::string_view("\0", 1);
     switch (zones.acl->decide(ctx.source, query.has_question ? query.qtype : 0, asked)) {
       case AclAction::allow: break;
       case AclAction::drop: info.dropped_by_acl = true; return 0;
@@ -323,8 +325,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   if (query.qtype == type::maila || query.qtype == type::mailb) return r.error(rcode::notimp, true);
   if (query.qclass != class_in) return r.error(rcode::refused, true);
 
-  std::array<char, max_name> lower{};
-  const std::string_view qname = lower_qname(q, query, lower);
+  if (qname.empty()) qname = lower_qname(q, query, lower);
   // Zone transfers come with the `transfer` directive; until it is configured, nobody gets one.
   if (query.qtype == type::axfr || query.qtype == type::ixfr) return r.error(rcode::refused, true);
   const LookupResult found = lookup(zones, qname, query.qtype);
