@@ -13,7 +13,7 @@
 
 #include "client/client.hpp"
 #include "dns/wire.hpp"
-#include "server/duration.hpp"
+#include "util/duration.hpp"
 #include "wg/unique_fd.hpp"
 
 namespace {
@@ -37,7 +37,7 @@ std::vector<std::string> normalise_args(int argc, char** argv) {
 }
 
 std::chrono::nanoseconds duration_option(const std::string& text, const char* flag) {
-  auto d = server::parse_duration(text);
+  auto d = util::parse_duration(text);
   if (!d) throw CLI::ValidationError(flag, "expected a duration such as 30s, 500ms or 5m, got '" + text + "'");
   return *d;
 }
@@ -45,7 +45,7 @@ std::chrono::nanoseconds duration_option(const std::string& text, const char* fl
 // A duration within [low, high]; `range` says so in words.
 std::chrono::nanoseconds bounded_duration(const std::string& text, const char* flag, std::chrono::nanoseconds low,
                                           std::chrono::nanoseconds high, const char* range) {
-  auto d = server::parse_duration(text);
+  auto d = util::parse_duration(text);
   if (!d || *d < low || *d > high) throw CLI::ValidationError(flag, std::string("expected a duration from ") + range + ", got '" + text + "'");
   return *d;
 }

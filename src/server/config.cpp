@@ -7,7 +7,7 @@
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
 #include "server/acl.hpp"
-#include "server/duration.hpp"
+#include "util/duration.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -55,7 +55,7 @@ void no_block(const Directive& d, const std::string& prefix) {
 }
 
 std::chrono::milliseconds duration_arg(const Token& t, const std::string& prefix) {
-  auto d = parse_duration(t.text);
+  auto d = util::parse_duration(t.text);
   if (!d) fail(t, prefix + "expected a duration such as 1s, 500ms or 2m, got " + quoted(t.text));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   if (ms.count() < 1) fail(t, prefix + "duration must be at least 1ms, got " + quoted(t.text));
@@ -71,7 +71,7 @@ std::uint32_t ttl_arg(const Token& t, const std::string& prefix) {
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
     if (ec != std::errc()) seconds = max_ttl + 1;
   } else if (text != "0s" && text != "0m" && text != "0h") {
-    const auto d = parse_duration(text);
+    const auto d = util::parse_duration(text);
     if (!d || *d % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
       fail(t, prefix + "expected whole seconds such as 0, 5s, 300 or 1h, got " + quoted(text));
     }

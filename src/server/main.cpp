@@ -7,9 +7,9 @@
 #include <iostream>
 
 #include "server/config.hpp"
-#include "server/duration.hpp"
 #include "server/reload.hpp"
 #include "server/server.hpp"
+#include "util/duration.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"wgsd-server: publishes the endpoints of WireGuard peers as DNS-SD records"};
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     std::cerr << "wgsd-server: libsodium failed to initialise\n";
     return 1;
   }
-  const auto idle_timeout = wgsd::server::parse_duration(idle);
+  const auto idle_timeout = wgsd::util::parse_duration(idle);
   if (!idle_timeout || *idle_timeout < std::chrono::milliseconds(10)) {
     std::cerr << "wgsd-server: --tcp-idle-timeout: expected a duration of at least 10ms such as 10s, got '" << idle << "'\n";
     return 1;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "server/duration.hpp"
 #include "wg/error.hpp"
 
 namespace wgsd::server {

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "server/config.hpp"
-#include "server/duration.hpp"
+#include "util/duration.hpp"
 
 using namespace wgsd;
 using namespace wgsd::server;
@@ -221,6 +221,7 @@ TEST_CASE("quotes, comments and glued braces", "[corefile]") {
 
 TEST_CASE("Go durations", "[corefile]") {
   using std::chrono::milliseconds;
+  using util::parse_duration;
   CHECK(parse_duration("1s") == milliseconds(1000));
   CHECK(parse_duration("500ms") == milliseconds(500));
   CHECK(parse_duration("1m30s") == milliseconds(90000));

@@ -1,9 +1,9 @@
-#include "server/duration.hpp"
+#include "util/duration.hpp"
 
 #include <cstdint>
 #include <cstdio>
 
-namespace wgsd::server {
+namespace wgsd::util {
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -53,4 +53,4 @@ std::string format_duration(std::chrono::nanoseconds d) {
   return buf;
 }
 
-}  // namespace wgsd::server
+}  // namespace wgsd::util

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace wgsd::server {
+namespace wgsd::util {
 
 /// Parses a positive Go duration (units ns, us, ms, s, m, h; several may follow each other).
 /// nullopt for zero, negative, unit-less or malformed text.
@@ -15,4 +15,4 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
 /// "1.5s", "250ms", "3m0s"-like text for messages.
 std::string format_duration(std::chrono::nanoseconds d);
 
-}  // namespace wgsd::server
+}  // namespace wgsd::util
