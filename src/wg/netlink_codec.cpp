@@ -6,6 +6,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <sodium.h>
+
 #include <cstring>
 #include <set>
 
@@ -56,7 +58,7 @@ public:
         case WGDEVICE_A_PUBLIC_KEY: dev_.public_key = key(attr, "WGDEVICE_A_PUBLIC_KEY"); break;
         case WGDEVICE_A_IFNAME: ifname(attr); break;
         case WGDEVICE_A_PEERS: peers(attr); break;
-        default: break;  // WGDEVICE_A_PRIVATE_KEY and unknown attributes: not kept
+        default: break;  // WGDEVICE_A_PRIVATE_KEY (zeroed before the parse) and unknown attributes
       }
     });
     check_rest(stop, mnl_nlmsg_get_payload_tail(nlh), "device attribute");
@@ -228,9 +230,19 @@ int error_code(int nlmsg_error) {
   return nlmsg_error < 0 && nlmsg_error >= -4095 ? -nlmsg_error : EPROTO;
 }
 
+void wipe_private_key(nlmsghdr* nlh) {
+  if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(genlmsghdr)) return;
+  auto* const begin = static_cast<char*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)));
+  auto* const end = static_cast<char*>(mnl_nlmsg_get_payload_tail(nlh));
+  for_each_attr(begin, end, [](const nlattr* attr) {
+    if (mnl_attr_get_type(attr) != WGDEVICE_A_PRIVATE_KEY) return;
+    sodium_memzero(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr));
+  });
+}
+
 Device parse_device_messages(std::span<const std::byte> data, const std::string& device) {
   auto buf = aligned_copy(data);
-  const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+  auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data());
   int left = static_cast<int>(data.size());
   Parser parser(device);
   bool any = false;
@@ -248,6 +260,7 @@ Device parse_device_messages(std::span<const std::byte> data, const std::string&
       if (code == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + device + "'");
       throw Error(code, "netlink: get device '" + device + "'");
     }
+    wipe_private_key(nlh);
     parser.message(nlh);
     any = true;
     nlh = mnl_nlmsg_next(nlh, &left);

@@ -15,9 +15,15 @@ namespace wgsd::wg {
 
 /// Parses a WG_CMD_GET_DEVICE dump: one or more netlink messages back to back, possibly ending in
 /// NLMSG_DONE. A peer split over several messages (its allowed IPs did not fit) is merged, as
-/// wireguard-tools' coalesce_peers does. Unknown attributes are skipped; a wrong length, a truncated
+/// wireguard-tools' coalesce_peers does. The private key is skipped (and zeroed in the parse's own
+/// copy of the messages), unknown attributes too; a wrong length, a truncated
 /// message or an NLMSG_ERROR throws wg::Error naming the attribute. `device` is used in messages.
 Device parse_device_messages(std::span<const std::byte> data, const std::string& device);
+
+/// Zeroes, in place, the payload of every WGDEVICE_A_PRIVATE_KEY attribute of one WG_CMD_GET_DEVICE
+/// reply message (4-byte aligned, `nlh->nlmsg_len` bytes readable). The parse never reads the
+/// private key: the receive buffer is wiped before anything is copied from it.
+void wipe_private_key(::nlmsghdr* nlh);
 
 /// Builds the WG_CMD_GET_DEVICE dump request for `device`.
 std::vector<std::byte> build_get_device(std::uint16_t family_id, std::uint32_t seq, const std::string& device);

@@ -5,10 +5,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "wg/backend.hpp"
+#include "wg/backend_testing.hpp"
 #include "wg/error.hpp"
 #include "wg/uapi_codec.hpp"
 #include "wg/unique_fd.hpp"
@@ -20,6 +25,24 @@ using SteadyClock = std::chrono::steady_clock;
 
 // A 100,000-peer device is about 30 MB of text; anything far beyond is a broken daemon.
 constexpr std::size_t max_reply = 256U << 20;
+constexpr std::size_t recv_size = 65536;
+
+// Zeroes the first `used` bytes of the receive buffer when the conversation ends, however it
+// ends: the reply to get=1 starts with the device's private key.
+class WipeOnExit {
+public:
+  WipeOnExit(char* buf, std::size_t& used) : buf_(buf), used_(used) {}
+  WipeOnExit(const WipeOnExit&) = delete;
+  WipeOnExit& operator=(const WipeOnExit&) = delete;
+  ~WipeOnExit() {
+    sodium_memzero(buf_, used_);
+    used_ = 0;
+  }
+
+private:
+  char* buf_;
+  std::size_t& used_;
+};
 
 class UapiBackend final : public Backend {
 public:
@@ -33,6 +56,10 @@ public:
     Device dev = parser.finish();
     last_peers_ = dev.peers.size();
     return dev;
+  }
+
+  [[nodiscard]] bool retains(std::string_view text) const {
+    return buf_ && std::string_view(buf_.get(), recv_size).find(text) != std::string_view::npos;
   }
 
   void apply(const DeviceUpdate& update) override {
@@ -78,16 +105,20 @@ private:
       }
       sent += static_cast<std::size_t>(n);
     }
-    char buf[65536];
+    if (!buf_) buf_ = std::make_unique<char[]>(recv_size);
+    char* const buf = buf_.get();
+    std::size_t used = 0;  // the most the kernel wrote into buf
+    const WipeOnExit wipe(buf, used);
     std::size_t total = 0;
     for (;;) {
       wait(fd.get(), POLLIN, deadline, where);
-      const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+      const ssize_t n = ::recv(fd.get(), buf, recv_size, 0);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) continue;
         throw Error(errno, where + ": recv");
       }
       if (n == 0) return;
+      used = std::max(used, static_cast<std::size_t>(n));
       total += static_cast<std::size_t>(n);
       if (total > max_reply) throw Error(std::errc::message_size, where + ": reply larger than 256 MiB");
       if (sink(std::string_view(buf, static_cast<std::size_t>(n)))) return;
@@ -107,9 +138,15 @@ private:
 
   BackendOptions options_;
   std::size_t last_peers_{};
+  std::unique_ptr<char[]> buf_;  // the receive buffer, kept between reads, zeroed after each
 };
 
 }  // namespace
+
+bool uapi_backend_retains(const Backend& backend, std::string_view text) {
+  const auto* uapi = dynamic_cast<const UapiBackend*>(&backend);
+  return uapi != nullptr && uapi->retains(text);
+}
 
 std::unique_ptr<Backend> make_uapi_backend(const BackendOptions& options) {
   return std::make_unique<UapiBackend>(options);

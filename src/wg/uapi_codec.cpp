@@ -1,7 +1,10 @@
 #include "wg/uapi_codec.hpp"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <unordered_set>
 #include <utility>
@@ -85,6 +88,53 @@ void check_errno(std::string_view value, const std::string& device, const char* 
   }
 }
 
+// A line cut by the end of a chunk, kept until the next chunk completes it. It may be the private
+// key's line: every byte it held is zeroed once the line is parsed, and when the buffer grows.
+class CarryBuffer {
+public:
+  CarryBuffer() = default;
+  CarryBuffer(const CarryBuffer&) = delete;
+  CarryBuffer& operator=(const CarryBuffer&) = delete;
+  ~CarryBuffer() { clear(); }
+
+  void append(std::string_view piece) {
+    if (piece.size() > capacity_ - size_) grow(size_ + piece.size());
+    std::memcpy(buf_.get() + size_, piece.data(), piece.size());
+    size_ += piece.size();
+  }
+  void assign(std::string_view piece) {
+    clear();
+    append(piece);
+  }
+  /// Zeroes what was held and empties the buffer; its capacity stays for the next line.
+  void clear() noexcept {
+    if (size_ != 0) sodium_memzero(buf_.get(), size_);
+    size_ = 0;
+  }
+  [[nodiscard]] std::string_view view() const noexcept { return {buf_.get(), size_}; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool holds(std::string_view text) const {
+    return std::string_view(buf_.get(), capacity_).find(text) != std::string_view::npos;
+  }
+
+private:
+  void grow(std::size_t needed) {
+    const std::size_t capacity = std::max({needed, 2 * capacity_, std::size_t{128}});
+    auto next = std::make_unique<char[]>(capacity);  // zeroed
+    const std::size_t size = size_;
+    if (size != 0) std::memcpy(next.get(), buf_.get(), size);
+    clear();
+    buf_ = std::move(next);
+    capacity_ = capacity;
+    size_ = size;
+  }
+
+  std::unique_ptr<char[]> buf_;
+  std::size_t size_{};
+  std::size_t capacity_{};
+};
+
 }  // namespace
 
 struct UapiGetParser::State {
@@ -93,7 +143,7 @@ struct UapiGetParser::State {
   const std::string device;
   Device dev;
   std::unordered_set<Key, KeyHash> seen;
-  std::string carry;               // a line cut by the end of a chunk
+  CarryBuffer carry;               // a line cut by the end of a chunk
   std::size_t bytes{};             // fed so far, for messages
   std::size_t line{};
   bool ended{};                    // the blank line after errno was read
@@ -202,6 +252,8 @@ UapiGetParser::UapiGetParser(const std::string& device, std::size_t expected_pee
 
 UapiGetParser::~UapiGetParser() = default;
 
+bool UapiGetParser::retains(std::string_view text) const { return state_->carry.holds(text); }
+
 bool UapiGetParser::feed(std::string_view chunk) {
   State& s = *state_;
   if (chunk.empty()) return s.ended;
@@ -215,9 +267,8 @@ bool UapiGetParser::feed(std::string_view chunk) {
       return false;
     }
     s.carry.append(chunk.substr(0, nl));
-    const std::string line = std::move(s.carry);
+    s.take(s.carry.view());
     s.carry.clear();
-    s.take(line);
     chunk.remove_prefix(nl + 1);
   }
   for (auto nl = chunk.find('\n'); nl != std::string_view::npos; nl = chunk.find('\n')) {

@@ -17,7 +17,8 @@ namespace wgsd::wg {
 Device parse_uapi_get(std::string_view reply, const std::string& device);
 
 /// The same parse, fed as the reply arrives: nothing holds the whole reply, and the work is spread
-/// over the read instead of following it. Errors are those of parse_uapi_get, thrown from the
+/// over the read instead of following it. A line cut between two feeds is kept until it is
+/// complete and zeroed once parsed (it may carry the private key). Errors are those of parse_uapi_get, thrown from the
 /// feed() that brings the bad line (or from finish() for a reply that stops short).
 class UapiGetParser {
 public:
@@ -32,6 +33,10 @@ public:
   bool feed(std::string_view chunk);
   /// The device; throws when the reply has not ended.
   Device finish();
+
+  /// True when a buffer the parser keeps between feeds holds `text` anywhere, in bytes in use or
+  /// not: lets a test check that the private key's hex text does not outlive its line.
+  [[nodiscard]] bool retains(std::string_view text) const;
 
 private:
   struct State;

@@ -4,6 +4,7 @@
 #include "support/lab.hpp"
 #include "support/uapi_server.hpp"
 #include "wg/backend.hpp"
+#include "wg/backend_testing.hpp"
 #include "wg/error.hpp"
 
 using namespace wgsd;
@@ -56,4 +57,18 @@ TEST_CASE("a missing device is 'no such device' from every backend", "[wg][uapi]
   }
   CHECK_THROWS_WITH(wg::make_uapi_backend()->get_device("../etc"), Catch::Contains("invalid device name '../etc'"));
   CHECK_THROWS_WITH(wg::make_uapi_backend()->get_device("a-very-long-interface-name"), Catch::Contains("invalid device name"));
+}
+
+TEST_CASE("UAPI backend keeps no trace of the device's private key after a read", "[wg][uapi]") {
+  test::TempDir dir;
+  test::UapiServer server(dir.path(), "wgfake0");
+  auto backend = wg::make_uapi_backend({dir.path(), std::chrono::milliseconds(500)});
+  const std::string hex = "0800000000000000000000000000000000000000000000000000000000abcd40";
+  server.set_reply("private_key=" + hex + "\nlisten_port=7\npublic_key=" + std::string(64, 'a') + "\nerrno=0\n\n");
+  const auto dev = backend->get_device("wgfake0");
+  CHECK_FALSE(dev.public_key.is_zero());
+  CHECK_FALSE(wg::uapi_backend_retains(*backend, hex.substr(0, 16)));
+  CHECK_FALSE(wg::uapi_backend_retains(*backend, hex.substr(48, 16)));
+  // The buffer is zeroed whole after each read, not only the key: nothing of the reply is left.
+  CHECK_FALSE(wg::uapi_backend_retains(*backend, "listen_port=7"));
 }

@@ -186,3 +186,19 @@ TEST_CASE("a reply of millions of empty public_key lines is refused at line 1, a
   }
   CHECK(parse_uapi_get(many + "errno=0\n\n", "wg0").peers.size() == 140'000);
 }
+
+TEST_CASE("UapiGetParser keeps no trace of a private key line cut between feeds", "[wg][uapi]") {
+  const std::string hex = "0800000000000000000000000000000000000000000000000000000000abcd40";
+  const std::string reply = "private_key=" + hex + "\nlisten_port=1\npublic_key=" + std::string(64, 'a') + "\nerrno=0\n\n";
+  for (std::size_t piece : {1, 5, 13, 40}) {
+    INFO("pieces of " << piece);
+    UapiGetParser parser("wg0");
+    for (std::size_t at = 0; at < reply.size(); at += piece) {
+      parser.feed(std::string_view(reply).substr(at, piece));
+      // The key's line is carried whole until its end arrives; once parsed, none of it is left.
+      if (at + piece > reply.find('\n') + 1) CHECK_FALSE(parser.retains(hex.substr(0, 8)));
+      if (at + piece > reply.find('\n') + 1) CHECK_FALSE(parser.retains(hex.substr(48, 16)));
+    }
+    CHECK_FALSE(parser.finish().public_key.is_zero());
+  }
+}

@@ -1,0 +1,142 @@
+// The netlink backend over a stand-in for the kernel's socket: what it keeps between reads.
+#include <catch2/catch.hpp>
+#include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/wireguard.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <deque>
+
+#include "support/keys.hpp"
+#include "support/netlink_dump.hpp"
+#include "wg/backend_testing.hpp"
+#include "wg/error.hpp"
+#include "wg/netlink_codec.hpp"
+
+using namespace wgsd;
+using test::Dump;
+using test::key_n;
+
+namespace {
+
+// Plays the kernel: answers CTRL_CMD_GETFAMILY with family 0x1b and WG_CMD_GET_DEVICE with device
+// "wg0" (private key, public key, one peer), and counts what it was asked.
+struct FakeKernel {
+  unsigned opens = 0;
+  unsigned family_lookups = 0;
+  unsigned dumps = 0;
+  bool fail_next_receive = false;
+  int device_errno = 0;
+  std::array<std::uint8_t, 32> private_key{};
+
+  FakeKernel() {
+    for (std::size_t i = 0; i < private_key.size(); ++i) private_key[i] = static_cast<std::uint8_t>(0xc0 + i);
+  }
+  wg::NetlinkOpener opener() {
+    return [this]() -> std::unique_ptr<wg::NetlinkIo> { return std::make_unique<Io>(*this, 1000 + ++opens); };
+  }
+
+  class Io final : public wg::NetlinkIo {
+  public:
+    Io(FakeKernel& k, std::uint32_t port) : k_(k), port_(port) {}
+    [[nodiscard]] std::uint32_t port_id() const override { return port_; }
+    void send(std::span<const std::byte> message, const std::string&) override {
+      nlmsghdr req{};
+      std::memcpy(&req, message.data(), sizeof req);
+      Dump d;
+      if (req.nlmsg_type == GENL_ID_CTRL) {
+        ++k_.family_lookups;
+        nlmsghdr* nlh = d.begin_raw(GENL_ID_CTRL);
+        auto* genl = static_cast<genlmsghdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(genlmsghdr)));
+        genl->cmd = CTRL_CMD_NEWFAMILY;
+        mnl_attr_put_u16(nlh, CTRL_ATTR_FAMILY_ID, test::family);
+        d.finish();
+        d.error(0);
+      } else if (k_.device_errno != 0) {
+        ++k_.dumps;
+        d.error(k_.device_errno);
+      } else {
+        ++k_.dumps;
+        REQUIRE(req.nlmsg_type == test::family);
+        d.begin();
+        mnl_attr_put(d.nlh(), WGDEVICE_A_PRIVATE_KEY, k_.private_key.size(), k_.private_key.data());
+        nlattr* peers = d.peers();
+        nlattr* p = d.peer(1, 0);
+        d.endpoint("198.51.100.7:40001");
+        d.end(p);
+        d.end(peers);
+        d.finish();
+        d.done();
+      }
+      // Every reply message carries the request's sequence number and our port id.
+      auto bytes = d.copy();
+      for (std::size_t at = 0; at < bytes.size();) {
+        nlmsghdr h{};
+        std::memcpy(&h, bytes.data() + at, sizeof h);
+        h.nlmsg_seq = req.nlmsg_seq;
+        h.nlmsg_pid = port_;
+        std::memcpy(bytes.data() + at, &h, sizeof h);
+        at += MNL_ALIGN(h.nlmsg_len);
+      }
+      pending_.push_back(std::move(bytes));
+    }
+    std::size_t receive(std::span<std::byte> buf, const std::string& what) override {
+      if (k_.fail_next_receive) {
+        k_.fail_next_receive = false;
+        throw wg::Error(EIO, "netlink: " + what + ": receive");
+      }
+      REQUIRE_FALSE(pending_.empty());
+      const auto msg = std::move(pending_.front());
+      pending_.pop_front();
+      REQUIRE(msg.size() <= buf.size());
+      std::memcpy(buf.data(), msg.data(), msg.size());
+      return msg.size();
+    }
+
+  private:
+    FakeKernel& k_;
+    std::uint32_t port_;
+    std::deque<std::vector<std::byte>> pending_;
+  };
+};
+
+}  // namespace
+
+TEST_CASE("netlink backend keeps its socket and family id between reads, and reopens after a failure", "[wg][netlink]") {
+  FakeKernel kernel;
+  auto backend = wg::make_netlink_backend(kernel.opener());
+  for (int i = 0; i < 3; ++i) {
+    const auto dev = backend->get_device("wg0");
+    REQUIRE(dev.peers.size() == 1);
+    CHECK(dev.peers[0].endpoint->to_string() == "198.51.100.7:40001");
+  }
+  CHECK(kernel.opens == 1);
+  CHECK(kernel.family_lookups == 1);
+  CHECK(kernel.dumps == 3);
+
+  // A missing device is an answer, not a broken socket: it stays.
+  kernel.device_errno = ENODEV;
+  CHECK_THROWS_WITH(backend->get_device("wg0"), Catch::Contains("no such device 'wg0'"));
+  kernel.device_errno = 0;
+  backend->get_device("wg0");
+  CHECK(kernel.opens == 1);
+
+  // A failed receive drops the socket; the next read opens a new one and resolves the family again.
+  kernel.fail_next_receive = true;
+  CHECK_THROWS_WITH(backend->get_device("wg0"), Catch::Contains("netlink: get device 'wg0': receive"));
+  CHECK(backend->get_device("wg0").peers.size() == 1);
+  CHECK(kernel.opens == 2);
+  CHECK(kernel.family_lookups == 2);
+}
+
+TEST_CASE("netlink backend keeps no trace of the device's private key", "[wg][netlink]") {
+  FakeKernel kernel;
+  auto backend = wg::make_netlink_backend(kernel.opener());
+  const auto dev = backend->get_device("wg0");
+  CHECK(dev.public_key == key_n(99));
+  CHECK_FALSE(wg::netlink_backend_retains(*backend, std::as_bytes(std::span(kernel.private_key))));
+  // The receive buffer is wiped whole, not only the key: nothing of the dump is left.
+  CHECK_FALSE(wg::netlink_backend_retains(*backend, std::as_bytes(std::span(key_n(99).bytes()))));
+}
