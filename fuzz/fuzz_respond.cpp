@@ -1,5 +1,5 @@
 // respond(): any bytes as a query, over UDP and TCP, against a snapshot with peers. Beyond "no
-// crash", it checks what SPEC §2 promises of every reply. prefetch() sees the same bytes first,
+// crash", it checks what docs/records.md promises of every reply. prefetch() sees the same bytes first,
 // alone and in a batch with a valid query, as a UDP worker hands it a recvmmsg batch.
 #include <cstdint>
 #include <cstdlib>

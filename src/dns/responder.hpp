@@ -1,5 +1,5 @@
-// Bytes in, bytes out: answers one DNS query from a ZoneSet (SPEC §2). Pure; never throws on bad
-// input; allocates nothing.
+// Bytes in, bytes out: answers one DNS query from a ZoneSet, with the records and error replies
+// docs/records.md describes. Pure; never throws on bad input; allocates nothing.
 #pragma once
 
 #include <cstdint>

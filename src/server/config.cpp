@@ -12,8 +12,9 @@
 namespace wgsd::server {
 namespace {
 
-// Directives of SPEC §4 that later versions implement: named, so they are refused clearly rather
-// than reported as typos or, worse, silently ignored.
+// Directives planned for later versions (access control, TSIG, zone transfers, metrics, health
+// checks; see docs/corefile.md): named, so they are refused clearly rather than reported as typos
+// or, worse, silently ignored.
 constexpr std::chrono::milliseconds default_reload_interval{30000};  // CoreDNS's default
 
 const std::set<std::string> not_yet = {"tsig", "transfer", "prometheus", "health"};

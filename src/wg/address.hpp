@@ -27,7 +27,7 @@ public:
   [[nodiscard]] Family family() const noexcept { return family_; }
   [[nodiscard]] bool is_v4() const noexcept { return family_ == Family::v4; }
   [[nodiscard]] bool is_v6() const noexcept { return family_ == Family::v6; }
-  /// ::ffff:a.b.c.d. Such an address answers as IPv4 in DNS (SPEC §2).
+  /// ::ffff:a.b.c.d. Such an address is published as IPv4, an A record (docs/records.md).
   [[nodiscard]] bool is_v4_mapped() const noexcept;
   /// The IPv4 form of a v4-mapped address; the address itself otherwise.
   [[nodiscard]] IpAddress unmapped() const noexcept;

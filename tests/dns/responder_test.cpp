@@ -1,4 +1,4 @@
-// Every rule of SPEC §2, checked by parsing wgsd's answers with ldns.
+// Every rule of docs/records.md, checked by parsing wgsd's answers with ldns.
 #include <catch2/catch.hpp>
 
 #include <cctype>
@@ -40,7 +40,7 @@ PktPtr ask(const dns::ZoneSet& zones, const std::string& qname, ldns_rr_type qty
 
 }  // namespace
 
-TEST_CASE("responder answers every row of SPEC section 2", "[dns][responder]") {
+TEST_CASE("responder answers every query type the records table lists", "[dns][responder]") {
   const auto zones = reference_zones();
   const std::vector<DnsCase> cases = {
       {"PTR lists published peers in device order, self last", "_wireguard._udp.example.com.", LDNS_RR_TYPE_PTR, LDNS_RCODE_NOERROR,
