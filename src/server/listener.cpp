@@ -16,6 +16,7 @@
 
 #include "dns/responder.hpp"
 #include "server/cpus.hpp"
+#include "server/spawn.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -150,13 +151,19 @@ Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& l
 
 Listener::~Listener() { stop(); }
 
-void Listener::start() {
+void Listener::spawn() {
+  threads_.reserve(udp_.size() + 1);
   for (auto& sockets : udp_) {
     std::vector<int> fds;
     for (auto& s : sockets) fds.push_back(s.get());
-    threads_.emplace_back([this, fds] { udp_worker(fds); });
+    threads_.push_back(spawn_thread([this, fds] { udp_worker(fds); }));
   }
-  threads_.emplace_back([this] { tcp_loop(); });
+  threads_.push_back(spawn_thread([this] { tcp_loop(); }));
+}
+
+void Listener::open() noexcept {
+  open_.store(true);
+  open_.notify_all();
 }
 
 void Listener::set_logging(bool log, bool errors) {
@@ -168,11 +175,13 @@ void Listener::stop() {
   if (stopping_.exchange(true)) return;
   const std::uint64_t one = 1;
   (void)::write(stop_event_.get(), &one, sizeof one);
+  open();  // threads waiting to open see the stop
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
 
 void Listener::udp_worker(std::vector<int> fds) {
+  open_.wait(false);
   SnapshotHolder::Reader reader(holder_);
   struct Slot {
     std::array<std::uint8_t, udp_query_max> in;
@@ -280,6 +289,7 @@ void Listener::udp_worker(std::vector<int> fds) {
 }
 
 void Listener::tcp_loop() {
+  open_.wait(false);
   struct Conn {
     wg::UniqueFd fd;
     std::vector<std::uint8_t> in;

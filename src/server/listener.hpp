@@ -32,7 +32,14 @@ public:
   /// Binds every socket at once; throws std::runtime_error naming the address on failure.
   Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log);
   ~Listener();
-  void start();
+  void start() {
+    spawn();
+    open();
+  }
+  /// start() in two steps: spawn() creates every thread (it may fail: std::system_error; stop() or
+  /// the destructor ends those made), and they read nothing until open(), which cannot fail.
+  void spawn();
+  void open() noexcept;
   void stop();
   /// `log` and `errors` change without rebinding (a reload).
   void set_logging(bool log, bool errors);
@@ -54,6 +61,7 @@ private:
   wg::UniqueFd epoll_;  // the TCP thread's: listening sockets and stop_event_
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> open_{false};
   std::atomic<bool> log_queries_;
   std::atomic<bool> log_errors_;
   std::atomic<std::uint64_t> send_failures_{0};

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "server/spawn.hpp"
 #include "wg/error.hpp"
 
 namespace wgsd::server {
@@ -17,7 +18,7 @@ constexpr int refresher_nice = 10;
 
 SnapshotHolder::SnapshotHolder() : zones_(std::make_shared<dns::ZoneSet>()) {}
 
-void SnapshotHolder::publish(std::shared_ptr<const dns::ZoneSet> zones) {
+void SnapshotHolder::publish(std::shared_ptr<const dns::ZoneSet> zones) noexcept {
   {
     std::lock_guard lock(mutex_);
     zones_ = std::move(zones);
@@ -25,7 +26,7 @@ void SnapshotHolder::publish(std::shared_ptr<const dns::ZoneSet> zones) {
   generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-void SnapshotHolder::set_acl(std::shared_ptr<const dns::Acl> acl) {
+void SnapshotHolder::set_acl(std::shared_ptr<const dns::Acl> acl) noexcept {
   std::lock_guard lock(mutex_);
   acl_ = std::move(acl);
 }
@@ -69,6 +70,11 @@ void PeerCache::load(const PeerCache* previous) {
 }
 
 void PeerCache::take_over(const PeerCache* previous) {
+  prepare(previous);
+  commit();
+}
+
+void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<const dns::Acl>> acls) {
   const auto now = std::chrono::steady_clock::now();
   for (auto& s : zones_) {
     const State* same = nullptr;
@@ -94,7 +100,35 @@ void PeerCache::take_over(const PeerCache* previous) {
     }
     s.read.reset();
   }
-  for (std::size_t h = 0; h < holders_.size(); ++h) publish(h);
+  if (previous != nullptr) {
+    // What the previous cache would have freed itself: its retired snapshots and the zones no one
+    // serves any more. A zone carried on is not listed twice (it would never be freed).
+    for (const auto& z : previous->retired_) retired_.push_back(z);
+    for (const auto& p : previous->zones_) {
+      if (!p.zone) continue;
+      const bool carried = std::any_of(zones_.begin(), zones_.end(), [&](const State& s) { return s.zone == p.zone; });
+      const bool listed = std::find(retired_.begin(), retired_.end(), p.zone) != retired_.end();
+      if (!carried && !listed) retired_.push_back(p.zone);
+    }
+  }
+  staged_.clear();
+  if (acls.size() != holders_.size()) acls.clear();
+  for (std::size_t h = 0; h < holders_.size(); ++h) {
+    auto set = std::make_shared<dns::ZoneSet>();
+    for (const std::size_t z : members_[h]) set->zones.push_back(zones_[z].zone);
+    set->acl = acls.empty() ? holders_[h]->acl() : acls[h];
+    staged_.push_back(std::move(set));
+  }
+  staged_acls_ = std::move(acls);
+}
+
+void PeerCache::commit() noexcept {
+  for (std::size_t h = 0; h < staged_.size() && h < holders_.size(); ++h) {
+    if (h < staged_acls_.size()) holders_[h]->set_acl(std::move(staged_acls_[h]));
+    holders_[h]->publish(std::move(staged_[h]));
+  }
+  staged_.clear();
+  staged_acls_.clear();
 }
 
 void PeerCache::publish(std::size_t holder) {
@@ -170,9 +204,20 @@ void PeerCache::refresh(bool force) {
   }
 }
 
-void PeerCache::start() {
+void PeerCache::spawn() {
   stop_ = false;
-  thread_ = std::thread([this] { run(); });
+  open_ = false;
+  thread_ = spawn_thread([this] { run(); });
+}
+
+void PeerCache::open() noexcept {
+  open_.store(true);
+  open_.notify_all();
+}
+
+void PeerCache::request_stop() noexcept {
+  stop_.store(true);
+  open();
 }
 
 void PeerCache::stop() {
@@ -181,10 +226,12 @@ void PeerCache::stop() {
     stop_ = true;
   }
   wake_.notify_all();
+  open();
   if (thread_.joinable()) thread_.join();
 }
 
 void PeerCache::run() {
+  open_.wait(false);
   // Reading and building yield to the threads that answer: under load, queries come first and
   // a refresh takes a little longer (the threads of a process have their own nice values on Linux).
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), refresher_nice);
@@ -192,10 +239,14 @@ void PeerCache::run() {
   while (!stop_) {
     auto next = std::chrono::steady_clock::time_point::max();
     for (const auto& s : zones_) next = std::min(next, s.due);
-    wake_.wait_until(lock, next, [this] { return stop_; });
+    wake_.wait_until(lock, next, [this] { return stop_.load(); });
     if (stop_) break;
     lock.unlock();
-    refresh();
+    {
+      const std::lock_guard refreshing(refresh_mutex_);
+      if (stop_) return;  // stopped while a reload held it
+      refresh();
+    }
     lock.lock();
   }
 }

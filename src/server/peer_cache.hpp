@@ -23,10 +23,10 @@ namespace wgsd::server {
 class SnapshotHolder {
 public:
   SnapshotHolder();
-  void publish(std::shared_ptr<const dns::ZoneSet> zones);
+  void publish(std::shared_ptr<const dns::ZoneSet> zones) noexcept;
   [[nodiscard]] std::shared_ptr<const dns::ZoneSet> get() const;
   /// The `acl` every ZoneSet published from now on carries (it reaches readers with the next publish).
-  void set_acl(std::shared_ptr<const dns::Acl> acl);
+  void set_acl(std::shared_ptr<const dns::Acl> acl) noexcept;
   [[nodiscard]] std::shared_ptr<const dns::Acl> acl() const;
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
@@ -80,11 +80,30 @@ public:
   /// with the same settings carries its snapshot on; a zone of that name with other settings gets a
   /// serial above the old one; a zone whose device could not be read is published unloaded (SERVFAIL).
   void take_over(const PeerCache* previous = nullptr);
+  /// take_over() in two steps, for a reload. prepare() does everything that may fail (building the
+  /// zones and every holder's new ZoneSet) and publishes nothing; `previous` must not be refreshing
+  /// meanwhile (hold() it). commit() then publishes every holder and cannot fail. The snapshots
+  /// `previous` retired or no longer serves move to this cache's retired list, so that they are
+  /// freed by this refresher, never by the query thread that lets go of them last.
+  /// `acls[h]`, when given, is the acl holder h gets at commit(), with its zones.
+  void prepare(const PeerCache* previous, std::vector<std::shared_ptr<const dns::Acl>> acls = {});
+  void commit() noexcept;
+  /// While the returned lock is held the refresher does not refresh (it finishes a refresh first).
+  [[nodiscard]] std::unique_lock<std::mutex> hold() { return std::unique_lock(refresh_mutex_); }
 
   /// Reads every zone whose refresh is due at `now` (all of them when `force`) and publishes.
   void refresh(bool force = false);
   /// Starts the background thread; stop() or the destructor ends it. A stopped cache may start again.
-  void start();
+  void start() {
+    spawn();
+    open();
+  }
+  /// start() in two steps: spawn() creates the thread (it may fail: std::system_error), which
+  /// waits until open(), which cannot fail.
+  void spawn();
+  void open() noexcept;
+  /// Tells the thread to end without waiting for it (a caller that hold()s it), then stop().
+  void request_stop() noexcept;
   void stop();
 
 private:
@@ -112,12 +131,16 @@ private:
   std::vector<std::vector<std::size_t>> members_;     // per holder: its zones
   std::vector<std::vector<std::size_t>> holders_of_;  // per zone: its holders
   std::vector<SnapshotHolder*> holders_;
+  std::vector<std::shared_ptr<const dns::ZoneSet>> staged_;  // per holder: what commit() publishes
+  std::vector<std::shared_ptr<const dns::Acl>> staged_acls_;  // per holder, or empty: the acl commit() sets
   Log& log_;
   std::size_t max_peers_;
   std::thread thread_;
   std::mutex mutex_;
+  std::mutex refresh_mutex_;  // held by the thread while it refreshes, or by hold()
   std::condition_variable wake_;
-  bool stop_{};
+  std::atomic<bool> stop_{};
+  std::atomic<bool> open_{};
 };
 
 }  // namespace wgsd::server

@@ -136,31 +136,34 @@ void Server::reload(const ServerConfig& config) {
   }
 
   // 1. Everything that may fail or take long, while the running configuration answers and its
-  //    refresher goes on: the backends, the devices of new and changed zones, the new sockets.
-  //    An exception leaves nothing changed (new sockets close unstarted).
+  //    refresher goes on: the backends, the devices of new and changed zones, the new sockets and
+  //    every new thread (they wait to be opened). An exception leaves nothing changed: new
+  //    sockets close and new threads end unopened.
   auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), holders, factory_, log_, limits_.max_peers);
   cache->load(cache_.get());
   for (std::size_t i = 0; i < n; ++i) {
     // Beside a running socket on the same address (SO_REUSEPORT) they share its queries until it closes.
     if (kept[i] == nullptr) next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_);
   }
-
-  // 2. The switch: every holder gets its new zones and acl at once; unchanged zones carry their snapshot.
-  cache_->stop();
-  std::vector<std::shared_ptr<const dns::Acl>> old_acl(n);
   for (std::size_t i = 0; i < n; ++i) {
-    old_acl[i] = holders[i]->acl();
-    holders[i]->set_acl(next[i].options.acl);
+    if (kept[i] == nullptr) next[i].listener->spawn();
   }
-  try {
-    cache->take_over(cache_.get());
-  } catch (...) {
-    for (std::size_t i = 0; i < n; ++i) holders[i]->set_acl(old_acl[i]);
-    cache_->start();
-    throw;
+  cache->spawn();
+  {
+    // The running refresher pauses (it finishes a refresh first) while the new zones are built.
+    auto paused = cache_->hold();
+    std::vector<std::shared_ptr<const dns::Acl>> acls(n);
+    for (std::size_t i = 0; i < n; ++i) acls[i] = next[i].options.acl;
+    cache->prepare(cache_.get(), std::move(acls));
+
+    // 2. The switch, which cannot fail: every holder gets its new zones and acl at once; unchanged
+    //    zones carry their snapshot.
+    cache->commit();
+    cache_->request_stop();
   }
+  cache_->stop();
   cache_ = std::move(cache);
-  cache_->start();
+  cache_->open();
 
   // 3. New sockets answer, kept ones log as now configured, those no longer configured close.
   for (std::size_t i = 0; i < n; ++i) {
@@ -169,7 +172,7 @@ void Server::reload(const ServerConfig& config) {
       next[i].listener = std::move(kept[i]->listener);
       next[i].listener->set_logging(next[i].options.log, next[i].options.errors);
     } else {
-      next[i].listener->start();
+      next[i].listener->open();
     }
   }
   for (auto& old : groups_) {

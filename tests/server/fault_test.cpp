@@ -14,6 +14,7 @@
 #include "dns/fixtures.hpp"
 #include "server/reload.hpp"
 #include "server/server.hpp"
+#include "server/spawn.hpp"
 #include "support/dns_case.hpp"
 #include "support/lab.hpp"
 #include "support/uapi_server.hpp"
@@ -355,5 +356,39 @@ TEST_CASE("a reload that fails midway leaves the running configuration answering
   // And a good reload afterwards applies.
   server.reload(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + hidden + "}\n", "C"));
   CHECK(a_of(port, name1) == "(3)");
+  server.stop();
+}
+
+TEST_CASE("a reload that cannot create its threads changes nothing and leaves the running configuration whole", "[server][reload]") {
+  Rig rig("wgrel4");
+  const auto port = rig.port;
+  const std::string p1 = std::to_string(port);
+  const std::string zone_a = " wgsd example.com. wgrel4 {\n  refresh 50ms\n }\n";
+  const std::string hidden = " wgsd example.com. wgrel4 {\n  refresh 50ms\n  hide " + std::string(key1) + "\n }\n";
+  server::ServerLimits limits;
+  limits.udp_workers = 2;
+  server::Server server(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n", "C"), rig.factory(), rig.log, limits);
+  server.start();
+  const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
+  REQUIRE(a_of(port, name1) == expected);
+
+  // A changed zone and a new port: a new refresher, two UDP workers and a TCP thread to create.
+  const auto port2 = free_port();
+  const std::string text = ".:" + p1 + " {\n bind 127.0.0.1\n" + hidden + "}\n.:" + std::to_string(port2) + " {\n bind 127.0.0.1\n" + zone_a + "}\n";
+  for (int allowed = 0; allowed < 4; ++allowed) {
+    INFO("threads that could be created: " << allowed);
+    server::testing::spawns_left = allowed;
+    CHECK_THROWS_AS(server.reload(server::parse_config(text, "C")), std::system_error);
+    server::testing::spawns_left = -1;
+    CHECK(a_of(port, name1) == expected);
+    CHECK(a_of(port2, name1, "127.0.0.1", 300) == "(no answer)");
+  }
+  // The running refresher goes on: a change of the device is published.
+  rig.daemon.set_reply(good_dump.substr(0, good_dump.find("198.51.100.7")) + "192.0.2.9:1" + good_dump.substr(good_dump.find(":40001") + 6));
+  CHECK(eventually([&] { return a_of(port, name1) == rr(name1 + " 0 IN A 192.0.2.9"); }, 5000ms));
+  // And the same reload applies once threads can be created.
+  server.reload(server::parse_config(text, "C"));
+  CHECK(a_of(port, name1) == "(3)");
+  CHECK(a_of(port2, name1) == rr(name1 + " 0 IN A 192.0.2.9"));
   server.stop();
 }

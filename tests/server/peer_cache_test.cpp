@@ -57,3 +57,53 @@ TEST_CASE("a replaced snapshot is freed by the refresher, never by the query thr
   cache.refresh(true);
   CHECK(second.expired());
 }
+
+TEST_CASE("after a reload the snapshots the old configuration served are freed by the new refresher, not by a query thread", "[server][refresh][reload]") {
+  auto backend = std::make_shared<FakeBackend>();
+  wg::Device device = reference_device();
+  backend->put(device);
+  const server::BackendFactory factory = [&](const server::ZoneConfig&) {
+    struct Shared final : wg::Backend {
+      std::shared_ptr<FakeBackend> fake;
+      wg::Device get_device(const std::string& n) override { return fake->get_device(n); }
+      void apply(const wg::DeviceUpdate& u) override { fake->apply(u); }
+    };
+    auto b = std::make_unique<Shared>();
+    b->fake = backend;
+    return b;
+  };
+  server::ZoneConfig zone;
+  zone.settings = reference_settings().settings;
+  zone.publish = reference_settings().publish;
+  zone.device = device.name;
+  server::ZoneConfig other = zone;
+  other.settings.zone = "other.example.";
+  server::SnapshotHolder holder;
+  server::Log log([](const std::string&) {});
+  auto old = std::make_unique<server::PeerCache>(std::vector{zone}, std::vector<std::vector<std::size_t>>{{0}}, std::vector{&holder}, factory, log);
+  old->refresh(true);
+  server::SnapshotHolder::Reader reader(holder);
+  std::weak_ptr<const dns::Zone> dropped = reader.current().zones[0];
+  // A replaced snapshot still waiting in the old cache's retired list, held by a slow reader.
+  server::SnapshotHolder::Reader slow(holder);
+  (void)slow.current();
+  device.peers[0].endpoint = wg::Endpoint::parse("192.0.2.99:1");
+  backend->put(device);
+  old->refresh(true);
+  std::weak_ptr<const dns::Zone> replaced = reader.current().zones[0];
+  REQUIRE(replaced.lock() != dropped.lock());
+
+  // The reload drops the zone for another one.
+  server::PeerCache next({other}, {{0}}, {&holder}, factory, log);
+  next.load(old.get());
+  next.prepare(old.get());
+  next.commit();
+  old.reset();
+  REQUIRE(reader.current().zones[0]->apex != replaced.lock()->apex);  // the reader let go of the dropped zone
+  CHECK_FALSE(replaced.expired());                                   // ... it was not freed on its thread
+  (void)slow.current();
+  CHECK_FALSE(dropped.expired());
+  next.refresh(true);  // the new refresher frees both
+  CHECK(replaced.expired());
+  CHECK(dropped.expired());
+}
