@@ -26,6 +26,16 @@ constexpr unsigned batch = 32;
 constexpr std::size_t udp_query_max = 4096;
 constexpr std::size_t tcp_output_cap = 256 * 1024;  // stop reading a client that does not read
 constexpr int udp_receive_buffer = 4 << 20;
+constexpr int poll_retry_ms = 10;  // a UDP worker whose poll failed waits this long before the next
+
+// Counts down one of the forced failures of a test; false when there is none left.
+bool forced(std::atomic<int>& left) {
+  int n = left.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (left.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
 
 std::string where(const wg::IpAddress& a, std::uint16_t port, const char* proto) {
   return std::string(proto) + " " + wg::Endpoint{a, port}.to_string();
@@ -205,7 +215,19 @@ void Listener::udp_worker(std::vector<int> fds) {
   while (!stopping_.load(std::memory_order_relaxed)) {
     if (idle) {
       reader.release();
-      if (::poll(polls.data(), polls.size(), -1) < 0 && errno != EINTR) break;
+      const bool fail = forced(testing::failed_polls);
+      if (fail) errno = ENOMEM;
+      if (fail || ::poll(polls.data(), polls.size(), -1) < 0) {
+        // Never leave: a worker gone would leave its sockets bound, and the kernel would go on
+        // handing them their share of the clients. Say so (limited), wait a little, try again.
+        const int error = errno;
+        if (error != EINTR) {
+          if (log_.admit_limited()) log_.error(std::string("UDP worker: poll: ") + std::strerror(error) + " (retrying)");
+          pollfd stop{stop_event_.get(), POLLIN, 0};
+          (void)::poll(&stop, 1, poll_retry_ms);
+        }
+        continue;
+      }
       if (polls.back().revents != 0) break;
     }
     idle = true;
@@ -303,6 +325,8 @@ void Listener::tcp_loop() {
   };
   SnapshotHolder::Reader reader(holder_);
   const int ep = epoll_.get();
+  // Kept open to accept and close a connection when the process is out of descriptors.
+  wg::UniqueFd spare(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   std::unordered_map<int, Conn> conns;
   std::vector<std::uint8_t> response(dns::max_message);
 
@@ -368,8 +392,31 @@ void Listener::tcp_loop() {
         for (;;) {
           sockaddr_storage peer{};
           socklen_t plen = sizeof peer;
-          wg::UniqueFd c(::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC));
-          if (!c) break;
+          const bool fail = forced(testing::failed_accepts);
+          if (fail) errno = EMFILE;
+          wg::UniqueFd c(fail ? -1 : ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+          if (!c) {
+            if (errno != EMFILE && errno != ENFILE) break;
+            // Out of descriptors: the connection would stay in the backlog and the listening
+            // socket readable, and this thread would spin. Take it with the spare descriptor
+            // and close it at once (the client sees the connection closed and retries), then
+            // take the spare back; without a spare, close the longest-idle connection instead.
+            if (log_errors_.load(std::memory_order_relaxed) && log_.admit_limited()) log_.error(std::string("TCP: cannot accept a connection: ") + std::strerror(errno) + " (closing it)");
+            if (spare) {
+              spare.reset();
+              wg::UniqueFd refused(::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
+              refused.reset();
+              spare = wg::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            } else if (!conns.empty()) {
+              auto oldest = conns.begin();
+              for (auto it = conns.begin(); it != conns.end(); ++it) {
+                if (it->second.last < oldest->second.last) oldest = it;
+              }
+              close_conn(oldest->first);
+              spare = wg::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            }
+            break;  // at most one per readiness: bounded, and the next epoll_wait comes back for more
+          }
           if (conns.size() >= options_.max_tcp_connections) {
             // Make room by closing the connection that has been idle longest.
             auto oldest = conns.begin();

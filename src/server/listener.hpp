@@ -27,6 +27,14 @@ struct ListenerOptions {
   std::shared_ptr<const dns::Acl> acl;                   ///< who may ask here (the blocks' `acl`); null: everybody
 };
 
+namespace testing {
+/// Tests: this many of the UDP workers' next polls fail with ENOMEM.
+inline std::atomic<int> failed_polls{0};
+/// Tests: this many of the TCP thread's next accepts fail with EMFILE (the spare descriptor's
+/// accept, which closes the connection, is real).
+inline std::atomic<int> failed_accepts{0};
+}  // namespace testing
+
 class Listener {
 public:
   /// Binds every socket at once; throws std::runtime_error naming the address on failure.

@@ -202,3 +202,53 @@ TEST_CASE("a UDP reply the kernel refuses to send is counted and logged", "[serv
            l.find("Operation not permitted") != std::string::npos;
   }));
 }
+
+TEST_CASE("a UDP worker whose poll fails says so and goes on serving", "[server][udp]") {
+  server::SnapshotHolder holder;
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  server::Log log([&](const std::string& line) {
+    std::lock_guard lock(mutex);
+    lines.push_back(line);
+  });
+  const auto options = loopback_options(1);
+  server::Listener listener(options, holder, log);
+  server::testing::failed_polls = 3;
+  listener.start();
+  CHECK(eventually([&] { return server::testing::failed_polls == 0; }, 10000ms));
+  server::testing::failed_polls = 0;
+  // The only worker still answers.
+  CHECK(udp_answered(options.port, make_query(name1, LDNS_RR_TYPE_SRV)));
+  listener.stop();
+  std::lock_guard lock(mutex);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return l.find("[ERROR] UDP worker: poll: Cannot allocate memory (retrying)") != std::string::npos;
+        }) == 3);
+}
+
+TEST_CASE("TCP out of file descriptors: the pending connection is closed, the thread does not spin", "[server][tcp]") {
+  server::SnapshotHolder holder;
+  server::Log log([](const std::string&) {});
+  const auto options = loopback_options(1);
+  server::Listener listener(options, holder, log);
+  listener.start();
+  // Every accept fails with EMFILE from now on.
+  server::testing::failed_accepts = 1000;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const sockaddr_in to = loopback(options.port);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
+  // The server takes it with its spare descriptor and closes it: the client sees the end.
+  pollfd p{fd, POLLIN, 0};
+  const bool closed = ::poll(&p, 1, 5000) == 1 && ::recv(fd, nullptr, 0, MSG_DONTWAIT) == 0;
+  CHECK(closed);
+  // Not retried in a loop: one failed accept for the one connection.
+  std::this_thread::sleep_for(100ms);
+  CHECK(server::testing::failed_accepts >= 998);
+  server::testing::failed_accepts = 0;
+  ::close(fd);
+  // Descriptors back: served as before.
+  int tcp = -1;
+  CHECK(tcp_answered(options.port, make_query(name1, LDNS_RR_TYPE_SRV), tcp));
+  ::close(tcp);
+  listener.stop();
+}
