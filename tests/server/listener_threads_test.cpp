@@ -88,7 +88,7 @@ TEST_CASE("idle UDP workers and the TCP thread let go of a replaced snapshot", "
 
   // A refresh replaces it while every thread is idle: nothing may keep the old one alive.
   holder.publish(std::make_shared<dns::ZoneSet>());
-  CHECK(eventually([&] { return watch.expired(); }, 2000ms));
+  CHECK(eventually([&] { return watch.expired(); }, 10000ms));
   ::close(tcp);
 }
 
@@ -189,7 +189,7 @@ TEST_CASE("a UDP reply the kernel refuses to send is counted and logged", "[serv
     server::Listener listener(options, holder, log);
     listener.start();
     answered = udp_answered(port, make_query(name1, LDNS_RR_TYPE_SRV));
-    eventually([&] { return listener.send_failures() >= 1; }, 2000ms);
+    eventually([&] { return listener.send_failures() >= 1; }, 10000ms);
     failures = listener.send_failures();
     listener.stop();
   });
