@@ -24,6 +24,17 @@ bool tsig_rdata_ok(std::span<const std::uint8_t> q, std::size_t rdata, std::size
   return pos == end;
 }
 
+// OPT RDATA (RFC 6891 §6.1.2): options of code (2), length (2) and data, which fill it exactly.
+bool opt_rdata_ok(std::span<const std::uint8_t> q, std::size_t rdata, std::size_t rdlen) {
+  const std::size_t end = rdata + rdlen;
+  std::size_t pos = rdata;
+  while (pos < end) {
+    if (end - pos < 4) return false;
+    pos += 4 + get_u16(&q[pos + 2]);
+  }
+  return pos == end;
+}
+
 }  // namespace
 
 Query parse_query(std::span<const std::uint8_t> q) {
@@ -73,19 +84,22 @@ Query parse_query(std::span<const std::uint8_t> q) {
     if (rdata + rdlen > q.size()) break;
     const bool additional = read >= first_additional;
     if (rrtype == type::opt) {
-      // RFC 6891 §6.1.1: one OPT, owned by the root, in the additional section.
-      if (out.edns || !additional || name_len != 1 || q[owner] != 0) {
-        out.formerr = true;
-      } else {
+      // RFC 6891 §6.1.1: one OPT, owned by the root, in the additional section, its options filling
+      // its RDATA. When the OPT itself is wrong the FORMERR still carries one (§7): the first OPT
+      // found is the requester's, wherever it is.
+      if (out.edns || !additional || name_len != 1 || q[owner] != 0 || !opt_rdata_ok(q, rdata, rdlen)) out.formerr = true;
+      if (!out.edns) {
         out.edns = true;
         out.udp_size = std::max<std::uint16_t>(512, get_u16(&q[fixed + 2]));
         out.edns_version = q[fixed + 5];
         out.dnssec_ok = (q[fixed + 6] & 0x80) != 0;
       }
     } else if (rrtype == type::tsig) {
-      // RFC 8945 §5.1: the TSIG is the last record of the additional section, and there is one.
+      // RFC 8945 §5.1: the TSIG is the last record of the additional section, and there is one;
+      // §4.2: of CLASS ANY and TTL 0.
       std::array<std::uint8_t, max_name> scratch{};
-      if (!additional || read + 1 != records || expand_name(q, owner, scratch) == 0 || !tsig_rdata_ok(q, rdata, rdlen)) {
+      const bool fixed_ok = get_u16(&q[fixed + 2]) == class_any && get_u16(&q[fixed + 4]) == 0 && get_u16(&q[fixed + 6]) == 0;
+      if (!additional || read + 1 != records || !fixed_ok || expand_name(q, owner, scratch) == 0 || !tsig_rdata_ok(q, rdata, rdlen)) {
         out.formerr = true;
       } else {
         out.tsig = true;
