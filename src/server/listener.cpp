@@ -51,11 +51,17 @@ wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int t
   // UDP: one socket per worker. Both: a block bound to an address listens beside another block's
   // wildcard on the same port, and a reload binds new sockets before the old ones close.
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // Without these the socket would answer the wrong family or from the wrong address: refuse it.
+  const auto must = [&](int level, int name, const char* option) {
+    if (::setsockopt(fd.get(), level, name, &one, sizeof one) != 0) {
+      throw std::runtime_error("listen " + what + ": " + option + ": " + std::strerror(errno));
+    }
+  };
+  if (family == AF_INET6) must(IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY");
   if (type == SOCK_DGRAM) {
     // The local address of each packet: replies leave from it, and `self` answers with it.
-    if (family == AF_INET) ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-    else ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    if (family == AF_INET) must(IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO");
+    else must(IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO");
     // A burst that arrives while a worker is off the CPU must queue, not drop: the default buffer
     // (208 KiB) holds about 270 queries, each counted at its skb size. Beyond net.core.rmem_max
     // only with CAP_NET_ADMIN; without it the kernel caps the request at rmem_max.

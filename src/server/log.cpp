@@ -1,5 +1,10 @@
 #include "server/log.hpp"
 
+#include <limits.h>
+#include <poll.h>
+
+#include <optional>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +18,8 @@ namespace {
 // missed (producers signal without taking the writer's lock, so that they never wait for it).
 constexpr auto writer_tick = std::chrono::milliseconds(100);
 constexpr std::size_t write_chunk = 64 * 1024;
+// At shutdown, how long an output that takes nothing is waited for before its lines are left.
+constexpr auto shutdown_drain = std::chrono::seconds(2);
 
 std::int64_t ns_of(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -41,6 +48,7 @@ void Log::start_writer() {
 }
 
 Log::~Log() {
+  closing_.store(true, std::memory_order_relaxed);
   if (writer_.joinable()) {
     {
       std::lock_guard lock(wake_mutex_);
@@ -121,10 +129,25 @@ bool Log::try_pop(std::string& line) {
 }
 
 void Log::deliver(std::string& batch) {
+  // Written only when the output can take it, at most a pipe's atomic size at a time, so that a
+  // stuck output (a terminal on hold, a pipe nobody reads) never blocks this thread in write():
+  // at shutdown it gets a bounded time to drain, and what it cannot take is left.
   std::size_t done = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   while (done < batch.size()) {
-    const ssize_t n = ::write(fd_, batch.data() + done, batch.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    pollfd p{fd_, POLLOUT, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(writer_tick.count()));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) {
+      if (!closing_.load(std::memory_order_relaxed)) continue;
+      const auto now = std::chrono::steady_clock::now();
+      if (!deadline) deadline = now + shutdown_drain;
+      if (now >= *deadline) break;
+      continue;
+    }
+    if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (p.revents & POLLOUT) == 0) break;
+    const ssize_t n = ::write(fd_, batch.data() + done, std::min<std::size_t>(batch.size() - done, PIPE_BUF));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;  // the output is gone: nothing better to do with the lines
     done += static_cast<std::size_t>(n);
   }

@@ -32,7 +32,8 @@ public:
   explicit Log(std::function<void(const std::string&)> sink, LogLimits limits = {});
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
-  /// Writes what is queued, and the count of suppressed error lines if any.
+  /// Writes what is queued, and the count of suppressed error lines if any; an output that takes
+  /// nothing is waited for at most 2 s, then the lines left are dropped.
   ~Log();
 
   void info(const std::string& line);
@@ -80,6 +81,7 @@ private:
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stop_{};
+  std::atomic<bool> closing_{false};  // the destructor runs: a stuck output gets a bounded wait
   std::thread writer_;
 };
 

@@ -65,8 +65,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  wgsd::server::Log log;
   try {
+    // Inside: a log that cannot start (no thread) is an error like any other.
+    wgsd::server::Log log;
     wgsd::server::Server server(config, wgsd::server::default_backend, log, limits);
     server.start();
     wgsd::server::log_serving(config, log);

@@ -200,3 +200,21 @@ TEST_CASE("a stuck log output never holds up the query threads", "[server][log][
     CHECK(answered == asked);
   }
 }
+
+TEST_CASE("a log whose output is stuck ends within a bounded time", "[server][log]") {
+  int pipefd[2];
+  REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
+  // Nobody reads the pipe: its buffer fills and a blocking write would wait forever.
+  auto log = std::make_unique<server::Log>(pipefd[1]);
+  for (int i = 0; i < 2000; ++i) log->info(std::string(100, 'x'));
+  auto ended = std::async(std::launch::async, [&] { log.reset(); });
+  const bool in_time = ended.wait_for(30s) == std::future_status::ready;
+  CHECK(in_time);
+  if (!in_time) {
+    // Unblock the writer so that the test can end.
+    char buf[65536];
+    while (ended.wait_for(10ms) != std::future_status::ready) (void)::read(pipefd[0], buf, sizeof buf);
+  }
+  ::close(pipefd[0]);
+  ::close(pipefd[1]);
+}
