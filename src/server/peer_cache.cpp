@@ -58,13 +58,32 @@ PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::vector<std:
 PeerCache::~PeerCache() { stop(); }
 
 void PeerCache::load(const PeerCache* previous) {
+  // The zones `previous` answers with data, looked at while its refresher is between refreshes.
+  std::vector<std::string> served;
+  if (previous != nullptr) {
+    const auto paused = previous->hold();
+    for (const auto& p : previous->zones_) {
+      if (p.zone && p.zone->loaded) served.push_back(p.config.settings.zone);
+    }
+  }
   for (auto& s : zones_) {
     // A zone may be served on two ports (two devices): the one with equal settings carries on.
     const bool carried = previous != nullptr && std::any_of(previous->zones_.begin(), previous->zones_.end(), [&](const State& p) {
                            return p.config.same_zone(s.config);
                          });
     if (carried) continue;
-    s.read = read(s);
+    // A zone served now whose new settings' device cannot be read would go from answering to
+    // SERVFAIL: the reload is refused instead. A zone no one serves yet starts unloaded, as at start-up.
+    if (std::find(served.begin(), served.end(), s.config.settings.zone) != served.end()) {
+      try {
+        s.read = fetch(s);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("wgsd: zone " + s.config.settings.zone + ": " + e.what() +
+                                 " (the zone is being served and its new device cannot be read now: the running configuration stays)");
+      }
+    } else {
+      s.read = read(s);
+    }
     s.read_at = wg::Clock::now();
   }
 }
@@ -143,16 +162,21 @@ void PeerCache::sweep() {
   std::erase_if(retired_, [](const std::shared_ptr<const dns::Zone>& z) { return z.use_count() == 1; });
 }
 
-std::optional<wg::Device> PeerCache::read(State& s) {
+wg::Device PeerCache::fetch(State& s) {
   const std::string& device = s.config.device;
+  wg::Device dev = s.backend->get_device(device);
+  if (dev.peers.size() > max_peers_) {
+    throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
+                             std::to_string(max_peers_) + " (--max-peers)");
+  }
+  return dev;
+}
+
+std::optional<wg::Device> PeerCache::read(State& s) {
   try {
-    wg::Device dev = s.backend->get_device(device);
-    if (dev.peers.size() > max_peers_) {
-      throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
-                               std::to_string(max_peers_) + " (--max-peers)");
-    }
+    wg::Device dev = fetch(s);
     if (s.failing) {
-      log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + device + "' is readable again");
+      log_.info("wgsd: zone " + s.config.settings.zone + ": device '" + s.config.device + "' is readable again");
       s.failing = false;
     }
     return dev;

@@ -74,7 +74,8 @@ public:
   ~PeerCache();
 
   /// Reads the device of every zone that `previous` (null at start-up) does not serve with the same
-  /// settings. `previous` may go on running meanwhile: only its settings are looked at here.
+  /// settings. `previous` may go on running meanwhile: only its settings are looked at here. Throws
+  /// when a zone `previous` serves with data gets settings whose device cannot be read now.
   void load(const PeerCache* previous = nullptr);
   /// Builds the zones load() read and publishes every holder. A zone `previous` (stopped) served
   /// with the same settings carries its snapshot on; a zone of that name with other settings gets a
@@ -89,7 +90,7 @@ public:
   void prepare(const PeerCache* previous, std::vector<std::shared_ptr<const dns::Acl>> acls = {});
   void commit() noexcept;
   /// While the returned lock is held the refresher does not refresh (it finishes a refresh first).
-  [[nodiscard]] std::unique_lock<std::mutex> hold() { return std::unique_lock(refresh_mutex_); }
+  [[nodiscard]] std::unique_lock<std::mutex> hold() const { return std::unique_lock(refresh_mutex_); }
 
   /// Reads every zone whose refresh is due at `now` (all of them when `force`) and publishes.
   void refresh(bool force = false);
@@ -117,6 +118,8 @@ private:
     wg::Clock::time_point read_at;
   };
   void publish(std::size_t holder);
+  /// Reads the zone's device; throws when it cannot be read or has too many peers.
+  wg::Device fetch(State& s);
   /// Reads the zone's device; nullopt (logged once per failure streak) when it cannot be used.
   std::optional<wg::Device> read(State& s);
   /// The zone built from `device` replaces the snapshot; false when nothing published changed.
@@ -137,7 +140,7 @@ private:
   std::size_t max_peers_;
   std::thread thread_;
   std::mutex mutex_;
-  std::mutex refresh_mutex_;  // held by the thread while it refreshes, or by hold()
+  mutable std::mutex refresh_mutex_;  // held by the thread while it refreshes, or by hold()
   std::condition_variable wake_;
   std::atomic<bool> stop_{};
   std::atomic<bool> open_{};

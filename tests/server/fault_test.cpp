@@ -392,3 +392,27 @@ TEST_CASE("a reload that cannot create its threads changes nothing and leaves th
   CHECK(a_of(port2, name1) == rr(name1 + " 0 IN A 192.0.2.9"));
   server.stop();
 }
+
+TEST_CASE("a reload is refused when a served zone's new settings cannot be read now; a new zone may start unloaded", "[server][reload]") {
+  Rig rig("wgrel5");
+  const auto port = rig.port;
+  const std::string p1 = std::to_string(port);
+  const std::string zone_a = " wgsd example.com. wgrel5 {\n  refresh 1h\n }\n";
+  const std::string hidden = " wgsd example.com. wgrel5 {\n  refresh 1h\n  hide " + std::string(key2) + "\n }\n";
+  server::Server server(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + "}\n", "C"), rig.factory(), rig.log);
+  server.start();
+  const std::string expected = rr(name1 + " 0 IN A 198.51.100.7");
+  REQUIRE(a_of(port, name1) == expected);
+  rig.daemon.set_reply("", UapiServer::Mode::close);  // the daemon hangs up without a reply: every read fails
+  SECTION("a changed zone") {
+    CHECK_THROWS_WITH(server.reload(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + hidden + "}\n", "C")),
+                      Catch::Contains("wgsd: zone example.com.: ") && Catch::Contains("the running configuration stays"));
+    CHECK(a_of(port, name1) == expected);
+  }
+  SECTION("a new zone beside it") {
+    server.reload(server::parse_config(".:" + p1 + " {\n bind 127.0.0.1\n" + zone_a + " wgsd other.example. wgrel5\n}\n", "C"));
+    CHECK(a_of(port, name1) == expected);
+    CHECK(a_of(port, "other.example.") == "(2)");
+  }
+  server.stop();
+}
