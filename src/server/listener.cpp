@@ -43,7 +43,9 @@ std::string where(const wg::IpAddress& a, std::uint16_t port, const char* proto)
 
 wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int type) {
   const int family = address.is_v4() ? AF_INET : AF_INET6;
-  wg::UniqueFd fd(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const bool no_family = family == AF_INET6 && testing::no_ipv6.load(std::memory_order_relaxed);
+  if (no_family) errno = EAFNOSUPPORT;
+  wg::UniqueFd fd(no_family ? -1 : ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   const std::string what = where(address, port, type == SOCK_DGRAM ? "udp" : "tcp");
   if (!fd) throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
   const int one = 1;
@@ -155,7 +157,7 @@ Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& l
       tcp_.push_back(open_socket(a, options_.port, SOCK_STREAM));
     } catch (const std::exception&) {
       // A host without IPv6 still serves IPv4 when no address was named.
-      if (!(wildcard && a.is_v6())) throw;
+      if (!(a.is_v6() && (wildcard || (options_.ipv6_optional && a == wg::IpAddress::v6({}))))) throw;
       for (auto& w : udp_) {
         if (w.size() > tcp_.size()) w.pop_back();
       }

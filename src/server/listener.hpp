@@ -25,6 +25,7 @@ struct ListenerOptions {
   bool log{};                                            ///< one line per query
   bool errors{};                                         ///< log dropped and malformed queries
   std::shared_ptr<const dns::Acl> acl;                   ///< who may ask here (the blocks' `acl`); null: everybody
+  bool ipv6_optional{};                                  ///< `::` among `addresses` may fail (a host without IPv6), as with the wildcard
 };
 
 namespace testing {
@@ -33,6 +34,8 @@ inline std::atomic<int> failed_polls{0};
 /// Tests: this many of the TCP thread's next accepts fail with EMFILE (the spare descriptor's
 /// accept, which closes the connection, is real).
 inline std::atomic<int> failed_accepts{0};
+/// Tests: IPv6 sockets cannot be made, as on a host booted without IPv6.
+inline std::atomic<bool> no_ipv6{false};
 }  // namespace testing
 
 class Listener {

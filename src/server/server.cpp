@@ -70,6 +70,12 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       // Both unspecified addresses: the listener's wildcard, which goes on without IPv6 on a host
       // that has none.
       if (addresses != std::vector<wg::IpAddress>{any_v4, any_v6}) o.addresses = addresses;
+      // `::` that only blocks without `bind` listen on (another block binds 0.0.0.0 on the port)
+      // may fail like the wildcard's; a block that names `::` wants it.
+      o.ipv6_optional = std::none_of(who.begin(), who.end(), [&](std::size_t b) {
+        const auto& bind = config.blocks[b].bind;
+        return std::find(bind.begin(), bind.end(), any_v6) != bind.end();
+      });
       std::vector<std::size_t> members;
       std::vector<const BlockConfig*> listening;
       for (const std::size_t b : who) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "dns/fixtures.hpp"
+#include "server/listener.hpp"
 #include "server/server.hpp"
 #include "support/dns_case.hpp"
 #include "support/fake_backend.hpp"
@@ -200,4 +201,20 @@ TEST_CASE("one zone from two devices on one port: each address answers from its 
     CHECK(rcode_at("127.0.0.2", port, name1, tcp) == LDNS_RCODE_NXDOMAIN);
     CHECK(rcode_at("127.0.0.2", port, name2, tcp) == noerror);
   }
+}
+
+TEST_CASE("a host without IPv6: `::` that no block names may fail, as the wildcard's does", "[server][bind]") {
+  const auto port = free_port();
+  server::testing::no_ipv6 = true;
+  const std::string unbound = block(port, "", "example.com.");
+  SECTION("a block without bind beside one bound to 0.0.0.0") {
+    std::unique_ptr<Serving> s;
+    CHECK_NOTHROW(s = std::make_unique<Serving>(unbound + block(port, "0.0.0.0", "other.example.")));
+    server::testing::no_ipv6 = false;
+    if (s) CHECK(rcode_at("127.0.0.1", port, name1, false) == noerror);
+  }
+  SECTION("a block that binds :: wants it") {
+    CHECK_THROWS_WITH(Serving(unbound + block(port, "::", "other.example.")), Catch::Contains("listen udp [::]:"));
+  }
+  server::testing::no_ipv6 = false;
 }
