@@ -1,5 +1,6 @@
 // The snapshot the responder fuzzer answers from: IPv4, IPv6 and endpoint-less peers, self with a
-// dynamic address, long allowed-IP lists, two zones.
+// dynamic address, long allowed-IP lists, three zones, one of them with an apex so long that its
+// instance names are exactly 255 octets, the most a DNS name may have.
 #pragma once
 
 #include <vector>
@@ -16,8 +17,10 @@ inline wg::Key key(unsigned n) {
   return wg::Key(b);
 }
 
-inline dns::ZoneSet zones() {
-  const auto now = wg::Clock::now();
+// 64 + 64 + 53 + 1 = 182 octets: <56-character label>._wireguard._udp.<apex> is then 255.
+inline const std::string long_apex = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(52, 'c') + ".";
+
+inline std::vector<dns::PublishedPeer> peers(wg::Clock::time_point now) {
   std::vector<dns::PublishedPeer> peers;
   for (unsigned i = 0; i < 40; ++i) {
     dns::PublishedPeer p;
@@ -28,6 +31,12 @@ inline dns::ZoneSet zones() {
     peers.push_back(p);
   }
   peers.push_back({key(999), wg::Endpoint{wg::IpAddress(), 51820}, true, {}, std::nullopt});  // self: the local address
+  return peers;
+}
+
+inline dns::ZoneSet zones() {
+  const auto now = wg::Clock::now();
+  const auto peers = fuzz::peers(now);
   auto with_self_endpoint = peers;
   with_self_endpoint.back() = {key(999), wg::Endpoint::parse("192.0.2.1:51820"), false, {}, std::nullopt};
   dns::ZoneSettings a;
@@ -36,9 +45,13 @@ inline dns::ZoneSet zones() {
   dns::ZoneSettings b = a;
   b.zone = "sub.example.com.";
   b.ns = {{"ns.example.net.", {}}};
+  dns::ZoneSettings c = a;
+  c.zone = long_apex;
+  c.ns = {{"ns." + long_apex, {*wg::IpAddress::parse("192.0.2.54")}}};
   dns::ZoneSet set;
   set.zones.push_back(dns::build_zone(a, peers, now, nullptr));
   set.zones.push_back(dns::build_zone(b, with_self_endpoint, now, nullptr));
+  set.zones.push_back(dns::build_zone(c, peers, now, nullptr));
   return set;
 }
 
