@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <ctime>
+#include <optional>
 
 #include "dns/lookup.hpp"
 #include "dns/query.hpp"
+#include "dns/tsig.hpp"
 #include "dns/wire.hpp"
 
 namespace wgsd::dns {
@@ -42,6 +45,9 @@ public:
     bytes(tail.data(), tail.size());
   }
   std::uint8_t& at(std::size_t i) { return out_[i]; }
+  /// The buffer up to the limit, for signing in place.
+  [[nodiscard]] std::span<std::uint8_t> buffer() const { return out_.first(limit_); }
+  void rewind(std::size_t pos) { pos_ = pos; }
 
 private:
   std::span<std::uint8_t> out_;
@@ -86,11 +92,13 @@ public:
     return finish(rc, false);
   }
 
-  // NOTAUTH with a TSIG record of error BADKEY (RFC 8945 §5.2): no key is known, so the reply cannot
-  // be signed, and it says so in the form the requester checks. The TSIG repeats the request's key
-  // name, algorithm, time and fudge, with an empty MAC (as Knot answers). The question goes when the
-  // record would not fit with it; if it does not fit even then, TC sends the requester to TCP.
-  std::size_t badkey(bool with_question) {
+  // NOTAUTH with an unsigned TSIG record of error BADKEY, BADSIG or BADTRUNC (RFC 8945 §5.3.2): the
+  // key is unknown or the request's MAC is wrong, so the reply is not signed, and it says so in the
+  // form the requester checks. The TSIG repeats the request's key name, algorithm, time and fudge,
+  // with an empty MAC (as Knot answers). The question goes when the record would not fit with it; if
+  // it does not fit even then, TC sends the requester to TCP.
+  std::size_t unsigned_error(bool with_question, std::uint16_t error) {
+    tsig_error_ = error;
     tsig_owner_len_ = expand_name(q_, query_.tsig_owner, tsig_owner_);
     tsig_algorithm_len_ = expand_name(q_, query_.tsig_algorithm, tsig_algorithm_);
     const std::size_t size = tsig_owner_len_ + 10 + tsig_algorithm_len_ + 16;
@@ -185,7 +193,25 @@ public:
     return dynamic_tail(scratch, 0) > 0;
   }
 
+  // From here on every reply is signed with `key` (RFC 8945 §4.3.2), the request's MAC chained in;
+  // room for the record is kept free. BADTIME replies carry the server's time in other data.
+  void sign_with(const tsig::Key& key, const tsig::Record& rec, std::uint64_t now, std::uint16_t fudge, std::uint16_t error) {
+    key_ = &key;
+    rec_ = &rec;
+    now_ = now;
+    fudge_ = fudge;
+    sign_error_ = error;
+    reserve_ += tsig::record_size(key.name.size(), key.algorithm, false, error == tsig::badtime ? 6 : 0);
+  }
+
   std::size_t finish(std::uint16_t rc, bool authoritative) {
+    if (key_ != nullptr && !w_.fits(0, reserve_)) {
+      // Only a long question with a long key name over 512 bytes gets here: the signed reply goes
+      // without the question, and TC sends the requester to TCP.
+      w_.rewind(header_size);
+      qdcount_ = ancount_ = nscount_ = arcount_ = 0;
+      tc_ = true;
+    }
     if (query_.edns) {
       // OPT: root owner, our payload size, extended rcode and version 0, DO copied (RFC 3225).
       const std::uint8_t opt[opt_size] = {0, 0, type::opt, static_cast<std::uint8_t>(max_udp_payload >> 8),
@@ -213,7 +239,7 @@ public:
       w_.bytes(q_.data() + query_.tsig_time, 8);
       w_.u16(0);
       w_.u16(query_.id);
-      w_.u16(rcode::badkey);
+      w_.u16(tsig_error_);
       w_.u16(0);
       ++arcount_;
     }
@@ -229,6 +255,18 @@ public:
     w_.set_u16(6, ancount_);
     w_.set_u16(8, nscount_);
     w_.set_u16(10, arcount_);
+    if (key_ != nullptr) {
+      std::uint8_t server_time[6];
+      for (int i = 0; i < 6; ++i) server_time[i] = static_cast<std::uint8_t>(now_ >> (8 * (5 - i)));
+      tsig::SignParams p;
+      p.request_mac = tsig::mac_of(q_, *rec_);
+      p.time_signed = sign_error_ == tsig::badtime ? rec_->time_signed : now_;
+      p.fudge = fudge_;
+      p.original_id = rec_->original_id;
+      p.error = sign_error_;
+      if (sign_error_ == tsig::badtime) p.other = server_time;
+      w_.rewind(tsig::sign(w_.buffer(), w_.pos(), *key_, p));  // room was reserved: it fits
+    }
     info_.answered = true;
     info_.rcode = rc;
     info_.authoritative = authoritative;
@@ -261,6 +299,12 @@ private:
   std::uint16_t ede_{};  // an Extended DNS Error INFO-CODE for the OPT record; 0: none
   std::array<std::uint8_t, max_name> tsig_owner_, tsig_algorithm_;  // written only by badkey(): no cost per query
   std::size_t tsig_owner_len_{}, tsig_algorithm_len_{};
+  std::uint16_t tsig_error_{rcode::badkey};
+  const tsig::Key* key_{};
+  const tsig::Record* rec_{};
+  std::uint64_t now_{};
+  std::uint16_t fudge_{};
+  std::uint16_t sign_error_{};
 };
 
 // The question name in lower case, in `buf`.
@@ -316,7 +360,29 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
         return r.finish(rcode::noerror, true);
     }
   }
-  if (query.tsig) return r.badkey(query.has_question);
+  const tsig::Policy* policy = zones.tsig.get();
+  if (policy != nullptr && qname.empty()) qname = lower_qname(q, query, lower);  // the rules are per zone
+  const std::span<const std::uint8_t> qname_wire(reinterpret_cast<const std::uint8_t*>(qname.data()), qname.size());
+  std::optional<tsig::Record> rec;  // outlives r's use of it
+  if (query.tsig) {
+    if (policy == nullptr) return r.unsigned_error(query.has_question, tsig::badkey);
+    rec = tsig::read_record(q, query.tsig_owner);
+    if (!rec) return r.error(rcode::formerr, query.has_question);
+    const std::uint64_t now = ctx.now != 0 ? ctx.now : static_cast<std::uint64_t>(std::time(nullptr));
+    const tsig::Rule* rule = query.has_question ? policy->rule_for(qname_wire) : nullptr;
+    const std::uint16_t fudge = rule != nullptr ? rule->fudge : tsig::default_fudge;
+    const tsig::Key* key = tsig::find_key(policy->keys, rec->name());
+    switch (tsig::verify_request(q, *rec, key, now, fudge)) {
+      case tsig::Check::ok: r.sign_with(*key, *rec, now, fudge, 0); break;
+      case tsig::Check::formerr: return r.error(rcode::formerr, query.has_question);
+      case tsig::Check::badkey: return r.unsigned_error(query.has_question, tsig::badkey);
+      case tsig::Check::badsig: return r.unsigned_error(query.has_question, tsig::badsig);
+      case tsig::Check::badtrunc: return r.unsigned_error(query.has_question, tsig::badtrunc);
+      case tsig::Check::badtime:
+        r.sign_with(*key, *rec, now, fudge, tsig::badtime);
+        return r.error(rcode::notauth, query.has_question);
+    }
+  }
   if (query.opcode != 0) return r.error(rcode::notimp, query.has_question);
   if (query.edns && query.edns_version > 0) return r.error(rcode::badvers, true);
   // Meta types are no data to ask for (RFC 6895 §3.1): the transaction records make the question
@@ -325,6 +391,13 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   if (query.qtype == type::maila || query.qtype == type::mailb) return r.error(rcode::notimp, true);
   if (query.qclass != class_in) return r.error(rcode::refused, true);
 
+  if (!query.tsig && policy != nullptr) {
+    // `require`: these types only signed.
+    const tsig::Rule* rule = policy->rule_for(qname_wire);
+    if (rule != nullptr && (rule->require_all || std::find(rule->require.begin(), rule->require.end(), query.qtype) != rule->require.end())) {
+      return r.error(rcode::refused, true);
+    }
+  }
   if (qname.empty()) qname = lower_qname(q, query, lower);
   // Zone transfers come with the `transfer` directive; until it is configured, nobody gets one.
   if (query.qtype == type::axfr || query.qtype == type::ixfr) return r.error(rcode::refused, true);

@@ -20,6 +20,7 @@ struct QueryContext {
   Transport transport{Transport::udp};
   std::optional<wg::IpAddress> local_address;   ///< nullopt: unknown (dynamic self then gets NODATA)
   const sockaddr* source{};                     ///< who asked, for `acl`; null: unknown (only `net`-less statements match)
+  std::uint64_t now{};                          ///< unix seconds for TSIG; 0: read the clock when a query is signed
 };
 
 /// What happened, for the query log. Offsets point into the query.

@@ -299,10 +299,11 @@ std::uint16_t error_code(Check c) {
   return 0;
 }
 
-Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const Key* key, std::uint64_t now) {
+Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const Key* key, std::uint64_t now,
+                     std::uint16_t max_fudge) {
   if (key == nullptr || !key_matches(rec, *key)) return Check::badkey;
   if (const Check c = check_mac(msg, rec, *key, {}); c != Check::ok) return c;
-  return time_ok(rec.time_signed, rec.fudge, now) ? Check::ok : Check::badtime;
+  return time_ok(rec.time_signed, std::min(rec.fudge, max_fudge), now) ? Check::ok : Check::badtime;
 }
 
 Check verify_response(std::span<const std::uint8_t> msg, const Record& rec, const Key& key,
@@ -350,6 +351,20 @@ std::size_t sign_unsigned(std::span<std::uint8_t> buf, std::size_t length, std::
   const std::size_t size = key_name.size() + 10 + alg.size() + 16 + p.other.size();
   if (length < header_size || length + size > buf.size()) return 0;
   return write_record(buf, length, key_name, alg, p, nullptr, 0);
+}
+
+const Rule* Policy::rule_for(std::span<const std::uint8_t> qname) const {
+  for (const Rule& r : rules) {
+    if (r.zones.empty()) return &r;
+    for (const std::string& z : r.zones) {
+      // Label by label: a suffix that starts on a label boundary.
+      for (std::size_t at = 0; at < qname.size() && qname[at] != 0; at += 1 + qname[at]) {
+        if (qname.size() - at == z.size() && std::memcmp(qname.data() + at, z.data(), z.size()) == 0) return &r;
+      }
+      if (z.size() == 1) return &r;  // the root holds every name
+    }
+  }
+  return nullptr;
 }
 
 std::span<const std::uint8_t> mac_of(std::span<const std::uint8_t> msg, const Record& rec) {

@@ -91,7 +91,9 @@ std::uint16_t error_code(Check c);   ///< the TSIG error for a failed check (0 f
 /// Verifies a signed request `msg` carrying `rec` against `key` (nullptr: no key of that name), at
 /// `now` (unix seconds). The algorithm must be the key's; a MAC longer than the hash is malformed;
 /// one shorter than min_mac_size() is BADTRUNC; the MAC is compared in constant time.
-Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const Key* key, std::uint64_t now);
+/// The time may be off by the request's fudge, and never by more than `max_fudge`.
+Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const Key* key, std::uint64_t now,
+                     std::uint16_t max_fudge = 0xffff);
 
 /// Verifies a response to a request that carried `request_mac`: the same checks, plus the record's
 /// own error field (a BADTIME answer verifies, then reports badtime).
@@ -119,6 +121,21 @@ std::size_t record_size(std::size_t key_name_length, Algorithm alg, bool unsigne
 std::size_t sign(std::span<std::uint8_t> buf, std::size_t length, const Key& key, const SignParams& p);
 std::size_t sign_unsigned(std::span<std::uint8_t> buf, std::size_t length, std::span<const std::uint8_t> key_name,
                           std::span<const std::uint8_t> alg_wire, const SignParams& p);
+
+/// What a server block's `tsig` directives ask for: the keys it knows, and per zone which query
+/// types must come signed and how far a signature's time may be from the server's clock.
+struct Rule {
+  std::vector<std::string> zones;       ///< wire form, lower case; a query inside one of them obeys the rule
+  bool require_all{};
+  std::vector<std::uint16_t> require;   ///< query types that must be signed
+  std::uint16_t fudge{default_fudge};
+};
+struct Policy {
+  std::vector<Key> keys;
+  std::vector<Rule> rules;
+  /// The first rule whose zone holds `qname` (lower-case wire), or nullptr.
+  [[nodiscard]] const Rule* rule_for(std::span<const std::uint8_t> qname) const;
+};
 
 /// The MAC of the record just written by sign() at the end of `msg` (for chaining into the answer).
 std::span<const std::uint8_t> mac_of(std::span<const std::uint8_t> msg, const Record& rec);

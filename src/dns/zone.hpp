@@ -215,11 +215,16 @@ private:
   RRsetRef soa_;
 };
 
+namespace tsig {
+struct Policy;
+}
+
 /// The zones served on one port; the longest matching apex answers.
 struct ZoneSet {
   std::vector<std::shared_ptr<const Zone>> zones;
   /// Who may ask, for the sockets this set is answered on; null: everybody (no `acl`).
   std::shared_ptr<const Acl> acl;
+  std::shared_ptr<const tsig::Policy> tsig;   ///< keys and rules of the `tsig` directives; null: none
   /// The zone whose apex is the longest label-wise suffix of the lower-case wire name, or nullptr;
   /// `apex_offset` receives where the apex starts inside `wire`.
   const Zone* match(std::string_view wire, std::size_t& apex_offset) const;

@@ -1,0 +1,230 @@
+// The responder with `tsig` keys: signed queries get signed answers that ldns verifies, and each
+// way a signature can fail gets the reply RFC 8945 prescribes; `require` refuses unsigned types.
+#include <catch2/catch.hpp>
+
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dns/fixtures.hpp"
+#include "dns/responder.hpp"
+#include "dns/tsig.hpp"
+#include "dns/wire.hpp"
+
+#include <ldns/ldns.h>  // after the standard headers: it defines bool macros
+
+using namespace wgsd;
+using namespace wgsd::dns;
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
+constexpr const char* other_secret = "d3Jvbmctc2VjcmV0LWZvci10aGUtc2FtZS1rZXktbmFtZQ==";
+
+struct PktFree {
+  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
+};
+using Pkt = std::unique_ptr<ldns_pkt, PktFree>;
+
+tsig::Key key(const char* name, const char* alg = "hmac-sha256", const char* b64 = secret) {
+  std::string error;
+  auto k = tsig::make_key(name, alg, b64, error);
+  REQUIRE(k);
+  return *k;
+}
+
+ZoneSet zones_with(tsig::Policy policy) {
+  ZoneSet z = test::reference_zones();
+  z.tsig = std::make_shared<const tsig::Policy>(std::move(policy));
+  return z;
+}
+
+tsig::Policy one_key(const char* name = "key.example.") {
+  tsig::Policy p;
+  p.keys.push_back(key(name));
+  p.rules.push_back({});
+  return p;
+}
+
+Pkt query(const std::string& name, ldns_rr_type type) {
+  Pkt p(ldns_pkt_query_new(ldns_dname_new_frm_str(name.c_str()), type, LDNS_RR_CLASS_IN, LDNS_RD));
+  ldns_pkt_set_id(p.get(), 0x2a2a);
+  return p;
+}
+
+Bytes to_wire(ldns_pkt* p) {
+  std::uint8_t* w = nullptr;
+  std::size_t n = 0;
+  REQUIRE(ldns_pkt2wire(&w, p, &n) == LDNS_STATUS_OK);
+  Bytes out(w, w + n);
+  LDNS_FREE(w);
+  return out;
+}
+
+Pkt from_wire(const Bytes& b) {
+  ldns_pkt* p = nullptr;
+  REQUIRE(ldns_wire2pkt(&p, b.data(), b.size()) == LDNS_STATUS_OK);
+  return Pkt(p);
+}
+
+Bytes signed_query(Pkt& q, const char* name = "key.example.", const char* alg = "hmac-sha256.", const char* b64 = secret) {
+  REQUIRE(ldns_pkt_tsig_sign(q.get(), name, b64, 300, alg, nullptr) == LDNS_STATUS_OK);
+  return to_wire(q.get());
+}
+
+std::uint64_t now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
+
+QueryContext at_time(std::uint64_t t) {
+  QueryContext ctx;
+  ctx.now = t;
+  return ctx;
+}
+
+tsig::Record record_of(const Bytes& msg) {
+  std::size_t owner = 0;
+  REQUIRE(tsig::locate(msg, owner) == tsig::Found::last);
+  auto rec = tsig::read_record(msg, owner);
+  REQUIRE(rec);
+  return *rec;
+}
+
+// Whether ldns accepts the reply `r` as signed with `secret`, chained to the request `q`.
+bool ldns_verifies(const Pkt& q, const Bytes& r, const char* b64 = secret) {
+  Pkt p = from_wire(r);
+  return ldns_pkt_tsig_verify(p.get(), r.data(), r.size(), "key.example.", b64, ldns_rr_rdf(ldns_pkt_tsig(q.get()), 3));
+}
+
+}  // namespace
+
+TEST_CASE("tsig responder: a signed query gets a signed answer that ldns verifies", "[dns][tsig][responder]") {
+  const ZoneSet zones = zones_with(one_key());
+  Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
+  const Bytes qw = signed_query(q);
+  const Bytes r = respond(qw, zones, at_time(now()));
+  Pkt p = from_wire(r);
+  CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_NOERROR);
+  CHECK(ldns_pkt_ancount(p.get()) == 1);
+  REQUIRE(ldns_pkt_tsig(p.get()) != nullptr);
+  CHECK(ldns_verifies(q, r));
+  CHECK_FALSE(ldns_verifies(q, r, other_secret));
+  const tsig::Record rec = record_of(r);
+  CHECK(rec.error == 0);
+  CHECK(tsig::verify_response(r, rec, key("key.example."), tsig::mac_of(qw, record_of(qw)), now()) == tsig::Check::ok);
+}
+
+TEST_CASE("tsig responder: NXDOMAIN, a refused zone and a TC answer are signed too", "[dns][tsig][responder]") {
+  SECTION("NXDOMAIN and REFUSED") {
+    const ZoneSet zones = zones_with(one_key());
+    for (const char* name : {"nope._wireguard._udp.example.com.", "other.test."}) {
+      Pkt q = query(name, LDNS_RR_TYPE_SRV);
+      const Bytes r = respond(signed_query(q), zones, at_time(now()));
+      CAPTURE(name);
+      CHECK(ldns_verifies(q, r));
+    }
+  }
+  SECTION("a PTR list that does not fit 512 bytes with a long key name: TC, still signed") {
+    const std::string long_key = std::string(63, 'k') + "." + std::string(63, 'k') + "." + std::string(63, 'k') + ".example.";
+    const ZoneSet zones = zones_with(one_key(long_key.c_str()));
+    Pkt q = query("_wireguard._udp.example.com.", LDNS_RR_TYPE_PTR);
+    const Bytes qw = signed_query(q, long_key.c_str());
+    const Bytes r = respond(qw, zones, at_time(now()));
+    REQUIRE(r.size() <= 512);
+    Pkt p = from_wire(r);
+    CHECK(ldns_pkt_tc(p.get()));
+    Pkt rp = from_wire(r);
+    CHECK(ldns_pkt_tsig_verify(rp.get(), r.data(), r.size(), long_key.c_str(), secret, ldns_rr_rdf(ldns_pkt_tsig(q.get()), 3)));
+  }
+}
+
+TEST_CASE("tsig responder: each failed check gets the RFC 8945 reply", "[dns][tsig][responder]") {
+  const ZoneSet zones = zones_with(one_key());
+  struct Case {
+    const char* what;
+    const char* key_name;
+    const char* alg;
+    const char* b64;
+    std::int64_t skew;
+    std::uint16_t error;
+    bool mac;  // the reply is signed
+  };
+  const std::vector<Case> cases = {
+      {"unknown key name: BADKEY, unsigned", "nobody.example.", "hmac-sha256.", secret, 0, tsig::badkey, false},
+      {"the key's name with another algorithm: BADKEY", "key.example.", "hmac-sha512.", secret, 0, tsig::badkey, false},
+      {"wrong secret: BADSIG, unsigned", "key.example.", "hmac-sha256.", other_secret, 0, tsig::badsig, false},
+      {"clock 301 s ahead: BADTIME, signed", "key.example.", "hmac-sha256.", secret, 301, tsig::badtime, true},
+      {"clock 301 s behind: BADTIME, signed", "key.example.", "hmac-sha256.", secret, -301, tsig::badtime, true},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
+    const Bytes qw = signed_query(q, c.key_name, c.alg, c.b64);
+    const std::uint64_t at = static_cast<std::uint64_t>(static_cast<std::int64_t>(now()) + c.skew);
+    const Bytes r = respond(qw, zones, at_time(at));
+    Pkt p = from_wire(r);
+    CHECK(ldns_pkt_get_rcode(p.get()) == LDNS_RCODE_NOTAUTH);
+    CHECK(ldns_pkt_ancount(p.get()) == 0);
+    const tsig::Record rec = record_of(r);
+    CHECK(rec.error == c.error);
+    CHECK((rec.mac_length != 0) == c.mac);
+    if (c.mac) {
+      CHECK(ldns_verifies(q, r));
+      // The request's time is echoed; the server's own is in other data.
+      CHECK(rec.time_signed == record_of(qw).time_signed);
+      REQUIRE(rec.other_length == 6);
+      std::uint64_t server = 0;
+      for (int i = 0; i < 6; ++i) server = (server << 8) | r[rec.other_offset + static_cast<std::size_t>(i)];
+      CHECK(server == at);
+    }
+  }
+}
+
+TEST_CASE("tsig responder: a MAC cut below 16 bytes is BADTRUNC, a malformed TSIG FORMERR", "[dns][tsig][responder]") {
+  const ZoneSet zones = zones_with(one_key());
+  Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
+  Bytes qw = signed_query(q);
+  const tsig::Record rec = record_of(qw);
+  // Cut the MAC to 15 bytes, fixing MAC size and RDLENGTH.
+  Bytes cut(qw.begin(), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset - 2));
+  cut.push_back(0);
+  cut.push_back(15);
+  cut.insert(cut.end(), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset + 15));
+  cut.insert(cut.end(), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset + rec.mac_length), qw.end());
+  const std::size_t rdlen_at = rec.start + rec.key_name_length + 8;
+  cut[rdlen_at + 1] = static_cast<std::uint8_t>(cut[rdlen_at + 1] - 17);
+  const Bytes r = respond(cut, zones, at_time(now()));
+  CHECK((r[3] & 0x0f) == rcode::notauth);
+  CHECK(record_of(r).error == tsig::badtrunc);
+  CHECK(record_of(r).mac_length == 0);
+
+  // A TSIG of class IN is no TSIG the RFC knows: FORMERR.
+  Bytes in_class = qw;
+  in_class[rec.start + rec.key_name_length + 3] = 1;
+  const Bytes f = respond(in_class, zones, at_time(now()));
+  CHECK((f[3] & 0x0f) == rcode::formerr);
+}
+
+TEST_CASE("tsig responder: require refuses the listed types unsigned, inside the rule's zones", "[dns][tsig][responder]") {
+  tsig::Policy p = one_key();
+  p.rules[0].require = {type::srv};
+  const ZoneSet zones = zones_with(p);
+  auto rcode_of = [&](const Bytes& qw) { return respond(qw, zones, at_time(now()))[3] & 0x0f; };
+  Pkt srv = query(test::name1, LDNS_RR_TYPE_SRV);
+  Pkt a = query(test::name1, LDNS_RR_TYPE_A);
+  CHECK(rcode_of(to_wire(srv.get())) == rcode::refused);
+  CHECK(rcode_of(to_wire(a.get())) == rcode::noerror);
+  CHECK(rcode_of(signed_query(srv)) == rcode::noerror);
+
+  tsig::Policy all = one_key();
+  all.rules[0].require_all = true;
+  const ZoneSet zones_all = zones_with(all);
+  CHECK((respond(to_wire(a.get()), zones_all, {})[3] & 0x0f) == rcode::refused);
+
+  tsig::Policy elsewhere = one_key();
+  elsewhere.rules[0].require_all = true;
+  elsewhere.rules[0].zones = {*name_to_wire("other.test.")};
+  const ZoneSet zones_elsewhere = zones_with(elsewhere);
+  CHECK((respond(to_wire(a.get()), zones_elsewhere, {})[3] & 0x0f) == rcode::noerror);
+}
