@@ -12,6 +12,7 @@
 #include "dns/zone_build.hpp"
 #include "server/corefile.hpp"
 #include "server/publish.hpp"
+#include "server/tsig_keys.hpp"
 #include "wg/backend.hpp"
 
 namespace wgsd::server {
@@ -40,6 +41,7 @@ struct BlockConfig {
   std::string reload_where;                   ///< "Corefile:4", for messages
   std::vector<ZoneConfig> wgsd;
   std::vector<dns::AclRule> acl;              ///< `acl` directives in order; empty: everybody may ask
+  std::vector<TsigConfig> tsig;               ///< `tsig` directives, in order
   std::string where;
 };
 

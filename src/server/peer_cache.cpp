@@ -136,6 +136,7 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
     auto set = std::make_shared<dns::ZoneSet>();
     for (const std::size_t z : members_[h]) set->zones.push_back(zones_[z].zone);
     set->acl = acls.empty() ? holders_[h]->acl() : acls[h];
+    if (h < tsig_.size()) set->tsig = tsig_[h];
     staged_.push_back(std::move(set));
   }
   staged_acls_ = std::move(acls);
@@ -150,8 +151,14 @@ void PeerCache::commit() noexcept {
   staged_acls_.clear();
 }
 
+void PeerCache::set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Policy> policy) {
+  if (tsig_.size() < holders_.size()) tsig_.resize(holders_.size());
+  tsig_.at(holder) = std::move(policy);
+}
+
 void PeerCache::publish(std::size_t holder) {
   auto set = std::make_shared<dns::ZoneSet>();
+  if (holder < tsig_.size()) set->tsig = tsig_[holder];
   for (const std::size_t z : members_[holder]) set->zones.push_back(zones_[z].zone);
   set->acl = holders_[holder]->acl();
   holders_[holder]->publish(std::move(set));

@@ -73,6 +73,9 @@ public:
             BackendFactory factory, Log& log, std::size_t max_peers = 1000000);
   ~PeerCache();
 
+  /// The TSIG keys and rules every snapshot of `holder` carries (set before take_over()).
+  void set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Policy> policy);
+
   /// Reads the device of every zone that `previous` (null at start-up) does not serve with the same
   /// settings. `previous` may go on running meanwhile: only its settings are looked at here. Throws
   /// when a zone `previous` serves with data gets settings whose device cannot be read now.
@@ -136,6 +139,7 @@ private:
   std::vector<SnapshotHolder*> holders_;
   std::vector<std::shared_ptr<const dns::ZoneSet>> staged_;  // per holder: what commit() publishes
   std::vector<std::shared_ptr<const dns::Acl>> staged_acls_;  // per holder, or empty: the acl commit() sets
+  std::vector<std::shared_ptr<const dns::tsig::Policy>> tsig_;  // per holder
   Log& log_;
   std::size_t max_peers_;
   std::thread thread_;

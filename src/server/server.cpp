@@ -5,6 +5,7 @@
 #include <set>
 
 #include "server/acl.hpp"
+#include "dns/tsig.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -78,7 +79,12 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       });
       std::vector<std::size_t> members;
       std::vector<const BlockConfig*> listening;
+      auto policy = std::make_shared<dns::tsig::Policy>();
       for (const std::size_t b : who) {
+        for (const auto& t : config.blocks[b].tsig) {
+          policy->keys.insert(policy->keys.end(), t.keys.begin(), t.keys.end());
+          policy->rules.push_back(t.rule);
+        }
         o.log = o.log || config.blocks[b].log;
         o.errors = o.errors || config.blocks[b].errors;
         for (std::size_t z = 0; z < plan.zones.size(); ++z) {
@@ -89,6 +95,7 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       o.acl = compile_acl(listening);
       plan.groups.push_back(std::move(o));
       plan.members.push_back(std::move(members));
+      plan.tsig.push_back(policy->rules.empty() ? nullptr : std::move(policy));
     }
   }
   return plan;
@@ -104,6 +111,7 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
     holders.push_back(groups_.back().holder.get());
   }
   cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), std::move(holders), factory_, log_, limits_.max_peers);
+  for (std::size_t g = 0; g < p.tsig.size(); ++g) cache_->set_tsig(g, p.tsig[g]);
   cache_->load();
   cache_->take_over();
   for (auto& g : groups_) g.listener = std::make_unique<Listener>(g.options, *g.holder, log_);
@@ -146,6 +154,7 @@ void Server::reload(const ServerConfig& config) {
   //    every new thread (they wait to be opened). An exception leaves nothing changed: new
   //    sockets close and new threads end unopened.
   auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), holders, factory_, log_, limits_.max_peers);
+  for (std::size_t g = 0; g < p.tsig.size(); ++g) cache->set_tsig(g, p.tsig[g]);
   cache->load(cache_.get());
   for (std::size_t i = 0; i < n; ++i) {
     // Beside a running socket on the same address (SO_REUSEPORT) they share its queries until it closes.

@@ -156,7 +156,7 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"acl twice", ".:53 {\n wgsd example.com. wg0\n acl {\n block net 10.0.0.0/8 net ::1\n }\n}", "Corefile:4: acl: block: net given twice in one statement"},
       {"acl zone", ".:53 {\n wgsd example.com. wg0\n acl exa..mple {\n block\n }\n}", "Corefile:3: acl: not a valid zone name: 'exa..mple'"},
       {"acl no block", ".:53 {\n wgsd example.com. wg0\n acl\n}", "Corefile:3: acl: expected a block of statements { allow|block|filter|drop [type QTYPE...] [net CIDR...] }"},
-      {"tsig not yet", ".:53 {\n tsig {\n }\n}", "Corefile:2: tsig: not supported yet"},
+      {"tsig bad secret", ".:53 {\n wgsd a. wg0\n tsig {\n secret k. ???\n }\n}", "Corefile:4: tsig: secret: the secret of TSIG key 'k.' is not base64"},
       {"transfer not yet", ".:53 {\n transfer {\n to *\n }\n}", "Corefile:2: transfer: not supported yet"},
       {"prometheus not yet", ".:53 {\n prometheus\n}", "Corefile:2: prometheus: not supported yet"},
       {"health not yet", ".:53 {\n health :8080\n}", "Corefile:2: health: not supported yet"},
