@@ -188,7 +188,8 @@ RunReport round(const Options& options, wg::Backend& backend, const std::atomic<
       qnames.push_back(dns::instance_name(peer.public_key, options.zone, true));
     }
   }
-  const LookupOptions lookup{options.timeout, options.retries, options.concurrency, stop, stop_fd, {}};
+  const LookupOptions lookup{options.timeout, options.retries, options.concurrency, stop, stop_fd, {},
+                             options.tsig ? &*options.tsig : nullptr};
   const auto answers = lookup_all(qnames, options.registries, lookup);
   std::vector<PeerReport*> pending;
   for (std::size_t k = 0; k < asked.size(); ++k) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/tsig.hpp"
 #include "wg/backend.hpp"
 
 namespace wgsd::client {
@@ -26,6 +27,7 @@ struct Options {
   unsigned concurrency{32};                       ///< DNS exchanges in flight at once
   bool dry_run{};
   bool json{};
+  std::optional<dns::tsig::Key> tsig;             ///< -y/-k: every query signed, every answer verified
 };
 
 enum class Outcome {

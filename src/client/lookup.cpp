@@ -30,7 +30,7 @@ struct Job {
 class Round {
 public:
   Round(const std::vector<std::string>& qnames, const std::vector<wg::Endpoint>& registries, const LookupOptions& options)
-      : qnames_(qnames), registries_(registries), options_(options), resolver_{options.timeout, options.retries},
+      : qnames_(qnames), registries_(registries), options_(options), resolver_{options.timeout, options.retries, options.key},
         poll_(options.poll ? options.poll : std::function<int(pollfd*, nfds_t, int)>(::poll)) {
     results_.assign(qnames.size(), std::vector<RegistryAnswer>(registries.size()));
   }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/tsig.hpp"
 #include "wg/address.hpp"
 
 namespace wgsd::client {
@@ -25,6 +26,7 @@ struct LookupOptions {
   int stop_fd{-1};                           ///< when readable (a signalfd), the round ends at once
   /// The event loop's wait; empty is ::poll. A seam for tests (a poll that fails, a poll that counts).
   std::function<int(pollfd*, nfds_t, int)> poll;
+  const dns::tsig::Key* key{};               ///< TSIG: sign every query, accept only answers it verifies
 };
 
 /// What one registry said about one peer.

@@ -14,6 +14,7 @@
 #include "client/client.hpp"
 #include "dns/wire.hpp"
 #include "util/duration.hpp"
+#include "dns/tsig_keyfile.hpp"
 #include "wg/unique_fd.hpp"
 
 namespace {
@@ -63,6 +64,20 @@ unsigned number_option(const std::string& text, const char* flag, unsigned low, 
 }
 
 // Waits up to `wait` for SIGTERM/SIGINT on `signal_fd`; true if one came (it is left pending).
+// -y [ALG:]NAME:SECRET, as dig takes it; without ALG, hmac-sha256. The secret is never echoed.
+wgsd::dns::tsig::Key key_from_y(const std::string& text) {
+  const auto last = text.rfind(':');
+  if (last == std::string::npos || last == 0) throw CLI::ValidationError("-y", "expected [ALG:]NAME:SECRET");
+  const std::string head = text.substr(0, last);
+  const auto first = head.find(':');
+  const std::string alg = first == std::string::npos ? "hmac-sha256" : head.substr(0, first);
+  const std::string name = first == std::string::npos ? head : head.substr(first + 1);
+  std::string error;
+  auto key = wgsd::dns::tsig::make_key(name, alg, text.substr(last + 1), error);
+  if (!key) throw CLI::ValidationError("-y", error);
+  return std::move(*key);
+}
+
 bool signalled(int signal_fd, std::chrono::milliseconds wait) {
   const auto end = std::chrono::steady_clock::now() + wait;
   for (;;) {
@@ -101,14 +116,23 @@ int run(int argc, char** argv) {
   app.add_flag("--dry-run", options.dry_run, "change nothing; print what would be done");
   app.add_flag("--json", options.json, "print one JSON report per round on stdout");
   app.add_option("--backend", backend, "auto, uapi or netlink")->capture_default_str();
-  app.add_option("-y", tsig_y, "TSIG key [ALG:]NAME:SECRET (not supported yet)");
-  app.add_option("-k", tsig_k, "TSIG key file (not supported yet)");
+  app.add_option("-y", tsig_y, "TSIG key [ALG:]NAME:SECRET, as dig takes it (hmac-sha256 or hmac-sha512)");
+  app.add_option("-k", tsig_k, "TSIG key file (BIND key block, as tsig-keygen writes it)");
   app.set_version_flag("-v,--version", std::string("wgsd-client ") + WGSD_VERSION, "print the version and exit");
 
   std::chrono::nanoseconds every{0};
   try {
     app.parse(normalise_args(argc, argv));
-    if (!tsig_y.empty() || !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "TSIG is not supported yet");
+    if (!tsig_y.empty() && !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "give one TSIG key, with -y or with -k, not both");
+    if (!tsig_y.empty()) options.tsig = key_from_y(tsig_y);
+    if (!tsig_k.empty()) {
+      try {
+        auto keys = dns::tsig::read_key_file(tsig_k);
+        options.tsig = std::move(keys.front());
+      } catch (const dns::tsig::KeyFileError& e) {
+        throw CLI::ValidationError("-k", e.what());
+      }
+    }
     for (const auto& d : dns_servers) {
       auto ep = wg::Endpoint::parse(d);
       if (!ep) {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 #include "dns/wire.hpp"
@@ -59,6 +60,57 @@ std::vector<std::uint8_t> build_query(const std::string& qname, std::uint16_t qt
   return {q.begin(), q.end()};
 }
 
+std::vector<std::uint8_t> sign_query(std::vector<std::uint8_t>& query, const dns::tsig::Key& key, std::uint64_t now) {
+  const std::size_t length = query.size();
+  query.resize(length + dns::tsig::record_size(key.name.size(), key.algorithm, false, 0));
+  dns::tsig::SignParams p;
+  p.time_signed = now;
+  p.original_id = dns::get_u16(query.data());
+  query.resize(dns::tsig::sign(query, length, key, p));
+  std::size_t owner = 0;
+  dns::tsig::locate(query, owner);
+  const auto rec = dns::tsig::read_record(query, owner);
+  const auto mac = dns::tsig::mac_of(query, *rec);
+  return {mac.begin(), mac.end()};
+}
+
+std::string check_reply_tsig(const std::vector<std::uint8_t>& reply, const dns::tsig::Key& key,
+                             const std::vector<std::uint8_t>& request_mac, std::uint64_t now) {
+  std::size_t owner = 0;
+  const auto found = dns::tsig::locate(reply, owner);
+  if (found == dns::tsig::Found::none) return "the answer is not signed (TSIG): refused";
+  const auto rec = found == dns::tsig::Found::last ? dns::tsig::read_record(reply, owner) : std::nullopt;
+  if (!rec) return "the answer's TSIG record is malformed: refused";
+  const std::string key_name = dns::wire_to_text({reinterpret_cast<const std::uint8_t*>(key.name.data()), key.name.size()});
+  const bool unsigned_error = rec->mac_length == 0 && rec->error != 0;
+  switch (dns::tsig::verify_response(reply, *rec, key, request_mac, now)) {
+    case dns::tsig::Check::ok: return "";
+    case dns::tsig::Check::formerr: return "the answer's TSIG MAC is longer than its algorithm allows: refused";
+    case dns::tsig::Check::badkey:
+      if (unsigned_error) return "the registry does not know TSIG key " + key_name + " with algorithm " + std::string(dns::tsig::algorithm_name(key.algorithm)) + " (BADKEY)";
+      return "the answer is signed with another key than " + key_name + ": refused";
+    case dns::tsig::Check::badsig:
+      if (unsigned_error) return "the registry could not verify our TSIG signature with key " + key_name + " (BADSIG): is the secret the same?";
+      return "the answer's TSIG signature does not verify with key " + key_name + " (BADSIG): refused";
+    case dns::tsig::Check::badtrunc:
+      if (unsigned_error) return "the registry refused our TSIG MAC as too short (BADTRUNC)";
+      return "the answer's TSIG MAC is cut too short (BADTRUNC): refused";
+    case dns::tsig::Check::badtime: {
+      if (rec->error == dns::tsig::badtime && rec->other_length == 6) {
+        std::uint64_t theirs = 0;
+        for (std::size_t i = 0; i < 6; ++i) theirs = (theirs << 8) | reply[rec->other_offset + i];
+        const auto skew = static_cast<long long>(theirs) - static_cast<long long>(now);
+        return "the registry refused the query's time (BADTIME): its clock is " + std::to_string(skew < 0 ? -skew : skew) + " s " +
+               (skew < 0 ? "behind" : "ahead of") + " ours";
+      }
+      const auto skew = static_cast<long long>(rec->time_signed) - static_cast<long long>(now);
+      return "the answer's TSIG time is " + std::to_string(skew < 0 ? -skew : skew) + " s " + (skew < 0 ? "old" : "in the future") +
+             ", outside its fudge of " + std::to_string(rec->fudge) + " s (BADTIME; clock skew or a replay): refused";
+    }
+  }
+  return "the answer's TSIG does not verify: refused";
+}
+
 bool reply_matches(const std::vector<std::uint8_t>& query, const std::uint8_t* reply, std::size_t size, bool exact_case) {
   if (size < dns::header_size || query.size() < dns::header_size) return false;
   if (reply[0] != query[0] || reply[1] != query[1] || (reply[2] & 0x80) == 0) return false;
@@ -81,6 +133,17 @@ Exchange::Exchange(wg::Endpoint server, const std::string& qname, std::uint16_t 
     : server_(server), options_(options) {
   std::uint16_t id = 0;
   query_ = build_query(qname, qtype, id);
+  if (options_.key != nullptr) request_mac_ = sign_query(query_, *options_.key, static_cast<std::uint64_t>(std::time(nullptr)));
+}
+
+void Exchange::accept(std::vector<std::uint8_t> reply) {
+  if (options_.key != nullptr) {
+    const std::string wrong = check_reply_tsig(reply, *options_.key, request_mac_, static_cast<std::uint64_t>(std::time(nullptr)));
+    if (!wrong.empty()) return fail(wrong);  // the registry's address is put before it by the caller
+  }
+  reply_ = std::move(reply);
+  state_ = State::done;
+  fd_.reset();
 }
 
 void Exchange::fail(std::string why) {
@@ -160,10 +223,7 @@ void Exchange::read_udp(SteadyClock::time_point now) {
     }
     buf.resize(static_cast<std::size_t>(n));
     if ((buf[2] & 0x02) != 0) return start_tcp(now);  // TC: the whole answer over TCP (RFC 7766)
-    reply_ = std::move(buf);
-    state_ = State::done;
-    fd_.reset();
-    return;
+    return accept(std::move(buf));
   }
 }
 
@@ -211,10 +271,7 @@ void Exchange::advance_tcp() {
       if (in_.size() >= 2 + len) {
         std::vector<std::uint8_t> reply(in_.begin() + 2, in_.begin() + 2 + static_cast<std::ptrdiff_t>(len));
         if (!reply_matches(query_, reply.data(), reply.size(), !case_lost_)) return fail(where + ": reply does not match the query");
-        reply_ = std::move(reply);
-        state_ = State::done;
-        fd_.reset();
-        return;
+        return accept(std::move(reply));
       }
     }
     const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);

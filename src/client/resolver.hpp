@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/tsig.hpp"
 #include "wg/address.hpp"
 #include "wg/unique_fd.hpp"
 
@@ -26,7 +27,18 @@ using SteadyClock = std::chrono::steady_clock;
 struct ResolverOptions {
   std::chrono::milliseconds timeout{2000};   ///< per attempt
   unsigned retries{2};                       ///< further UDP attempts after the first
+  const dns::tsig::Key* key{};               ///< sign every query with it, and accept only answers it verifies
 };
+
+/// Signs `query` (as build_query made it) with `key` at `now` (unix seconds); returns the MAC the
+/// answer must chain.
+std::vector<std::uint8_t> sign_query(std::vector<std::uint8_t>& query, const dns::tsig::Key& key, std::uint64_t now);
+
+/// Checks the TSIG of `reply` to a query signed with `key` whose MAC was `request_mac`, at `now`.
+/// Empty when it verifies; otherwise what is wrong, in words (unsigned, wrong signature, the
+/// registry refused our key or signature, the clock skew for BADTIME).
+std::string check_reply_tsig(const std::vector<std::uint8_t>& reply, const dns::tsig::Key& key,
+                             const std::vector<std::uint8_t>& request_mac, std::uint64_t now);
 
 /// Builds a query: random ID (returned through `id`), RD set, EDNS(0) with a 1232-byte payload,
 /// and each letter of `qname` in a random case (0x20 bits; with `random_case` false the name keeps
@@ -69,10 +81,12 @@ private:
   void start_tcp(SteadyClock::time_point now);
   void advance_tcp();
   void fail(std::string why);
+  void accept(std::vector<std::uint8_t> reply);
 
   wg::Endpoint server_;
   ResolverOptions options_;
   std::vector<std::uint8_t> query_;
+  std::vector<std::uint8_t> request_mac_;   ///< with a key: what the answer's MAC chains
   State state_{State::idle};
   Phase phase_{Phase::udp};
   wg::UniqueFd fd_;

@@ -92,8 +92,8 @@ TEST_CASE("wgsd-client sets endpoints from wgsd-server, in both syntaxes", "[cli
   SECTION("exit codes") {
     CHECK(p.run_client("--device " + p.client.ifname() + " --dns nowhere --zone example.com.", &out) == 1);
     CHECK(out.find("--dns: expected IP:PORT, [IPv6]:PORT or IP, got 'nowhere'") != std::string::npos);
-    CHECK(p.run_client("--device " + p.client.ifname() + " --dns 127.0.0.1:5353 --zone example.com. -y hmac-sha256:k:c2VjcmV0", &out) == 1);
-    CHECK(out.find("TSIG is not supported yet") != std::string::npos);
+    CHECK(p.run_client("--device " + p.client.ifname() + " --dns 127.0.0.1:5353 --zone example.com. -y hmac-md5:k:c2VjcmV0", &out) == 1);
+    CHECK(out.find("unsupported TSIG algorithm 'hmac-md5'") != std::string::npos);
     CHECK(p.run_client("--device wgmissing0 --dns 127.0.0.1:5353 --zone example.com.", &out) == 3);
     CHECK(out.find("wgsd-client: device 'wgmissing0': no such device 'wgmissing0'") != std::string::npos);
     CHECK(p.run_client("--device " + p.client.ifname() + " --dns 127.0.0.1:5999 --zone example.com. --timeout 200ms --retries 1", &out) == 2);
