@@ -228,3 +228,78 @@ TEST_CASE("tsig responder: require refuses the listed types unsigned, inside the
   const ZoneSet zones_elsewhere = zones_with(elsewhere);
   CHECK((respond(to_wire(a.get()), zones_elsewhere, {})[3] & 0x0f) == rcode::noerror);
 }
+
+TEST_CASE("tsig responder: hostile TSIG records get FORMERR or a TSIG error, never a crash or an unsigned answer", "[dns][tsig][responder]") {
+  const ZoneSet zones = zones_with(one_key());
+  Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
+  const Bytes qw = signed_query(q);
+  const tsig::Record rec = record_of(qw);
+  const std::size_t rdlen_at = rec.start + rec.key_name_length + 8;
+  auto rcode_and_error = [&](const Bytes& m) {
+    const Bytes r = respond(m, zones, at_time(now()));
+    REQUIRE(r.size() >= header_size);
+    std::size_t owner = 0;
+    const bool has_tsig = tsig::locate(r, owner) == tsig::Found::last;
+    const int error = has_tsig ? static_cast<int>(tsig::read_record(r, owner)->error) : -1;
+    return std::pair<int, int>{r[3] & 0x0f, error};
+  };
+  // The MAC cut or padded to every size from 0 to 70, MAC size and RDLENGTH kept honest: the
+  // real MAC's first bytes verify from 16 bytes up, shorter is BADTRUNC, longer than 32 FORMERR.
+  for (std::size_t n = 0; n <= 70; ++n) {
+    Bytes m(qw.begin(), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset - 2));
+    m.push_back(0);
+    m.push_back(static_cast<std::uint8_t>(n));
+    for (std::size_t i = 0; i < n; ++i) m.push_back(i < rec.mac_length ? qw[rec.mac_offset + i] : 0xaa);
+    m.insert(m.end(), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset + rec.mac_length), qw.end());
+    const std::size_t rdlen = m.size() - (rdlen_at + 2);
+    m[rdlen_at] = static_cast<std::uint8_t>(rdlen >> 8);
+    m[rdlen_at + 1] = static_cast<std::uint8_t>(rdlen & 0xff);
+    CAPTURE(n);
+    const auto [rc, error] = rcode_and_error(m);
+    if (n < 16) {
+      CHECK(rc == rcode::notauth);
+      CHECK(error == tsig::badtrunc);
+    } else if (n <= 32) {
+      CHECK(rc == rcode::noerror);
+      CHECK(error == 0);
+    } else {
+      CHECK(rc == rcode::formerr);
+    }
+  }
+  // Lies in lengths: a MAC size or other length past the RDATA, an RDATA past the message, a
+  // message cut inside the record. All FORMERR; none is answered from the zone.
+  auto with = [&](std::size_t at, std::uint8_t hi, std::uint8_t lo) {
+    Bytes m = qw;
+    m[at] = hi;
+    m[at + 1] = lo;
+    return m;
+  };
+  CHECK(rcode_and_error(with(rec.mac_offset - 2, 0xff, 0xff)).first == rcode::formerr);
+  CHECK(rcode_and_error(with(rec.other_offset - 2, 0x10, 0x00)).first == rcode::formerr);
+  CHECK(rcode_and_error(with(rdlen_at, 0xff, 0xff)).first == rcode::formerr);
+  for (std::size_t cut = rec.start + 1; cut < qw.size(); cut += 7) {
+    CAPTURE(cut);
+    CHECK(rcode_and_error(Bytes(qw.begin(), qw.begin() + static_cast<std::ptrdiff_t>(cut))).first == rcode::formerr);
+  }
+  // TTL other than 0: not a TSIG the RFC knows.
+  CHECK(rcode_and_error(with(rec.start + rec.key_name_length + 4, 0, 1)).first == rcode::formerr);
+  // Huge other data, with RDLENGTH honest: it is covered by the MAC, so it fails the MAC.
+  {
+    Bytes m(qw.begin(), qw.begin() + static_cast<std::ptrdiff_t>(rec.other_offset - 2));
+    m.push_back(0x0f);
+    m.push_back(0xa0);
+    m.insert(m.end(), 4000, 0x55);
+    const std::size_t rdlen = m.size() - (rdlen_at + 2);
+    m[rdlen_at] = static_cast<std::uint8_t>(rdlen >> 8);
+    m[rdlen_at + 1] = static_cast<std::uint8_t>(rdlen & 0xff);
+    const auto [rc, error] = rcode_and_error(m);
+    CHECK(rc == rcode::notauth);
+    CHECK(error == tsig::badsig);
+  }
+  // An algorithm nobody implements under the known key's name: BADKEY.
+  Pkt md5 = query(test::name1, LDNS_RR_TYPE_SRV);
+  REQUIRE(ldns_pkt_tsig_sign(md5.get(), "key.example.", secret, 300, "hmac-md5.sig-alg.reg.int.", nullptr) == LDNS_STATUS_OK);
+  const auto [rc, error] = rcode_and_error(to_wire(md5.get()));
+  CHECK(rc == rcode::notauth);
+  CHECK(error == tsig::badkey);
+}
