@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace wgsd::dns::tsig {
@@ -50,9 +51,98 @@ std::vector<Word> words_of(std::string_view text, const std::string& file) {
   return out;
 }
 
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// The lines of `text`, each with its number, without comments and surrounding space.
+std::vector<std::pair<int, std::string_view>> lines_of(std::string_view text) {
+  std::vector<std::pair<int, std::string_view>> out;
+  int n = 0;
+  while (!text.empty() || n == 0) {
+    ++n;
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    out.emplace_back(n, line);
+    if (end == std::string_view::npos) break;
+  }
+  return out;
+}
+
+// Knot's form, as `keymgr -t NAME ALG` prints it: a YAML `key:` section of `- id:`, `algorithm:`
+// and `secret:` items.
+bool knot_form(std::string_view text) {
+  for (const auto& [n, line] : lines_of(text)) {
+    const std::string_view t = trim(line);
+    if (!t.empty()) return t == "key:";
+  }
+  return false;
+}
+
+std::vector<Key> parse_knot_keys(std::string_view text, const std::string& file) {
+  struct Pending {
+    std::string id, algorithm, secret;
+    int line{};
+    int algorithm_line{};
+  };
+  std::vector<Key> keys;
+  std::optional<Pending> cur;
+  auto at = [&](int line) { return file + ":" + std::to_string(line); };
+  auto finish = [&] {
+    if (!cur) return;
+    if (cur->id.empty()) throw KeyFileError(at(cur->line) + ": key: no id");
+    if (!algorithm_from_name(cur->algorithm)) {
+      throw KeyFileError(at(cur->algorithm_line != 0 ? cur->algorithm_line : cur->line) + ": key " + quoted(cur->id) +
+                         ": unsupported TSIG algorithm " + quoted(cur->algorithm) + " (hmac-sha256 or hmac-sha512)");
+    }
+    if (cur->secret.empty()) throw KeyFileError(at(cur->line) + ": key " + quoted(cur->id) + ": no secret");
+    std::string error;
+    auto key = make_key(cur->id, cur->algorithm, cur->secret, error);
+    if (!key) throw KeyFileError(at(cur->line) + ": key " + quoted(cur->id) + ": " + error);
+    keys.push_back(std::move(*key));
+    cur.reset();
+  };
+  bool in_keys = false;
+  for (const auto& [n, line] : lines_of(text)) {
+    std::string_view t = trim(line);
+    if (t.empty()) continue;
+    if (!std::isspace(static_cast<unsigned char>(line.front())) && t.front() != '-') {  // a section
+      finish();
+      in_keys = t == "key:";
+      continue;
+    }
+    if (!in_keys) continue;
+    if (t.front() == '-') {
+      finish();
+      cur = Pending{};
+      cur->line = n;
+      t = trim(t.substr(1));
+    }
+    const std::size_t colon = t.find(':');
+    if (!cur || colon == std::string_view::npos) throw KeyFileError(at(n) + ": expected '- id: NAME', 'algorithm: ALG' or 'secret: BASE64'");
+    const std::string_view name = trim(t.substr(0, colon));
+    std::string_view value = trim(t.substr(colon + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) value = value.substr(1, value.size() - 2);
+    if (name == "id") cur->id = value;
+    else if (name == "algorithm") {
+      cur->algorithm = value;
+      cur->algorithm_line = n;
+    } else if (name == "secret") cur->secret = value;
+    else throw KeyFileError(at(n) + ": key: unknown option " + quoted(name) + " (id, algorithm or secret)");
+  }
+  finish();
+  if (keys.empty()) throw KeyFileError(file + ": no keys");
+  return keys;
+}
+
 }  // namespace
 
 std::vector<Key> parse_key_file(std::string_view text, const std::string& file) {
+  if (knot_form(text)) return parse_knot_keys(text, file);
   const std::vector<Word> w = words_of(text, file);
   std::vector<Key> keys;
   auto at = [&](std::size_t i) { return file + ":" + std::to_string(i < w.size() ? w[i].line : (w.empty() ? 1 : w.back().line)); };

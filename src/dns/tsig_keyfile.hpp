@@ -1,5 +1,5 @@
-// BIND key files, as tsig-keygen writes them: `key "NAME" { algorithm ALG; secret "BASE64"; };`.
-// Shared by the server's `secrets FILE` and the client's -k. Messages never carry the secret.
+// TSIG key files: BIND key blocks, as tsig-keygen writes them (`key "NAME" { algorithm ALG;
+// secret "BASE64"; };`), or Knot's `key:` section, as `keymgr -t NAME ALG` prints it. Shared by the server's `secrets FILE` and the client's -k. Messages never carry the secret.
 #pragma once
 
 #include <stdexcept>

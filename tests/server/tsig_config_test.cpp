@@ -76,3 +76,27 @@ TEST_CASE("tsig directive: secret, secrets, require, fudge and the zones it cove
   CHECK(error_of(head + "  secrets " + dir.path() + "/none\n }\n}\n") ==
         "Corefile:6: tsig: secrets: " + dir.path() + "/none: cannot read the key file");
 }
+
+TEST_CASE("tsig key files: Knot's key section, as keymgr -t prints it", "[server][corefile][tsig]") {
+  const std::string text = std::string("# hmac-sha512:knot.example:") + b64 + "\nkey:\n  - id: knot.example\n    algorithm: hmac-sha512\n    secret: " +
+                           b64 + "\n  - id: two.example\n    algorithm: hmac-sha256\n    secret: \"" + b64 + "\"\n";
+  const auto keys = parse_key_file(text, "knot.keys");
+  REQUIRE(keys.size() == 2);
+  CHECK(keys[0].name == std::string("\x04knot\x07" "example\x00", 14));
+  CHECK(keys[0].algorithm == dns::tsig::Algorithm::hmac_sha512);
+  CHECK(keys[1].algorithm == dns::tsig::Algorithm::hmac_sha256);
+  CHECK(keys[1].secret == keys[0].secret);
+  try {
+    parse_key_file("key:\n  - id: old\n    algorithm: hmac-md5\n    secret: " + std::string(b64) + "\n", "knot.keys");
+    FAIL("hmac-md5 accepted");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) == "knot.keys:3: key 'old': unsupported TSIG algorithm 'hmac-md5' (hmac-sha256 or hmac-sha512)");
+  }
+  // What keymgr itself prints, when it is installed.
+  if (test::sh("command -v keymgr >/dev/null 2>&1") == 0) {
+    const auto made = parse_key_file(test::sh_out("keymgr -t made.example hmac-sha512"), "keymgr");
+    REQUIRE(made.size() == 1);
+    CHECK(made[0].algorithm == dns::tsig::Algorithm::hmac_sha512);
+    CHECK(made[0].secret.size() == 64);
+  }
+}
