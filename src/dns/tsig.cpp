@@ -27,11 +27,15 @@ bool same(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
 }
 
 // One HMAC in progress; the state is on the stack of whoever holds it.
+static_assert(sizeof(crypto_auth_hmacsha256_state) <= sizeof(Key::keyed_state));
+static_assert(sizeof(crypto_auth_hmacsha512_state) <= sizeof(Key::keyed_state));
+
 class Hmac {
 public:
-  Hmac(Algorithm a, std::span<const std::uint8_t> key) : alg_(a) {
-    if (alg_ == Algorithm::hmac_sha256) crypto_auth_hmacsha256_init(&s256_, key.data(), key.size());
-    else crypto_auth_hmacsha512_init(&s512_, key.data(), key.size());
+  // From the key's precomputed state: a copy, no hashing of the key.
+  explicit Hmac(const Key& key) : alg_(key.algorithm) {
+    if (alg_ == Algorithm::hmac_sha256) std::memcpy(&s256_, key.keyed_state.data(), sizeof s256_);
+    else std::memcpy(&s512_, key.keyed_state.data(), sizeof s512_);
   }
   Hmac(const Hmac&) = delete;
   Hmac& operator=(const Hmac&) = delete;
@@ -113,7 +117,7 @@ Check check_mac(std::span<const std::uint8_t> msg, const Record& rec, const Key&
   const std::size_t full = mac_size(key.algorithm);
   if (rec.mac_length > full) return Check::formerr;
   if (rec.mac_length < min_mac_size(key.algorithm)) return Check::badtrunc;
-  Hmac h(key.algorithm, key.secret);
+  Hmac h(key);
   if (!request_mac.empty()) {
     h.u16(static_cast<std::uint16_t>(request_mac.size()));
     h.update(request_mac);
@@ -167,8 +171,24 @@ std::size_t write_record(std::span<std::uint8_t> buf, std::size_t pos, std::span
 
 }  // namespace
 
+Key::Key(std::string wire_name, Algorithm alg, std::vector<std::uint8_t> bytes)
+    : name(std::move(wire_name)), algorithm(alg), secret(std::move(bytes)) {
+  if (algorithm == Algorithm::hmac_sha256) {
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, secret.data(), secret.size());
+    std::memcpy(keyed_state.data(), &st, sizeof st);
+    sodium_memzero(&st, sizeof st);
+  } else {
+    crypto_auth_hmacsha512_state st;
+    crypto_auth_hmacsha512_init(&st, secret.data(), secret.size());
+    std::memcpy(keyed_state.data(), &st, sizeof st);
+    sodium_memzero(&st, sizeof st);
+  }
+}
+
 Key::~Key() {
   if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
+  sodium_memzero(keyed_state.data(), keyed_state.size());
 }
 
 std::optional<Algorithm> algorithm_from_name(std::string_view text) {
@@ -332,7 +352,7 @@ std::size_t sign(std::span<std::uint8_t> buf, std::size_t length, const Key& key
   }
   const std::span<const std::uint8_t> name(reinterpret_cast<const std::uint8_t*>(key.name.data()), key.name.size());
   if (length < header_size || length + record_size(name.size(), key.algorithm, false, p.other.size()) > buf.size()) return 0;
-  Hmac h(key.algorithm, key.secret);
+  Hmac h(key);
   if (!p.request_mac.empty()) {
     h.u16(static_cast<std::uint16_t>(p.request_mac.size()));
     h.update(p.request_mac);

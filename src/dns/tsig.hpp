@@ -37,10 +37,13 @@ struct Key {
   std::string name;                 ///< wire form, lower case, uncompressed
   Algorithm algorithm{Algorithm::hmac_sha256};
   std::vector<std::uint8_t> secret;
+  /// The HMAC state after the key is absorbed (libsodium's, opaque here), set by the constructor
+  /// below (a default-constructed key signs nothing valid): each MAC starts from a
+  /// copy instead of hashing the padded key again, two hash blocks fewer per signature.
+  alignas(16) std::array<std::uint8_t, 416> keyed_state{};
 
   Key() = default;
-  Key(std::string wire_name, Algorithm alg, std::vector<std::uint8_t> bytes)
-      : name(std::move(wire_name)), algorithm(alg), secret(std::move(bytes)) {}
+  Key(std::string wire_name, Algorithm alg, std::vector<std::uint8_t> bytes);
   Key(const Key&) = default;
   Key(Key&&) noexcept = default;
   Key& operator=(const Key&) = default;
