@@ -18,6 +18,7 @@
 #include "wg/backend_testing.hpp"
 #include "wg/error.hpp"
 #include "wg/netlink_codec.hpp"
+#include "wg/wipe.hpp"
 
 namespace wgsd::wg {
 namespace {
@@ -55,22 +56,6 @@ public:
 
 private:
   std::unique_ptr<mnl_socket, MnlDeleter> sock_;
-};
-
-// Zeroes the first `used` bytes of the receive buffer when a request ends, however it ends.
-class WipeOnExit {
-public:
-  WipeOnExit(std::byte* buf, std::size_t& used) : buf_(buf), used_(used) {}
-  WipeOnExit(const WipeOnExit&) = delete;
-  WipeOnExit& operator=(const WipeOnExit&) = delete;
-  ~WipeOnExit() {
-    sodium_memzero(buf_, used_);
-    used_ = 0;
-  }
-
-private:
-  std::byte* buf_;
-  std::size_t& used_;
 };
 
 class NetlinkBackend final : public Backend {

@@ -17,6 +17,7 @@
 #include "wg/error.hpp"
 #include "wg/uapi_codec.hpp"
 #include "wg/unique_fd.hpp"
+#include "wg/wipe.hpp"
 
 namespace wgsd::wg {
 namespace {
@@ -26,23 +27,6 @@ using SteadyClock = std::chrono::steady_clock;
 // A 100,000-peer device is about 30 MB of text; anything far beyond is a broken daemon.
 constexpr std::size_t max_reply = 256U << 20;
 constexpr std::size_t recv_size = 65536;
-
-// Zeroes the first `used` bytes of the receive buffer when the conversation ends, however it
-// ends: the reply to get=1 starts with the device's private key.
-class WipeOnExit {
-public:
-  WipeOnExit(char* buf, std::size_t& used) : buf_(buf), used_(used) {}
-  WipeOnExit(const WipeOnExit&) = delete;
-  WipeOnExit& operator=(const WipeOnExit&) = delete;
-  ~WipeOnExit() {
-    sodium_memzero(buf_, used_);
-    used_ = 0;
-  }
-
-private:
-  char* buf_;
-  std::size_t& used_;
-};
 
 class UapiBackend final : public Backend {
 public:
