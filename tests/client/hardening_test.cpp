@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "client/client.hpp"
+#include "client/client_case.hpp"
 #include "client/scripted_dns.hpp"
 #include "dns/names.hpp"
 #include "support/fake_backend.hpp"
@@ -23,39 +24,12 @@ namespace {
 
 const std::string zone = "example.com.";
 
-wg::Endpoint loopback(std::uint16_t port) { return {*wg::IpAddress::parse("127.0.0.1"), port}; }
+client::Options options_for(const std::vector<std::uint16_t>& ports) { return client_options("wgh0", ports); }
 
-client::Options options_for(std::vector<std::uint16_t> ports) {
-  client::Options o;
-  o.device = "wgh0";
-  for (auto p : ports) o.registries.push_back(loopback(p));
-  o.zone = zone;
-  o.timeout = 300ms;
-  o.retries = 0;
-  return o;
-}
-
-wg::Device device_with(unsigned peers) {
-  wg::Device d;
-  d.name = "wgh0";
-  for (unsigned i = 1; i <= peers; ++i) {
-    wg::Peer p;
-    p.public_key = key_n(i);
-    d.peers.push_back(p);
-  }
-  return d;
-}
+wg::Device device_with(unsigned peers) { return test::device_with("wgh0", peers); }
 
 // The name the query asked, as it asked it (the case kept).
 std::string asked_name(const std::vector<std::uint8_t>& q) { return qname_of(q); }
-
-// An answer for whatever peer the query asks about, with its address in the additional section.
-std::vector<Send> answer(const std::vector<std::uint8_t>& q, const std::string& address, const std::string& txt = "\"txtvers=1\"") {
-  const std::string name = asked_name(q);
-  const bool v6 = address.find(':') != std::string::npos;
-  return {{reply_to(q, LDNS_RCODE_NOERROR, {name + " 0 IN SRV 0 0 40001 " + name},
-                    {name + (v6 ? " 0 IN AAAA " : " 0 IN A ") + address, name + " 0 IN TXT " + txt})}};
-}
 
 // The reply with one letter of its question name in the other case.
 std::vector<std::uint8_t> other_case(std::vector<std::uint8_t> r) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "client/client.hpp"
+#include "client/client_case.hpp"
 #include "client/lookup.hpp"
 #include "client/reply.hpp"
 #include "client/resolver.hpp"
@@ -32,33 +33,9 @@ namespace {
 
 const std::string zone = "example.com.";
 
-wg::Endpoint loopback(std::uint16_t port) { return {*wg::IpAddress::parse("127.0.0.1"), port}; }
+client::Options options_for(const std::vector<std::uint16_t>& ports) { return client_options("wgr0", ports); }
 
-client::Options options_for(std::vector<std::uint16_t> ports) {
-  client::Options o;
-  o.device = "wgr0";
-  for (auto p : ports) o.registries.push_back(loopback(p));
-  o.zone = zone;
-  o.timeout = 300ms;
-  o.retries = 0;
-  return o;
-}
-
-wg::Device device_with(unsigned peers) {
-  wg::Device d;
-  d.name = "wgr0";
-  for (unsigned i = 1; i <= peers; ++i) {
-    wg::Peer p;
-    p.public_key = key_n(i);
-    d.peers.push_back(p);
-  }
-  return d;
-}
-
-std::vector<Send> answer(const std::vector<std::uint8_t>& q, const std::string& address, const std::string& txt = "\"txtvers=1\"") {
-  const std::string name = qname_of(q);
-  return {{reply_to(q, LDNS_RCODE_NOERROR, {name + " 0 IN SRV 0 0 40001 " + name}, {name + " 0 IN A " + address, name + " 0 IN TXT " + txt})}};
-}
+wg::Device device_with(unsigned peers) { return test::device_with("wgr0", peers); }
 
 // The reply with its question name in lower case, as a resolver that answers from its cache might.
 std::vector<std::uint8_t> question_lowered(std::vector<std::uint8_t> r) {
