@@ -10,31 +10,21 @@
 #include "dns/fixtures.hpp"
 #include "dns/responder.hpp"
 #include "dns/tsig.hpp"
+#include "dns/tsig_case.hpp"
 #include "dns/wire.hpp"
 
 #include <ldns/ldns.h>  // after the standard headers: it defines bool macros
 
 using namespace wgsd;
 using namespace wgsd::dns;
+using namespace wgsd::test;
 
 namespace {
-
-using Bytes = std::vector<std::uint8_t>;
 
 constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
 constexpr const char* other_secret = "d3Jvbmctc2VjcmV0LWZvci10aGUtc2FtZS1rZXktbmFtZQ==";
 
-struct PktFree {
-  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
-};
-using Pkt = std::unique_ptr<ldns_pkt, PktFree>;
-
-tsig::Key key(const char* name, const char* alg = "hmac-sha256", const char* b64 = secret) {
-  std::string error;
-  auto k = tsig::make_key(name, alg, b64, error);
-  REQUIRE(k);
-  return *k;
-}
+tsig::Key key(const char* name, const char* alg = "hmac-sha256", const char* b64 = secret) { return valid_key(name, alg, b64); }
 
 ZoneSet zones_with(tsig::Policy policy) {
   ZoneSet z = test::reference_zones();
@@ -53,21 +43,6 @@ Pkt query(const std::string& name, ldns_rr_type type) {
   Pkt p(ldns_pkt_query_new(ldns_dname_new_frm_str(name.c_str()), type, LDNS_RR_CLASS_IN, LDNS_RD));
   ldns_pkt_set_id(p.get(), 0x2a2a);
   return p;
-}
-
-Bytes to_wire(ldns_pkt* p) {
-  std::uint8_t* w = nullptr;
-  std::size_t n = 0;
-  REQUIRE(ldns_pkt2wire(&w, p, &n) == LDNS_STATUS_OK);
-  Bytes out(w, w + n);
-  LDNS_FREE(w);
-  return out;
-}
-
-Pkt from_wire(const Bytes& b) {
-  ldns_pkt* p = nullptr;
-  REQUIRE(ldns_wire2pkt(&p, b.data(), b.size()) == LDNS_STATUS_OK);
-  return Pkt(p);
 }
 
 Bytes signed_query(Pkt& q, const char* name = "key.example.", const char* alg = "hmac-sha256.", const char* b64 = secret) {

@@ -10,52 +10,25 @@
 #include <vector>
 
 #include "dns/tsig.hpp"
+#include "dns/tsig_case.hpp"
 #include "dns/wire.hpp"
 
 #include <ldns/ldns.h>  // after the standard headers: it defines bool macros
 
 using namespace wgsd::dns;
+using namespace wgsd::test;
 
 namespace {
-
-using Bytes = std::vector<std::uint8_t>;
 
 constexpr const char* secret256 = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
 constexpr const char* secret512 =
     "bG9uZ2VyLXNlY3JldC1mb3ItaG1hYy1zaGE1MTItaW4td2dzZC10c2lnLXRlc3RzLTY0LWJ5dGVzLW9mLWtleQ==";
-
-tsig::Key key(const char* name, const char* alg, const char* b64) {
-  std::string error;
-  auto k = tsig::make_key(name, alg, b64, error);
-  REQUIRE(k);
-  return *k;
-}
-
-struct PktFree {
-  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
-};
-using Pkt = std::unique_ptr<ldns_pkt, PktFree>;
 
 Pkt query_pkt(std::uint16_t id) {
   ldns_rdf* name = ldns_dname_new_frm_str("AbC._wireguard._udp.example.com.");
   Pkt p(ldns_pkt_query_new(name, LDNS_RR_TYPE_SRV, LDNS_RR_CLASS_IN, LDNS_RD));
   ldns_pkt_set_id(p.get(), id);
   return p;
-}
-
-Bytes to_wire(ldns_pkt* p) {
-  std::uint8_t* w = nullptr;
-  std::size_t n = 0;
-  REQUIRE(ldns_pkt2wire(&w, p, &n) == LDNS_STATUS_OK);
-  Bytes out(w, w + n);
-  LDNS_FREE(w);
-  return out;
-}
-
-Pkt from_wire(const Bytes& b) {
-  ldns_pkt* p = nullptr;
-  REQUIRE(ldns_wire2pkt(&p, b.data(), b.size()) == LDNS_STATUS_OK);
-  return Pkt(p);
 }
 
 tsig::Record record_of(const Bytes& msg) {
@@ -96,7 +69,7 @@ Bytes signed_here(Bytes msg, const tsig::Key& k, std::uint64_t at, std::size_t m
 TEST_CASE("tsig: a request ldns signs verifies, and a changed byte, key or clock does not", "[dns][tsig]") {
   const auto [alg, b64] = GENERATE(std::pair{"hmac-sha256", secret256}, std::pair{"hmac-sha512", secret512});
   CAPTURE(alg);
-  const tsig::Key k = key("Key.Example.", alg, b64);
+  const tsig::Key k = valid_key("Key.Example.", alg, b64);
   Pkt p = query_pkt(0x1234);
   REQUIRE(ldns_pkt_tsig_sign(p.get(), "key.example.", b64, 300, (std::string(alg) + ".").c_str(), nullptr) == LDNS_STATUS_OK);
   Bytes msg = to_wire(p.get());
@@ -105,9 +78,9 @@ TEST_CASE("tsig: a request ldns signs verifies, and a changed byte, key or clock
   CHECK(tsig::verify_request(msg, rec, &k, now()) == tsig::Check::ok);
 
   CHECK(tsig::verify_request(msg, rec, nullptr, now()) == tsig::Check::badkey);
-  const tsig::Key other_alg = key("key.example.", alg == std::string("hmac-sha256") ? "hmac-sha512" : "hmac-sha256", b64);
+  const tsig::Key other_alg = valid_key("key.example.", alg == std::string("hmac-sha256") ? "hmac-sha512" : "hmac-sha256", b64);
   CHECK(tsig::verify_request(msg, rec, &other_alg, now()) == tsig::Check::badkey);
-  const tsig::Key other_secret = key("key.example.", alg, "d3Jvbmctc2VjcmV0");
+  const tsig::Key other_secret = valid_key("key.example.", alg, "d3Jvbmctc2VjcmV0");
   CHECK(tsig::verify_request(msg, rec, &other_secret, now()) == tsig::Check::badsig);
   CHECK(tsig::verify_request(msg, rec, &k, rec.time_signed + 301) == tsig::Check::badtime);
   CHECK(tsig::verify_request(msg, rec, &k, rec.time_signed - 301) == tsig::Check::badtime);
@@ -120,7 +93,7 @@ TEST_CASE("tsig: a request ldns signs verifies, and a changed byte, key or clock
 TEST_CASE("tsig: a request signed here verifies in ldns", "[dns][tsig]") {
   const auto [alg, b64] = GENERATE(std::pair{"hmac-sha256", secret256}, std::pair{"hmac-sha512", secret512});
   CAPTURE(alg);
-  const tsig::Key k = key("key.example", alg, b64);
+  const tsig::Key k = valid_key("key.example", alg, b64);
   const Bytes msg = signed_here(to_wire(query_pkt(0xbeef).get()), k, now());
   Pkt p = from_wire(msg);
   CHECK(ldns_pkt_tsig_verify(p.get(), msg.data(), msg.size(), "key.example.", b64, nullptr));
@@ -131,7 +104,7 @@ TEST_CASE("tsig: a request signed here verifies in ldns", "[dns][tsig]") {
 TEST_CASE("tsig: responses chain the request MAC, both ways with ldns", "[dns][tsig]") {
   const auto [alg, b64] = GENERATE(std::pair{"hmac-sha256", secret256}, std::pair{"hmac-sha512", secret512});
   CAPTURE(alg);
-  const tsig::Key k = key("key.example.", alg, b64);
+  const tsig::Key k = valid_key("key.example.", alg, b64);
   const std::string alg_dot = std::string(alg) + ".";
 
   // ldns signs the request, this side signs the response, ldns verifies it against the request MAC.
@@ -174,7 +147,7 @@ TEST_CASE("tsig: a MAC cut below the larger of 10 bytes and half the hash is BAD
   const auto [alg, b64, full, least] =
       GENERATE(std::tuple{"hmac-sha256", secret256, 32, 16}, std::tuple{"hmac-sha512", secret512, 64, 32});
   CAPTURE(alg);
-  const tsig::Key k = key("key.example.", alg, b64);
+  const tsig::Key k = valid_key("key.example.", alg, b64);
   const Bytes base = to_wire(query_pkt(7).get());
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{9}, std::size_t{10}, static_cast<std::size_t>(least - 1)}) {
     const Bytes msg = signed_here(base, k, now(), n);
@@ -191,7 +164,7 @@ TEST_CASE("tsig: a MAC cut below the larger of 10 bytes and half the hash is BAD
 }
 
 TEST_CASE("tsig: BADTIME answers are signed with the server's time in other data, key errors are unsigned", "[dns][tsig]") {
-  const tsig::Key k = key("key.example.", "hmac-sha256", secret256);
+  const tsig::Key k = valid_key("key.example.", "hmac-sha256", secret256);
   const Bytes q = signed_here(to_wire(query_pkt(9).get()), k, 1000);
   const tsig::Record qrec = record_of(q);
   REQUIRE(tsig::verify_request(q, qrec, &k, 5000) == tsig::Check::badtime);
@@ -235,7 +208,7 @@ TEST_CASE("tsig: keys and algorithm names", "[dns][tsig]") {
   CHECK(error.find("not base64!") == std::string::npos);  // no secret material in messages
   CHECK(tsig::algorithm_from_name("HMAC-SHA512.") == tsig::Algorithm::hmac_sha512);
   CHECK_FALSE(tsig::algorithm_from_name("hmac-sha1"));
-  const tsig::Key a = key("A.example", "hmac-sha256", secret256);
+  const tsig::Key a = valid_key("A.example", "hmac-sha256", secret256);
   std::vector<tsig::Key> keys{a};
   const auto wire = name_to_wire("a.example.");
   REQUIRE(wire);
