@@ -14,30 +14,12 @@
 #include "support/dns_case.hpp"
 #include "support/fake_backend.hpp"
 #include "support/lab.hpp"
+#include "support/serving.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 
 namespace {
-
-struct Shared : wg::Backend {
-  FakeBackend& inner;
-  explicit Shared(FakeBackend& b) : inner(b) {}
-  wg::Device get_device(const std::string& n) override { return inner.get_device(n); }
-  void apply(const wg::DeviceUpdate& u) override { inner.apply(u); }
-};
-
-struct Serving {
-  FakeBackend backend;
-  server::Log log{[](const std::string&) {}};
-  std::unique_ptr<server::Server> server;
-  explicit Serving(const std::string& corefile) {
-    backend.put(reference_device());
-    server = std::make_unique<server::Server>(server::parse_config(corefile, "Corefile"),
-                                              [this](const server::ZoneConfig&) { return std::make_unique<Shared>(backend); }, log);
-    server->start();
-  }
-};
 
 bool has_ipv6_loopback() {
   const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);

@@ -16,18 +16,12 @@
 #include "support/dns_case.hpp"
 #include "support/fake_backend.hpp"
 #include "support/lab.hpp"
+#include "support/serving.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 
 namespace {
-
-struct Shared : wg::Backend {
-  FakeBackend& inner;
-  explicit Shared(FakeBackend& b) : inner(b) {}
-  wg::Device get_device(const std::string& n) override { return inner.get_device(n); }
-  void apply(const wg::DeviceUpdate& u) override { inner.apply(u); }
-};
 
 bool send_all(int fd, const std::vector<std::uint8_t>& data) {
   std::size_t sent = 0;
@@ -82,20 +76,6 @@ int rcode_at(const std::string& address, std::uint16_t port, const std::string& 
 
 constexpr int noerror = LDNS_RCODE_NOERROR;
 constexpr int refused = LDNS_RCODE_REFUSED;
-
-struct Serving {
-  FakeBackend backend;
-  server::Log log{[](const std::string&) {}};
-  std::unique_ptr<server::Server> server;
-
-  explicit Serving(const std::string& corefile, const std::vector<wg::Device>& more = {}) {
-    backend.put(reference_device());
-    for (const auto& d : more) backend.put(d);
-    server = std::make_unique<server::Server>(server::parse_config(corefile, "Corefile"),
-                                              [this](const server::ZoneConfig&) { return std::make_unique<Shared>(backend); }, log);
-    server->start();
-  }
-};
 
 std::string block(std::uint16_t port, const std::string& bind, const std::string& zone) {
   return ".:" + std::to_string(port) + " {\n" + (bind.empty() ? "" : " bind " + bind + "\n") + " wgsd " + zone + " wgref0 {\n  ns ns.example.\n }\n}\n";

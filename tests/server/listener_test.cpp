@@ -21,20 +21,13 @@
 #include "support/dns_case.hpp"
 #include "support/fake_backend.hpp"
 #include "support/lab.hpp"
+#include "support/serving.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Forwards to a FakeBackend owned by the test, so the server's factory can hand out many.
-struct Shared : wg::Backend {
-  FakeBackend& inner;
-  explicit Shared(FakeBackend& b) : inner(b) {}
-  wg::Device get_device(const std::string& n) override { return inner.get_device(n); }
-  void apply(const wg::DeviceUpdate& u) override { inner.apply(u); }
-};
 
 struct Running {
   FakeBackend backend;
@@ -47,7 +40,7 @@ struct Running {
     backend.put(reference_device());
     const auto config = server::parse_config(".:" + std::to_string(port) + " {\n" + bind +
                                                  "\n wgsd example.com. wgref0 {\n  self\n  refresh 50ms\n  ns ns.example.\n }\n}\n", "Corefile");
-    server = std::make_unique<server::Server>(config, [this](const server::ZoneConfig&) { return std::make_unique<Shared>(backend); }, log, limits);
+    server = std::make_unique<server::Server>(config, sharing(backend), log, limits);
     server->start();
   }
 };
