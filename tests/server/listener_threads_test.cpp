@@ -28,18 +28,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sin;
-}
-
 // One query over UDP from a new socket (a new source port); true when a reply came.
 bool udp_answered(std::uint16_t port, const std::vector<std::uint8_t>& query) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  const sockaddr_in to = loopback(port);
+  const sockaddr_in to = loopback_address(port);
   ::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
   pollfd p{fd, POLLIN, 0};
   const bool answered = ::poll(&p, 1, 3000) == 1;
@@ -50,7 +42,7 @@ bool udp_answered(std::uint16_t port, const std::vector<std::uint8_t>& query) {
 // One query over TCP; the connection stays open (a client that keeps it) until `fd` is closed.
 bool tcp_answered(std::uint16_t port, const std::vector<std::uint8_t>& query, int& fd) {
   fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  const sockaddr_in to = loopback(port);
+  const sockaddr_in to = loopback_address(port);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) return false;
   std::vector<std::uint8_t> framed{static_cast<std::uint8_t>(query.size() >> 8), static_cast<std::uint8_t>(query.size() & 0xff)};
   framed.insert(framed.end(), query.begin(), query.end());
@@ -238,7 +230,7 @@ TEST_CASE("TCP out of file descriptors: the pending connection is closed, the th
   // Every accept fails with EMFILE from now on.
   server::testing::failed_accepts = 1000;
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  const sockaddr_in to = loopback(options.port);
+  const sockaddr_in to = loopback_address(options.port);
   REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
   // The server takes it with its spare descriptor and closes it: the client sees the end.
   pollfd p{fd, POLLIN, 0};

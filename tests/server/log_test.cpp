@@ -49,14 +49,6 @@ server::ListenerOptions loopback_options() {
   return o;
 }
 
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sin;
-}
-
 }  // namespace
 
 TEST_CASE("a query log line escapes the name: quote, backslash, dot, space and control bytes", "[server][log]") {
@@ -108,7 +100,7 @@ TEST_CASE("error lines a remote party causes are rate-limited, and what was supp
     server::Listener listener(options, holder, log);
     listener.start();
     const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    const sockaddr_in to = loopback(options.port);
+    const sockaddr_in to = loopback_address(options.port);
     const std::uint8_t junk[3] = {1, 2, 3};
     for (int i = 0; i < 50; ++i) ::sendto(fd, junk, sizeof junk, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
     // A query behind them: once it is answered, the one worker has read every packet before it.
@@ -172,7 +164,7 @@ TEST_CASE("a stuck log output never holds up the query threads", "[server][log][
       server::Listener listener(options, holder, log);
       listener.start();
       const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-      const sockaddr_in to = loopback(options.port);
+      const sockaddr_in to = loopback_address(options.port);
       REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
       const auto query = make_query(name1, LDNS_RR_TYPE_SRV);
       std::uint8_t reply[2048];

@@ -1,7 +1,9 @@
 // Building queries and reading responses with ldns, so tests check wgsd against an independent codec.
 #pragma once
 
+#include <arpa/inet.h>
 #include <ldns/ldns.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -12,6 +14,15 @@
 #include <vector>
 
 namespace wgsd::test {
+
+/// 127.0.0.1:port, to send a query to or connect to.
+inline sockaddr_in loopback_address(std::uint16_t port) {
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sin;
+}
 
 struct PktDeleter {
   void operator()(ldns_pkt* p) const noexcept { ldns_pkt_free(p); }
