@@ -2,21 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include "server/config.hpp"
+#include "server/config_case.hpp"
 #include "util/duration.hpp"
 
 using namespace wgsd;
 using namespace wgsd::server;
+using namespace wgsd::test;
 
 namespace {
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "Corefile");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A zone of `chars` characters (without the trailing dot), in labels of at most 63.
 std::string zone_of(std::size_t chars) {
@@ -33,16 +26,16 @@ std::string zone_of(std::size_t chars) {
 
 TEST_CASE("a zone whose names would pass 255 octets is refused, naming the zone and the length", "[corefile]") {
   const std::string z211 = zone_of(211);
-  CHECK(error_of(".:53 {\n wgsd " + z211 + " wg0\n}\n") ==
+  CHECK(corefile_error(".:53 {\n wgsd " + z211 + " wg0\n}\n") ==
         "Corefile:2: wgsd: zone '" + z211 + ".' is too long: a peer's name '<56 characters>._wireguard._udp." + z211 +
             ".' would be 286 octets, over the 255 a DNS name can have");
   // The longest zone that fits: peer names of exactly 255 octets.
-  CHECK(error_of(".:53 {\n bind 192.0.2.53\n wgsd " + zone_of(180) + " wg0\n}\n") == "(no error)");
-  CHECK_THAT(error_of(".:53 {\n wgsd " + zone_of(181) + " wg0\n}\n"), Catch::Contains("would be 256 octets"));
+  CHECK(corefile_error(".:53 {\n bind 192.0.2.53\n wgsd " + zone_of(180) + " wg0\n}\n") == "(no error)");
+  CHECK_THAT(corefile_error(".:53 {\n wgsd " + zone_of(181) + " wg0\n}\n"), Catch::Contains("would be 256 octets"));
   const std::string z300 = zone_of(300);
-  CHECK(error_of(".:53 {\n\n wgsd " + z300 + " wg0\n}\n") == "Corefile:3: wgsd: zone '" + z300 + "' is 302 octets, over the 255 a DNS name can have");
+  CHECK(corefile_error(".:53 {\n\n wgsd " + z300 + " wg0\n}\n") == "Corefile:3: wgsd: zone '" + z300 + "' is 302 octets, over the 255 a DNS name can have");
   const std::string ns = zone_of(260);
-  CHECK(error_of(".:53 {\n wgsd example.com. wg0 {\n  ns " + ns + "\n }\n}\n") ==
+  CHECK(corefile_error(".:53 {\n wgsd example.com. wg0 {\n  ns " + ns + "\n }\n}\n") ==
         "Corefile:3: wgsd: ns: name '" + ns + "' is 262 octets, over the 255 a DNS name can have");
 }
 
@@ -188,7 +181,7 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"block on a plain directive", ".:53 {\n log {\n }\n wgsd a. wg0\n}", "Corefile:2: log: does not take a block"},
   };
   for (const auto& c : cases) {
-    DYNAMIC_SECTION(c.name) { CHECK(error_of(c.text) == c.error); }
+    DYNAMIC_SECTION(c.name) { CHECK(corefile_error(c.text) == c.error); }
   }
 }
 

@@ -5,6 +5,7 @@
 #include "dns/responder.hpp"
 #include "dns/zone_build.hpp"
 #include "server/config.hpp"
+#include "server/config_case.hpp"
 #include "support/dns_case.hpp"
 
 using namespace wgsd;
@@ -12,15 +13,6 @@ using namespace wgsd::server;
 using namespace wgsd::test;
 
 namespace {
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "Corefile");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::vector<std::string> addresses(const dns::ZoneSettings::NameServer& ns) {
   std::vector<std::string> out;
@@ -115,6 +107,6 @@ TEST_CASE("an in-zone name server without an address is refused, naming the plac
        "Corefile:3: wgsd: ns: ADDRESS given twice: '192.0.2.1'"},
   };
   for (const auto& c : cases) {
-    DYNAMIC_SECTION(c.name) { CHECK(error_of(c.text) == c.error); }
+    DYNAMIC_SECTION(c.name) { CHECK(corefile_error(c.text) == c.error); }
   }
 }
