@@ -21,16 +21,6 @@ using namespace wgsd::test;
 
 namespace {
 
-bool has_ipv6_loopback() {
-  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
-  sockaddr_in6 sin6{};
-  sin6.sin6_family = AF_INET6;
-  sin6.sin6_addr = in6addr_loopback;
-  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6) == 0;
-  if (fd >= 0) ::close(fd);
-  return ok;
-}
-
 // Waits at most `ms` for `fd` to be readable.
 bool readable(int fd, int ms) {
   pollfd p{fd, POLLIN, 0};

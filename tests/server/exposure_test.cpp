@@ -81,16 +81,6 @@ std::string block(std::uint16_t port, const std::string& bind, const std::string
   return ".:" + std::to_string(port) + " {\n" + (bind.empty() ? "" : " bind " + bind + "\n") + " wgsd " + zone + " wgref0 {\n  ns ns.example.\n }\n}\n";
 }
 
-bool has_ipv6_loopback() {
-  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
-  sockaddr_in6 sin6{};
-  sin6.sin6_family = AF_INET6;
-  sin6.sin6_addr = in6addr_loopback;
-  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6) == 0;
-  if (fd >= 0) ::close(fd);
-  return ok;
-}
-
 }  // namespace
 
 TEST_CASE("two blocks on one port bound to different addresses: each zone only on its own address", "[server][bind]") {

@@ -194,6 +194,17 @@ std::string genkey() {
   return k;
 }
 
+// Binding ::1 is the test: a kernel or namespace without IPv6 refuses it.
+bool has_ipv6_loopback() {
+  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_addr = in6addr_loopback;
+  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok;
+}
+
 unsigned short free_port() {
   for (int attempt = 0; attempt < 50; ++attempt) {
     const int u = ::socket(AF_INET, SOCK_DGRAM, 0);

@@ -90,6 +90,9 @@ private:
   std::string path_;
 };
 
+/// Whether ::1 is there to bind (IPv6 may be off on the machine or in a namespace).
+bool has_ipv6_loopback();
+
 /// A free UDP+TCP port on 127.0.0.1.
 unsigned short free_port();
 
