@@ -1,10 +1,12 @@
-// What the TSIG tests share: keys made or the test fails, and ldns packets to and from the wire,
-// so that what wgsd signs can be checked by ldns and the other way round.
+// What the TSIG tests share: keys made or the test fails, ldns packets to and from the wire (so
+// that what wgsd signs can be checked by ldns and the other way round), and the record that ends a
+// signed message.
 #pragma once
 
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,5 +46,17 @@ inline Pkt from_wire(const Bytes& b) {
   REQUIRE(ldns_wire2pkt(&p, b.data(), b.size()) == LDNS_STATUS_OK);
   return Pkt(p);
 }
+
+/// The TSIG record that ends `msg`, which must have one last.
+inline dns::tsig::Record record_of(const Bytes& msg) {
+  std::size_t owner = 0;
+  REQUIRE(dns::tsig::locate(msg, owner) == dns::tsig::Found::last);
+  auto rec = dns::tsig::read_record(msg, owner);
+  REQUIRE(rec);
+  return *rec;
+}
+
+/// The time now, as TSIG counts it (seconds since the epoch).
+inline std::uint64_t now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
 
 }  // namespace wgsd::test

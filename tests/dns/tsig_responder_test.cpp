@@ -50,20 +50,10 @@ Bytes signed_query(Pkt& q, const char* name = "key.example.", const char* alg = 
   return to_wire(q.get());
 }
 
-std::uint64_t now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
-
 QueryContext at_time(std::uint64_t t) {
   QueryContext ctx;
   ctx.now = t;
   return ctx;
-}
-
-tsig::Record record_of(const Bytes& msg) {
-  std::size_t owner = 0;
-  REQUIRE(tsig::locate(msg, owner) == tsig::Found::last);
-  auto rec = tsig::read_record(msg, owner);
-  REQUIRE(rec);
-  return *rec;
 }
 
 // Whether ldns accepts the reply `r` as signed with `secret`, chained to the request `q`.

@@ -31,16 +31,6 @@ Pkt query_pkt(std::uint16_t id) {
   return p;
 }
 
-tsig::Record record_of(const Bytes& msg) {
-  std::size_t owner = 0;
-  REQUIRE(tsig::locate(msg, owner) == tsig::Found::last);
-  auto rec = tsig::read_record(msg, owner);
-  REQUIRE(rec);
-  return *rec;
-}
-
-std::uint64_t now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
-
 // Signs `unsigned_msg` here as a request, with the MAC cut to `mac_len` bytes (RDLENGTH fixed).
 Bytes signed_here(Bytes msg, const tsig::Key& k, std::uint64_t at, std::size_t mac_len = SIZE_MAX) {
   const std::size_t length = msg.size();
