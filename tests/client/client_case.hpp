@@ -14,6 +14,9 @@
 
 namespace wgsd::test {
 
+/// The zone the client tests ask about.
+inline const std::string zone = "example.com.";
+
 inline wg::Endpoint loopback(std::uint16_t port) { return {*wg::IpAddress::parse("127.0.0.1"), port}; }
 
 /// Options for `device` that ask the registries on these loopback ports, once each, within 300 ms.
@@ -21,7 +24,7 @@ inline client::Options client_options(const std::string& device, const std::vect
   client::Options o;
   o.device = device;
   for (auto p : ports) o.registries.push_back(loopback(p));
-  o.zone = "example.com.";
+  o.zone = zone;
   o.timeout = std::chrono::milliseconds(300);
   o.retries = 0;
   return o;

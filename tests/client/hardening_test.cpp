@@ -22,11 +22,7 @@ using Send = ScriptedDns::Send;
 
 namespace {
 
-const std::string zone = "example.com.";
-
-client::Options options_for(const std::vector<std::uint16_t>& ports) { return client_options("wgh0", ports); }
-
-wg::Device device_with(unsigned peers) { return test::device_with("wgh0", peers); }
+const std::string device_name = "wgh0";
 
 // The name the query asked, as it asked it (the case kept).
 std::string asked_name(const std::vector<std::uint8_t>& q) { return qname_of(q); }
@@ -63,8 +59,8 @@ TEST_CASE("client asks with random 0x20 case and requires the exact case back", 
   SECTION("the name is asked in mixed case, and the case differs from query to query") {
     ScriptedDns dns([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.7"); });
     FakeBackend backend;
-    backend.put(device_with(4));
-    const auto report = client::run_once(options_for({dns.port()}), backend);
+    backend.put(device_with(device_name, 4));
+    const auto report = client::run_once(client_options(device_name, {dns.port()}), backend);
     CHECK(report.exit_code() == 0);
     const auto received = dns.received();
     REQUIRE(received.size() == 4);
@@ -87,8 +83,8 @@ TEST_CASE("client asks with random 0x20 case and requires the exact case back", 
       return std::vector<Send>{{other_case(answer(q, "192.0.2.66")[0].bytes)}};
     });
     FakeBackend backend;
-    backend.put(device_with(1));
-    const auto report = client::run_once(options_for({dns.port()}), backend);
+    backend.put(device_with(device_name, 1));
+    const auto report = client::run_once(client_options(device_name, {dns.port()}), backend);
     CHECK(report.peers[0].outcome == client::Outcome::updated);
     CHECK(dns.queries() == 2);
     CHECK(backend.get_device("wgh0").peers[0].endpoint->to_string() == "198.51.100.7:40001");
@@ -100,16 +96,16 @@ TEST_CASE("client asks with random 0x20 case and requires the exact case back", 
       return std::vector<Send>{{other_case(spoof)}, answer(q, "198.51.100.7")[0]};
     });
     FakeBackend backend;
-    backend.put(device_with(1));
-    CHECK(client::run_once(options_for({dns.port()}), backend).peers[0].outcome == client::Outcome::updated);
+    backend.put(device_with(device_name, 1));
+    CHECK(client::run_once(client_options(device_name, {dns.port()}), backend).peers[0].outcome == client::Outcome::updated);
     CHECK(backend.get_device("wgh0").peers[0].endpoint->to_string() == "198.51.100.7:40001");
   }
 }
 
 TEST_CASE("client: a dead registry port fails fast (connected UDP socket, ICMP port unreachable)", "[client][spoof]") {
   FakeBackend backend;
-  backend.put(device_with(1));
-  auto o = options_for({free_port()});
+  backend.put(device_with(device_name, 1));
+  auto o = client_options(device_name, {free_port()});
   o.timeout = 2000ms;
   o.retries = 2;
   const auto start = std::chrono::steady_clock::now();
@@ -140,8 +136,8 @@ TEST_CASE("client asks several registries in parallel, and the freshest answer w
   ScriptedDns older(holding("198.51.100.1", 100));
   ScriptedDns newer(holding("198.51.100.2", 200));
   FakeBackend backend;
-  backend.put(device_with(1));
-  auto o = options_for({older.port(), newer.port()});
+  backend.put(device_with(device_name, 1));
+  auto o = client_options(device_name, {older.port(), newer.port()});
   o.timeout = 3000ms;
   const auto report = client::run_once(o, backend);
   CHECK_FALSE(waited_in_vain);
@@ -153,8 +149,8 @@ TEST_CASE("client asks several registries in parallel, and the freshest answer w
     ScriptedDns second([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.9"); });
     ScriptedDns third([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.10"); });
     FakeBackend b;
-    b.put(device_with(1));
-    CHECK(client::run_once(options_for({unknown.port(), second.port(), third.port()}), b).exit_code() == 0);
+    b.put(device_with(device_name, 1));
+    CHECK(client::run_once(client_options(device_name, {unknown.port(), second.port(), third.port()}), b).exit_code() == 0);
     CHECK(b.get_device("wgh0").peers[0].endpoint->to_string() == "198.51.100.9:40001");
   }
 }
@@ -171,9 +167,9 @@ TEST_CASE("client leaves a peer alone whose tunnel came up during the lookups", 
     }
     void apply(const wg::DeviceUpdate& u) override { inner.apply(u); }
   } racing;
-  racing.inner.put(device_with(1));
+  racing.inner.put(device_with(device_name, 1));
   ScriptedDns dns([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.7"); });
-  const auto report = client::run_once(options_for({dns.port()}), racing);
+  const auto report = client::run_once(client_options(device_name, {dns.port()}), racing);
   CHECK(dns.queries() == 1);  // it did look the peer up
   CHECK(racing.inner.applied().empty());
   CHECK(report.peers[0].outcome == client::Outcome::fresh);
@@ -201,12 +197,12 @@ TEST_CASE("client refuses endpoints that cannot be a remote peer", "[client][end
   CAPTURE(address);
   ScriptedDns dns([address = address](const auto& q, bool, unsigned) { return answer(q, address); });
   FakeBackend backend;
-  auto d = device_with(2);
+  auto d = device_with(device_name, 2);
   d.peers[1].allowed_ips = {*wg::Prefix::parse("10.9.0.0/24"), *wg::Prefix::parse("fd00:9::/64")};
   d.peers[1].endpoint = wg::Endpoint::parse("198.51.100.50:1");
   d.peers[1].last_handshake = wg::Clock::now();  // left alone: only peer 1 is looked up
   backend.put(d);
-  const auto report = client::run_once(options_for({dns.port()}), backend);
+  const auto report = client::run_once(client_options(device_name, {dns.port()}), backend);
   CHECK(report.exit_code() == 2);
   CHECK(backend.applied().empty());
   std::ostringstream out;
@@ -220,11 +216,11 @@ TEST_CASE("client refuses endpoints that cannot be a remote peer", "[client][end
 TEST_CASE("client accepts an ordinary public endpoint and a default route's allowed IPs", "[client][endpoint]") {
   ScriptedDns dns([](const auto& q, bool, unsigned) { return answer(q, "2001:db8::7"); });
   FakeBackend backend;
-  auto d = device_with(2);
+  auto d = device_with(device_name, 2);
   d.peers[1].allowed_ips = {*wg::Prefix::parse("0.0.0.0/0"), *wg::Prefix::parse("::/0")};  // wg-quick's fwmark rule keeps this loop-free
   d.peers[1].last_handshake = wg::Clock::now();
   backend.put(d);
-  const auto report = client::run_once(options_for({dns.port()}), backend);
+  const auto report = client::run_once(client_options(device_name, {dns.port()}), backend);
   CHECK(report.exit_code() == 0);
   CHECK(backend.get_device("wgh0").peers[0].endpoint->to_string() == "[2001:db8::7]:40001");
 }
@@ -239,9 +235,9 @@ TEST_CASE("client reads allowed=, allowed2=, ... in order, and the older repeate
   CAPTURE(txt);
   ScriptedDns dns([txt = txt](const auto& q, bool, unsigned) { return answer(q, "198.51.100.7", txt); });
   FakeBackend backend;
-  backend.put(device_with(1));
+  backend.put(device_with(device_name, 1));
   std::ostringstream out;
-  client::print_json(client::run_once(options_for({dns.port()}), backend), false, out);
+  client::print_json(client::run_once(client_options(device_name, {dns.port()}), backend), false, out);
   CHECK_THAT(out.str(), Catch::Contains("\"allowed\":" + expected));
 }
 

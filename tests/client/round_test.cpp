@@ -31,11 +31,7 @@ using Send = ScriptedDns::Send;
 
 namespace {
 
-const std::string zone = "example.com.";
-
-client::Options options_for(const std::vector<std::uint16_t>& ports) { return client_options("wgr0", ports); }
-
-wg::Device device_with(unsigned peers) { return test::device_with("wgr0", peers); }
+const std::string device_name = "wgr0";
 
 // The reply with its question name in lower case, as a resolver that answers from its cache might.
 std::vector<std::uint8_t> question_lowered(std::vector<std::uint8_t> r) {
@@ -97,8 +93,8 @@ TEST_CASE("client: a registry that fails is a failed lookup when no other one kn
   ScriptedDns unknown([](const auto& q, bool, unsigned) { return std::vector<Send>{{reply_to(q, LDNS_RCODE_NXDOMAIN, {})}}; });
   const auto dead = free_port();
   FakeBackend backend;
-  backend.put(device_with(1));
-  const auto report = client::run_once(options_for({dead, unknown.port()}), backend);
+  backend.put(device_with(device_name, 1));
+  const auto report = client::run_once(client_options(device_name, {dead, unknown.port()}), backend);
   CHECK(report.peers[0].outcome == client::Outcome::lookup_failed);
   CHECK(report.exit_code() == 2);
   CHECK_THAT(report.peers[0].message, Catch::Contains("lookup failed: 127.0.0.1:" + std::to_string(dead) + ": "));
@@ -106,8 +102,8 @@ TEST_CASE("client: a registry that fails is a failed lookup when no other one kn
   SECTION("a registry that knows the peer still wins over one that failed") {
     ScriptedDns good([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.7"); });
     FakeBackend b;
-    b.put(device_with(1));
-    const auto r = client::run_once(options_for({dead, good.port()}), b);
+    b.put(device_with(device_name, 1));
+    const auto r = client::run_once(client_options(device_name, {dead, good.port()}), b);
     CHECK(r.peers[0].outcome == client::Outcome::updated);
     CHECK(r.exit_code() == 0);
   }
@@ -120,8 +116,8 @@ TEST_CASE("client: a registry that does not keep the case of the question is ask
     return std::vector<Send>{{question_lowered(answer(q, "198.51.100.7")[0].bytes)}};
   });
   FakeBackend backend;
-  backend.put(device_with(1));
-  auto o = options_for({dns.port()});
+  backend.put(device_with(device_name, 1));
+  auto o = client_options(device_name, {dns.port()});
   o.retries = 2;
   SECTION("over TCP any case is accepted") {
     const auto start = std::chrono::steady_clock::now();
@@ -149,8 +145,8 @@ TEST_CASE("client: a registry that restarts is asked again after a short wait", 
     dns.emplace([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.7"); }, port);
   });
   FakeBackend backend;
-  backend.put(device_with(1));
-  auto o = options_for({port});
+  backend.put(device_with(device_name, 1));
+  auto o = client_options(device_name, {port});
   o.timeout = 2000ms;
   o.retries = 5;  // up to a second of short waits, time enough for the registry to come up
   const auto report = client::run_once(o, backend);
@@ -167,10 +163,10 @@ TEST_CASE("client: a stop during the lookups keeps the report and marks unfinish
     return std::vector<Send>{};
   });
   FakeBackend backend;
-  auto d = device_with(3);
+  auto d = device_with(device_name, 3);
   d.peers[2].last_handshake = wg::Clock::now();
   backend.put(d);
-  auto o = options_for({dns.port()});
+  auto o = client_options(device_name, {dns.port()});
   o.timeout = 5000ms;
   o.concurrency = 1;
   const auto start = std::chrono::steady_clock::now();
@@ -218,8 +214,8 @@ TEST_CASE("client: writing many peers reads the device again by time and not per
   constexpr unsigned peers = 600;
   ScriptedDns dns([](const auto& q, bool, unsigned) { return answer(q, "198.51.100.7"); });
   Counting backend;
-  backend.inner.put(device_with(peers));
-  auto o = options_for({dns.port()});
+  backend.inner.put(device_with(device_name, peers));
+  auto o = client_options(device_name, {dns.port()});
   o.timeout = 2000ms;
   SECTION("a quick device is read once more before the writes") {
     const auto report = client::run_once(o, backend);
@@ -255,8 +251,8 @@ TEST_CASE("client takes SRV target '.' as no service: not known and nothing more
     return std::vector<Send>{{reply_to(q, LDNS_RCODE_NOERROR, {qname_of(q) + " 0 IN SRV 0 0 40001 ."})}};
   });
   FakeBackend backend;
-  backend.put(device_with(1));
-  const auto report = client::run_once(options_for({dns.port()}), backend);
+  backend.put(device_with(device_name, 1));
+  const auto report = client::run_once(client_options(device_name, {dns.port()}), backend);
   CHECK(report.peers[0].outcome == client::Outcome::unknown);
   CHECK(report.exit_code() == 0);
   CHECK(dns.queries() == 1);
