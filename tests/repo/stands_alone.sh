@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The repository stands alone and its layers stay apart:
 #  - a LICENSE is at the root;
-#  - nothing cites a contract that lives outside the repository ("SPEC §n", SPEC.md);
+#  - nothing cites the contract kept beside the repository, by its file name or section numbers;
 #  - src/dns builds its snapshot from published-peer values: it names no wg::Device and
 #    includes no backend, so the publishing policy (max-age, hide, self) stays with the server.
 set -u
