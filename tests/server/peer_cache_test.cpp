@@ -4,6 +4,7 @@
 #include "dns/fixtures.hpp"
 #include "server/peer_cache.hpp"
 #include "support/fake_backend.hpp"
+#include "support/serving.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
@@ -18,16 +19,7 @@ TEST_CASE("a replaced snapshot is freed by the refresher, never by the query thr
   zone.device = device.name;
   server::SnapshotHolder holder;
   server::Log log([](const std::string&) {});
-  server::PeerCache cache({zone}, {{0}}, {&holder}, [&](const server::ZoneConfig&) {
-    struct Shared final : wg::Backend {  // the test keeps the fake to change the device
-      std::shared_ptr<FakeBackend> fake;
-      wg::Device get_device(const std::string& n) override { return fake->get_device(n); }
-      void apply(const wg::DeviceUpdate& u) override { fake->apply(u); }
-    };
-    auto b = std::make_unique<Shared>();
-    b->fake = backend;
-    return b;
-  }, log);
+  server::PeerCache cache({zone}, {{0}}, {&holder}, sharing(*backend), log);  // the test keeps the fake to change the device
   cache.refresh(true);
 
   server::SnapshotHolder::Reader reader(holder);  // a query thread's view
@@ -62,16 +54,7 @@ TEST_CASE("after a reload the snapshots the old configuration served are freed b
   auto backend = std::make_shared<FakeBackend>();
   wg::Device device = reference_device();
   backend->put(device);
-  const server::BackendFactory factory = [&](const server::ZoneConfig&) {
-    struct Shared final : wg::Backend {
-      std::shared_ptr<FakeBackend> fake;
-      wg::Device get_device(const std::string& n) override { return fake->get_device(n); }
-      void apply(const wg::DeviceUpdate& u) override { fake->apply(u); }
-    };
-    auto b = std::make_unique<Shared>();
-    b->fake = backend;
-    return b;
-  };
+  const server::BackendFactory factory = sharing(*backend);
   server::ZoneConfig zone;
   zone.settings = reference_settings().settings;
   zone.publish = reference_settings().publish;
