@@ -79,12 +79,7 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       });
       std::vector<std::size_t> members;
       std::vector<const BlockConfig*> listening;
-      auto policy = std::make_shared<dns::tsig::Policy>();
       for (const std::size_t b : who) {
-        for (const auto& t : config.blocks[b].tsig) {
-          policy->keys.insert(policy->keys.end(), t.keys.begin(), t.keys.end());
-          policy->rules.push_back(t.rule);
-        }
         o.log = o.log || config.blocks[b].log;
         o.errors = o.errors || config.blocks[b].errors;
         for (std::size_t z = 0; z < plan.zones.size(); ++z) {
@@ -93,9 +88,9 @@ Server::Plan Server::plan(const ServerConfig& config) const {
         listening.push_back(&config.blocks[b]);
       }
       o.acl = compile_acl(listening);
+      plan.tsig.push_back(compile_tsig(listening));
       plan.groups.push_back(std::move(o));
       plan.members.push_back(std::move(members));
-      plan.tsig.push_back(policy->rules.empty() ? nullptr : std::move(policy));
     }
   }
   return plan;

@@ -6,6 +6,7 @@
 
 #include "dns/tsig_keyfile.hpp"
 #include "dns/wire.hpp"
+#include "server/config.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -104,6 +105,18 @@ TsigConfig parse_tsig(const Directive& d, const std::vector<std::string>& block_
     }
   }
   return t;
+}
+
+std::shared_ptr<const dns::tsig::Policy> compile_tsig(const std::vector<const BlockConfig*>& blocks) {
+  auto policy = std::make_shared<dns::tsig::Policy>();
+  for (const BlockConfig* b : blocks) {
+    for (const auto& t : b->tsig) {
+      policy->keys.insert(policy->keys.end(), t.keys.begin(), t.keys.end());
+      policy->rules.push_back(t.rule);
+    }
+  }
+  if (policy->rules.empty()) return nullptr;
+  return policy;
 }
 
 }  // namespace wgsd::server

@@ -2,6 +2,7 @@
 // signed. Key material is never put in a message.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "server/corefile.hpp"
 
 namespace wgsd::server {
+
+struct BlockConfig;
 
 /// One `tsig [ZONE...] { secret NAME BASE64 ; secrets FILE ; require [all|QTYPE...|none] ; fudge SECONDS }`.
 struct TsigConfig {
@@ -26,5 +29,9 @@ TsigConfig parse_tsig(const Directive& d, const std::vector<std::string>& block_
 std::vector<dns::tsig::Key> parse_key_file(std::string_view text, const std::string& file);
 /// The same, read from `path`; throws ConfigError if it cannot be read.
 std::vector<dns::tsig::Key> read_key_file(const std::string& path);
+
+/// The TSIG keys and rules for sockets that the server blocks `blocks` listen on, in Corefile
+/// order; null when none of them has a `tsig`.
+std::shared_ptr<const dns::tsig::Policy> compile_tsig(const std::vector<const BlockConfig*>& blocks);
 
 }  // namespace wgsd::server
