@@ -343,26 +343,22 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   Response r(q, query, ctx, out, info);
   // A malformed message first; then a signed one, which is never answered unsigned; then the rest.
   if (query.formerr) return r.error(rcode::formerr, query.has_question);
-  // Who may ask (`acl`), before anything else is looked at, whatever the opcode. A message without
-  // a question is judged as one for the root of type 0: only type-less statements of a block for
-  // "." match it.
-  std::array<char, max_name> lower;  // the question name in lower case, once: for the acl and the lookup
+  // A signed message is verified first, whatever the acl says of it: its TSIG errors are answered
+  // as RFC 8945 says, and a REFUSED or empty answer the acl gives it afterwards is signed. Only
+  // `drop` outranks the signature: a dropped source gets nothing, well signed or not.
+  // A message without a question is judged as one for the root of type 0: only type-less acl
+  // statements of a block for "." match it.
+  std::array<char, max_name> lower;  // the question name in lower case, once: for acl, tsig and lookup
   std::string_view qname;
-  if (zones.acl) {
-    if (query.has_question) qname = lower_qname(q, query, lower);
-    const std::string_view asked = query.has_question ? qname : std::string_view("\0", 1);
-    switch (zones.acl->decide(ctx.source, query.has_question ? query.qtype : 0, asked)) {
-      case AclAction::allow: break;
-      case AclAction::drop: info.dropped_by_acl = true; return 0;
-      case AclAction::block: return r.prohibited(query.has_question);
-      case AclAction::filter:  // NOERROR and nothing in it, as CoreDNS's filter: no SOA to cache
-        if (query.has_question) r.question();
-        return r.finish(rcode::noerror, true);
-    }
-  }
   const tsig::Policy* policy = zones.tsig.get();
-  if (policy != nullptr && qname.empty()) qname = lower_qname(q, query, lower);  // the rules are per zone
+  if (query.has_question && (zones.acl || policy != nullptr)) qname = lower_qname(q, query, lower);
+  const std::string_view asked = query.has_question ? qname : std::string_view("\0", 1);
   const std::span<const std::uint8_t> qname_wire(reinterpret_cast<const std::uint8_t*>(qname.data()), qname.size());
+  const AclAction action = zones.acl ? zones.acl->decide(ctx.source, query.has_question ? query.qtype : 0, asked) : AclAction::allow;
+  if (action == AclAction::drop) {
+    info.dropped_by_acl = true;
+    return 0;
+  }
   std::optional<tsig::Record> rec;  // outlives r's use of it
   if (query.tsig) {
     if (policy == nullptr) return r.unsigned_error(query.has_question, tsig::badkey);
@@ -382,6 +378,14 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
         r.sign_with(*key, *rec, now, fudge, tsig::badtime);
         return r.error(rcode::notauth, query.has_question);
     }
+  }
+  switch (action) {
+    case AclAction::allow:
+    case AclAction::drop: break;
+    case AclAction::block: return r.prohibited(query.has_question);
+    case AclAction::filter:  // NOERROR and nothing in it, as CoreDNS's filter: no SOA to cache
+      if (query.has_question) r.question();
+      return r.finish(rcode::noerror, true);
   }
   if (query.opcode != 0) return r.error(rcode::notimp, query.has_question);
   if (query.edns && query.edns_version > 0) return r.error(rcode::badvers, true);
