@@ -194,8 +194,8 @@ void bench_tsig() {
   dns::ZoneSet keyed = plain;
   std::string error;
   auto policy = std::make_shared<dns::tsig::Policy>();
-  policy->keys.push_back(*dns::tsig::make_key("key.example.", "hmac-sha256", "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=", error));
   policy->rules.push_back({});
+  policy->rules[0].keys.push_back(*dns::tsig::make_key("key.example.", "hmac-sha256", "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=", error));
   keyed.tsig = policy;
   const auto now = static_cast<std::uint64_t>(std::time(nullptr));
   std::vector<std::vector<std::uint8_t>> unsigned_queries, signed_queries;
@@ -207,7 +207,7 @@ void bench_tsig() {
     dns::tsig::SignParams p;
     p.time_signed = now;
     p.original_id = dns::get_u16(q.data());
-    q.resize(dns::tsig::sign(q, length, policy->keys[0], p));
+    q.resize(dns::tsig::sign(q, length, policy->rules[0].keys[0], p));
     signed_queries.push_back(std::move(q));
   }
   dns::QueryContext ctx;

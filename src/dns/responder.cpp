@@ -365,9 +365,11 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     rec = tsig::read_record(q, query.tsig_owner);
     if (!rec) return r.error(rcode::formerr, query.has_question);
     const std::uint64_t now = ctx.now != 0 ? ctx.now : static_cast<std::uint64_t>(std::time(nullptr));
-    const tsig::Rule* rule = query.has_question ? policy->rule_for(qname_wire) : nullptr;
+    // Only the keys of the `tsig` that governs the name count; a message without a question is
+    // judged as one for the root.
+    const tsig::Rule* rule = policy->rule_for({reinterpret_cast<const std::uint8_t*>(asked.data()), asked.size()});
     const std::uint16_t fudge = rule != nullptr ? rule->fudge : tsig::default_fudge;
-    const tsig::Key* key = tsig::find_key(policy->keys, rec->name());
+    const tsig::Key* key = rule != nullptr ? tsig::find_key(rule->keys, rec->name()) : nullptr;
     switch (tsig::verify_request(q, *rec, key, now, fudge)) {
       case tsig::Check::ok: r.sign_with(*key, *rec, now, fudge, 0); break;
       case tsig::Check::formerr: return r.error(rcode::formerr, query.has_question);

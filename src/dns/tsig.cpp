@@ -373,18 +373,58 @@ std::size_t sign_unsigned(std::span<std::uint8_t> buf, std::size_t length, std::
   return write_record(buf, length, key_name, alg, p, nullptr, 0);
 }
 
-const Rule* Policy::rule_for(std::span<const std::uint8_t> qname) const {
-  for (const Rule& r : rules) {
-    if (r.zones.empty()) return &r;
-    for (const std::string& z : r.zones) {
-      // Label by label: a suffix that starts on a label boundary.
-      for (std::size_t at = 0; at < qname.size() && qname[at] != 0; at += 1 + qname[at]) {
-        if (qname.size() - at == z.size() && std::memcmp(qname.data() + at, z.data(), z.size()) == 0) return &r;
+namespace {
+
+// The octets of the longest of `zones` that holds `qname`, plus one (the root counts 2); 0: none.
+std::size_t longest_zone(const std::vector<std::string>& zones, std::span<const std::uint8_t> qname) {
+  std::size_t best = 0;
+  for (const std::string& z : zones) {
+    if (z.size() == 1) {  // the root holds every name
+      best = std::max<std::size_t>(best, 2);
+      continue;
+    }
+    // Label by label: a suffix that starts on a label boundary.
+    for (std::size_t at = 0; at < qname.size() && qname[at] != 0; at += 1 + qname[at]) {
+      if (qname.size() - at == z.size() && std::memcmp(qname.data() + at, z.data(), z.size()) == 0) {
+        best = std::max(best, z.size() + 1);
+        break;
       }
-      if (z.size() == 1) return &r;  // the root holds every name
     }
   }
-  return nullptr;
+  return best;
+}
+
+}  // namespace
+
+const Rule* Policy::rule_for(std::span<const std::uint8_t> qname) const {
+  std::uint32_t block = 0;
+  if (!blocks.empty()) {
+    std::size_t best_key = 0, best_served = 0;
+    bool found = false;
+    for (std::uint32_t b = 0; b < blocks.size(); ++b) {
+      const std::size_t key = longest_zone(blocks[b].keys, qname);
+      if (key == 0) continue;
+      const std::size_t served = longest_zone(blocks[b].served, qname);
+      if (!found || key > best_key || (key == best_key && served > best_served)) {
+        found = true;
+        block = b;
+        best_key = key;
+        best_served = served;
+      }
+    }
+    if (!found) return nullptr;
+  }
+  const Rule* best = nullptr;
+  std::size_t best_length = 0;
+  for (const Rule& r : rules) {
+    if (!blocks.empty() && r.block != block) continue;
+    const std::size_t length = r.zones.empty() ? 1 : longest_zone(r.zones, qname);
+    if (length > best_length) {
+      best = &r;
+      best_length = length;
+    }
+  }
+  return best;
 }
 
 std::span<const std::uint8_t> mac_of(std::span<const std::uint8_t> msg, const Record& rec) {

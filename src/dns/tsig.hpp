@@ -125,18 +125,29 @@ std::size_t sign(std::span<std::uint8_t> buf, std::size_t length, const Key& key
 std::size_t sign_unsigned(std::span<std::uint8_t> buf, std::size_t length, std::span<const std::uint8_t> key_name,
                           std::span<const std::uint8_t> alg_wire, const SignParams& p);
 
-/// What a server block's `tsig` directives ask for: the keys it knows, and per zone which query
-/// types must come signed and how far a signature's time may be from the server's clock.
+/// What one `tsig` directive asks for: the keys it accepts, the zones it accepts them for, which
+/// query types must come signed there, and how far a signature's time may be from the server's clock.
 struct Rule {
-  std::vector<std::string> zones;       ///< wire form, lower case; a query inside one of them obeys the rule
+  std::vector<std::string> zones;       ///< wire form, lower case; empty: every name
+  std::vector<Key> keys;                ///< accepted for names inside `zones` only
+  std::uint32_t block{};                ///< the server block it is written in (index into Policy::blocks)
   bool require_all{};
   std::vector<std::uint16_t> require;   ///< query types that must be signed
   std::uint16_t fudge{default_fudge};
 };
+/// The `tsig` directives of the server blocks that share a group of sockets.
 struct Policy {
-  std::vector<Key> keys;
+  /// A server block: its zones (the block keys) and the zones of its wgsd directives, wire form.
+  struct Block {
+    std::vector<std::string> keys;
+    std::vector<std::string> served;
+  };
+  std::vector<Block> blocks;   ///< empty: all rules are of one block
   std::vector<Rule> rules;
-  /// The first rule whose zone holds `qname` (lower-case wire), or nullptr.
+  /// The rule that governs `qname` (lower-case wire): the name belongs to the block whose key is
+  /// its longest suffix (ties: the block serving the longest matching zone, then the first), and
+  /// of that block's rules to the one with the longest zone holding it (ties: the first).
+  /// nullptr: no rule, so no key is accepted for the name and nothing must be signed.
   [[nodiscard]] const Rule* rule_for(std::span<const std::uint8_t> qname) const;
 };
 

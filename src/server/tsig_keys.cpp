@@ -109,11 +109,18 @@ TsigConfig parse_tsig(const Directive& d, const std::vector<std::string>& block_
 
 std::shared_ptr<const dns::tsig::Policy> compile_tsig(const std::vector<const BlockConfig*>& blocks) {
   auto policy = std::make_shared<dns::tsig::Policy>();
+  auto wire = [](const std::string& zone) { return dns::name_to_wire(zone).value_or(std::string(1, '\0')); };
   for (const BlockConfig* b : blocks) {
+    dns::tsig::Policy::Block block;
+    for (const auto& z : b->zones) block.keys.push_back(wire(z));
+    for (const auto& z : b->wgsd) block.served.push_back(wire(z.settings.zone));
     for (const auto& t : b->tsig) {
-      policy->keys.insert(policy->keys.end(), t.keys.begin(), t.keys.end());
-      policy->rules.push_back(t.rule);
+      dns::tsig::Rule rule = t.rule;
+      rule.keys = t.keys;
+      rule.block = static_cast<std::uint32_t>(policy->blocks.size());
+      policy->rules.push_back(std::move(rule));
     }
+    policy->blocks.push_back(std::move(block));
   }
   if (policy->rules.empty()) return nullptr;
   return policy;

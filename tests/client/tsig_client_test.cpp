@@ -39,8 +39,8 @@ std::uint64_t now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
 std::vector<std::uint8_t> registry_answer(const std::vector<std::uint8_t>& query, const dns::tsig::Key& server_key, std::uint64_t server_time) {
   dns::ZoneSet zones = reference_zones();
   auto policy = std::make_shared<dns::tsig::Policy>();
-  policy->keys.push_back(server_key);
   policy->rules.push_back({});
+  policy->rules[0].keys.push_back(server_key);
   zones.tsig = policy;
   dns::QueryContext ctx;
   ctx.now = server_time;

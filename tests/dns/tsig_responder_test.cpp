@@ -34,8 +34,8 @@ ZoneSet zones_with(tsig::Policy policy) {
 
 tsig::Policy one_key(const char* name = "key.example.") {
   tsig::Policy p;
-  p.keys.push_back(key(name));
   p.rules.push_back({});
+  p.rules[0].keys.push_back(key(name));
   return p;
 }
 

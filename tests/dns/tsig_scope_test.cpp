@@ -151,3 +151,58 @@ TEST_CASE("tsig and acl: the signature is checked before the acl, its errors ans
   CHECK(ldns_pkt_ancount(from_wire(r).get()) == 1);
   CHECK(ldns_verifies(ok, r));
 }
+
+namespace {
+
+// The reply's rcode and TSIG error (-1: no TSIG) to `name` signed with `key_name`/`b64`.
+std::pair<int, int> signed_outcome(const ZoneSet& zones, const std::string& name, const char* key_name, const char* b64) {
+  Pkt q = query(name, LDNS_RR_TYPE_SRV);
+  const Bytes r = answer(zones, signed_query(q, key_name, b64), "127.0.0.9");
+  REQUIRE(r.size() > header_size);
+  const int error = tsig_error(r);
+  if (error == 0) CHECK(ldns_verifies(q, r, key_name, b64));
+  return {r[3] & 0x0f, error};
+}
+
+const std::pair<int, int> signed_ok_refused{rcode::refused, 0};
+const std::pair<int, int> signed_ok_answer{rcode::noerror, 0};
+const std::pair<int, int> badkey{rcode::notauth, tsig::badkey};
+
+}  // namespace
+
+TEST_CASE("tsig scope: two server blocks on the same sockets accept only their own keys", "[dns][tsig]") {
+  const ZoneSet zones = zones_of(std::string(
+                                     "example.com.:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n tsig {\n  secret a.key. ") +
+                                 secret + "\n }\n}\nother.test.:53 {\n wgsd other.test. wg1 {\n  ns ns.example.\n }\n tsig {\n  secret b.key. " +
+                                 other_secret + "\n }\n}\n");
+  REQUIRE(zones.tsig);
+  CHECK(signed_outcome(zones, name1, "a.key.", secret) == signed_ok_answer);
+  CHECK(signed_outcome(zones, name1, "b.key.", other_secret) == badkey);
+  CHECK(signed_outcome(zones, "x._wireguard._udp.other.test.", "b.key.", other_secret) == signed_ok_refused);
+  CHECK(signed_outcome(zones, "x._wireguard._udp.other.test.", "a.key.", secret) == badkey);
+  // A name of neither block: no key is accepted for it.
+  CHECK(signed_outcome(zones, "elsewhere.test.", "a.key.", secret) == badkey);
+}
+
+TEST_CASE("tsig scope: tsig ZONE... accepts its keys only inside its zones", "[dns][tsig]") {
+  const ZoneSet zones = zones_of(std::string(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n wgsd other.test. wg1 {\n  ns ns.example.\n }\n"
+                                             " tsig example.com. {\n  secret a.key. ") +
+                                 secret + "\n }\n tsig other.test. {\n  secret b.key. " + other_secret + "\n  require all\n }\n}\n");
+  CHECK(signed_outcome(zones, name1, "a.key.", secret) == signed_ok_answer);
+  CHECK(signed_outcome(zones, name1, "b.key.", other_secret) == badkey);
+  CHECK(signed_outcome(zones, "x.other.test.", "b.key.", other_secret) == signed_ok_refused);
+  CHECK(signed_outcome(zones, "x.other.test.", "a.key.", secret) == badkey);
+  // `require all` of other.test. does not reach example.com.
+  CHECK((answer(zones, to_wire(query(name1, LDNS_RR_TYPE_SRV).get()), "127.0.0.9")[3] & 0x0f) == rcode::noerror);
+}
+
+TEST_CASE("tsig scope: a block without tsig beside one with it accepts no key for its zones", "[dns][tsig]") {
+  const ZoneSet zones = zones_of(std::string("example.com.:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n}\n"
+                                             ".:53 {\n wgsd other.test. wg1 {\n  ns ns.example.\n }\n tsig {\n  secret a.key. ") +
+                                 secret + "\n  require all\n }\n}\n");
+  // example.com. belongs to its own block, though the root block's tsig covers every name.
+  CHECK(signed_outcome(zones, name1, "a.key.", secret) == badkey);
+  CHECK((answer(zones, to_wire(query(name1, LDNS_RR_TYPE_SRV).get()), "127.0.0.9")[3] & 0x0f) == rcode::noerror);
+  CHECK(signed_outcome(zones, "x.other.test.", "a.key.", secret) == signed_ok_refused);
+  CHECK((answer(zones, to_wire(query("x.other.test.", LDNS_RR_TYPE_SRV).get()), "127.0.0.9")[3] & 0x0f) == rcode::refused);
+}

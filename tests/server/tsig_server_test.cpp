@@ -153,3 +153,29 @@ TEST_CASE("wgsd-server takes new TSIG keys with the Corefile on SIGHUP", "[serve
   CHECK(eventually([&] { return tsig_error("new.example.") == "NOERROR\n"; }, 3000ms));
   CHECK(tsig_error("old.example.") == "BADKEY\n");
 }
+
+TEST_CASE("wgsd-server accepts a key only in the server block and zones of its tsig, over UDP and TCP", "[server][main][tsig]") {
+  TempDir dir;
+  const auto port = free_port();
+  const std::string p = std::to_string(port);
+  std::ofstream(dir.path() + "/Corefile") << "a.example.:" << port << " {\n  bind 127.0.0.1\n  wgsd a.example. wgabsent3 {\n    backend uapi\n"
+                                          << "    ns ns.example.\n  }\n  tsig {\n    secret a.key. " << secret << "\n  }\n}\n"
+                                          << "b.example.:" << port << " {\n  bind 127.0.0.1\n  wgsd b.example. wgabsent4 {\n    backend uapi\n"
+                                          << "    ns ns.example.\n  }\n  tsig {\n    secret b.key. " << secret512 << "\n  }\n}\n";
+  Process server({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}, dir.path() + "/log");
+  const std::string at = " @127.0.0.1 -p " + p + " ";
+  REQUIRE(eventually([&] { return sh("dig +time=1 +tries=1" + at + "a.example. A 2>/dev/null | grep -q 'status: SERVFAIL'") == 0; }, 3000ms));
+  // "STATUS TSIG-ERROR" of a signed SOA query for `zone` with `key`.
+  auto outcome = [&](const std::string& zone, const std::string& key, const std::string& tcp) {
+    return sh_out("dig +nocookie +time=1 +tries=1" + tcp + " -y hmac-sha256:" + key + at + zone + " SOA 2>&1 | " +
+                  "sed -n -e 's/.*status: \\([A-Z]*\\),.*/\\1/p' -e 's/.* \\([A-Z]*\\) 0 *$/\\1/p' | tr '\\n' ' '");
+  };
+  const std::string a = std::string("a.key.:") + secret, b = std::string("b.key.:") + secret512;
+  for (const std::string tcp : {"", " +tcp"}) {
+    CAPTURE(tcp);
+    CHECK(outcome("a.example.", a, tcp) == "SERVFAIL NOERROR ");
+    CHECK(outcome("b.example.", b, tcp) == "SERVFAIL NOERROR ");
+    CHECK(outcome("a.example.", b, tcp) == "NOTAUTH BADKEY ");
+    CHECK(outcome("b.example.", a, tcp) == "NOTAUTH BADKEY ");
+  }
+}
