@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "dns/lookup.hpp"
+#include "dns/pool.hpp"
 #include "dns/query.hpp"
 #include "dns/tsig.hpp"
 #include "dns/wire.hpp"
@@ -129,6 +130,33 @@ public:
       return false;
     }
     for (std::size_t i = 0; i < set.count(); ++i) put_answer(set.rr(i));
+    return true;
+  }
+
+  // A pool's RRset: at most `limit` (0: all) of its records in a weighted random order drawn for
+  // this query, each with its additional records. Owners point to the question, so any order is valid.
+  bool answer_pool(RRsetRef set, std::span<const std::uint16_t> weights, std::uint32_t limit) {
+    std::array<std::uint16_t, max_pool_members> order;
+    const std::size_t n = std::min({set.count(), weights.size(), max_pool_members});
+    const std::size_t drawn = draw_order(weights.first(n), std::span(order).first(limit == 0 ? n : std::min<std::size_t>(limit, n)));
+    std::size_t total = 0;
+    for (std::size_t k = 0; k < drawn; ++k) total += 2 + set.rr(order[k]).size();
+    if (!w_.fits(total, reserve_)) {
+      tc_ = true;
+      return false;
+    }
+    const std::size_t first = answer_offsets_count_;
+    for (std::size_t k = 0; k < drawn; ++k) put_answer(set.rr(order[k]));
+    for (std::size_t k = 0; k < drawn && first + k < answer_offsets_count_; ++k) {
+      for (std::size_t e = 0; e < set.extra_count(); ++e) {
+        const RRsetRef::Extra extra = set.extra(e);
+        if (extra.answer_rr != order[k]) continue;
+        const std::size_t pointer = answer_offsets_[first + k] + 2 + extra.name_offset;
+        if (pointer > 0x3fff || !w_.fits(2 + extra.tail.size(), reserve_)) return true;
+        w_.rr(static_cast<std::uint16_t>(pointer), extra.tail);
+        ++arcount_;
+      }
+    }
     return true;
   }
 
@@ -428,6 +456,9 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   } else if (found.rrset && found.rrset.type() == type::srv && node.dynamic_address() && !r.has_dynamic_address()) {
     // `self` without endpoint, asked on an address no peer can reach (loopback): an SRV without an
     // address to go with it would send the requester nowhere. NODATA, like a peer without endpoint.
+  } else if (const PoolSnapshot* pool = found.rrset ? zone->pool_at(node.block()) : nullptr; pool != nullptr) {
+    answered = true;
+    r.answer_pool(found.rrset, pool->weights(node.block(), query.qtype), pool->answers);
   } else if (found.rrset) {
     answered = true;
     if (r.answer(found.rrset)) r.extras(found.rrset, *zone);

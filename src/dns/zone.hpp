@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dns/acl.hpp"
+#include "dns/pool.hpp"
 
 
 namespace wgsd::dns {
@@ -160,6 +161,16 @@ struct Zone {
   /// Every name. Shared: a rebuild reuses the nodes of peers that did not change.
   std::vector<std::shared_ptr<const Node>> nodes;
   std::size_t published{};           ///< peers in the PTR set
+  /// The `pool` names: their nodes are in `nodes`, and their answers are drawn per query.
+  std::vector<PoolSnapshot> pools;
+
+  /// The pool whose node `block` is (its name or its SRV name); nullptr for every other node.
+  [[nodiscard]] const PoolSnapshot* pool_at(const std::byte* block) const {
+    for (const auto& p : pools) {
+      if (p.address_block == block || p.service_block == block) return &p;
+    }
+    return nullptr;
+  }
 
   /// Builds the name index over `nodes`; a name that appears twice keeps its first node.
   void index();

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "dns/names.hpp"
+#include "dns/pool_build.hpp"
 #include "dns/wire.hpp"
 
 namespace wgsd::dns {
@@ -261,7 +262,7 @@ struct Collected {
 };
 
 // What the zone publishes, before any wire encoding: cheap enough to run on every refresh.
-Collected collect(const std::vector<PublishedPeer>& peers) {
+Collected collect(const std::vector<PublishedPeer>& peers, const std::vector<PoolView>& pools) {
   Collected c;
   auto& entries = c.entries;
   entries.reserve(peers.size());
@@ -303,16 +304,20 @@ Collected collect(const std::vector<PublishedPeer>& peers) {
   }
   c.digest.assign(reinterpret_cast<const char*>(sum.data()), sizeof sum);
   c.digest += std::to_string(entries.size());
+  if (!pools.empty()) c.digest += pools_digest(pools);  // health changes rebuild; a zone without pools digests as before
   return c;
 }
 
 }  // namespace
 
-std::string published_digest(const std::vector<PublishedPeer>& peers) { return collect(peers).digest; }
+std::string published_digest(const std::vector<PublishedPeer>& peers, const std::vector<PoolView>& pools) {
+  return collect(peers, pools).digest;
+}
 
 namespace {
 
-std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c, wg::Clock::time_point now, const Zone* previous) {
+std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c, wg::Clock::time_point now, const Zone* previous,
+                                       const std::vector<PoolView>& pools) {
   auto zone = std::make_shared<Zone>();
   zone->loaded = true;
   Builder b(settings, *zone);
@@ -334,22 +339,35 @@ std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c
       previous != nullptr && previous->loaded && previous->apex == zone->apex && previous->data_ttl == zone->data_ttl ? previous : nullptr;
   for (const auto& e : c.entries) b.peer(e, ptr, reuse);
   if (ptr.count() > 0) service.rrsets.push_back(std::move(ptr));
+  for (const auto& p : pools) {
+    PoolRecords records = build_pool(p, settings.zone);
+    auto& address = b.node(records.snapshot.address_wire).rrsets;
+    std::move(records.address.begin(), records.address.end(), std::back_inserter(address));
+    auto& srv = b.node(records.snapshot.service_wire).rrsets;
+    std::move(records.service.begin(), records.service.end(), std::back_inserter(srv));
+    zone->pools.push_back(std::move(records.snapshot));
+  }
   b.finish();
+  for (auto& p : zone->pools) {
+    p.address_block = zone->find(p.address_wire).block();
+    p.service_block = zone->find(p.service_wire).block();
+  }
   return zone;
 }
 
 }  // namespace
 
 std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const std::vector<PublishedPeer>& peers,
-                                       wg::Clock::time_point now, const Zone* previous) {
-  return build_from(settings, collect(peers), now, previous);
+                                       wg::Clock::time_point now, const Zone* previous, const std::vector<PoolView>& pools) {
+  return build_from(settings, collect(peers, pools), now, previous, pools);
 }
 
 std::shared_ptr<const Zone> refresh_zone(const ZoneSettings& settings, const std::vector<PublishedPeer>& peers,
-                                         wg::Clock::time_point now, const std::shared_ptr<const Zone>& previous) {
-  Collected c = collect(peers);
+                                         wg::Clock::time_point now, const std::shared_ptr<const Zone>& previous,
+                                         const std::vector<PoolView>& pools) {
+  Collected c = collect(peers, pools);
   if (previous && previous->loaded && previous->digest == c.digest) return previous;
-  return build_from(settings, std::move(c), now, previous.get());
+  return build_from(settings, std::move(c), now, previous.get(), pools);
 }
 
 }  // namespace wgsd::dns

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/pool.hpp"
 #include "dns/zone.hpp"
 #include "wg/types.hpp"
 
@@ -52,18 +53,19 @@ std::shared_ptr<const Zone> build_empty_zone(const ZoneSettings& settings, std::
 
 /// A digest of what `build_zone` would publish for these peers, computed without building: equal
 /// digests mean equal zones (apart from the serial), so a refresh can skip the build.
-std::string published_digest(const std::vector<PublishedPeer>& peers);
+std::string published_digest(const std::vector<PublishedPeer>& peers, const std::vector<PoolView>& pools = {});
 
 /// Builds the zone at `now` (the serial's clock). `peers` in publishing order (PTR order).
 /// `previous` (may be null) carries the serial on: it grows by at least 1 when what is published
 /// changes, and never goes backwards. The nodes of peers that did not change since `previous` are
-/// shared with it rather than built again.
+/// shared with it rather than built again. `pools` adds the `pool` names with their members' health.
 std::shared_ptr<const Zone> build_zone(const ZoneSettings& settings, const std::vector<PublishedPeer>& peers,
-                                       wg::Clock::time_point now, const Zone* previous);
+                                       wg::Clock::time_point now, const Zone* previous, const std::vector<PoolView>& pools = {});
 
 /// What the refresher calls: `previous` itself when nothing published changed (nothing is built,
 /// readers need not move), else build_zone's result.
 std::shared_ptr<const Zone> refresh_zone(const ZoneSettings& settings, const std::vector<PublishedPeer>& peers,
-                                         wg::Clock::time_point now, const std::shared_ptr<const Zone>& previous);
+                                         wg::Clock::time_point now, const std::shared_ptr<const Zone>& previous,
+                                         const std::vector<PoolView>& pools = {});
 
 }  // namespace wgsd::dns
