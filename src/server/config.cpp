@@ -146,9 +146,14 @@ ZoneConfig parse_wgsd(const Directive& d) {
     fail(d.args[1], "wgsd: device must be an interface name of 1-15 characters without '/', got " + quoted(d.args[1].text));
   }
   std::set<std::string> seen;
+  std::vector<const Directive*> pools;  // parsed once the name servers are known: names must not collide
   for (const auto& o : d.block) {
     const std::string& name = o.name.text;
     const std::string prefix = "wgsd: " + name + ": ";
+    if (name == "pool") {
+      pools.push_back(&o);
+      continue;
+    }
     if (name != "hide" && name != "ns" && name != "ttl" && !seen.insert(name).second && name != "self") fail(o.name, prefix + "given twice");
     if (name == "self") {
       parse_self(o, z, prefix);
@@ -222,6 +227,7 @@ ZoneConfig parse_wgsd(const Directive& d) {
   // What cannot be served is refused here, at --check and at every reload, never published.
   std::vector<std::string> ns_names;
   for (const auto& ns : z.settings.ns) ns_names.push_back(ns.name);
+  for (const Directive* p : pools) z.pools.push_back(parse_pool(*p, z.settings.zone, z.pools, ns_names));
   if (const auto bad = dns::overlong_name(z.settings.zone, ns_names)) {
     fail(d.args[0], "wgsd: zone " + quoted(z.settings.zone) + " is too long: " + bad->what + " " + quoted(bad->name) + " would be " +
                         std::to_string(bad->octets) + " octets, over the " + std::to_string(dns::max_name) + " a DNS name can have");

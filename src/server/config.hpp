@@ -11,6 +11,7 @@
 #include "dns/acl.hpp"
 #include "dns/zone_build.hpp"
 #include "server/corefile.hpp"
+#include "server/pool_config.hpp"
 #include "server/publish.hpp"
 #include "server/tsig_keys.hpp"
 #include "wg/backend.hpp"
@@ -26,8 +27,11 @@ struct ZoneConfig {
   wg::BackendKind backend{wg::BackendKind::automatic};
   std::string where;   ///< "Corefile:3", for messages
   std::vector<std::string> ns_where;  ///< where each of settings.ns was given; "" for the default ns1
+  std::vector<PoolConfig> pools;      ///< `pool` directives, in order
   /// Everything that decides what the zone publishes (not how often or how it is read).
-  [[nodiscard]] bool same_zone(const ZoneConfig& o) const { return settings == o.settings && device == o.device && publish == o.publish; }
+  [[nodiscard]] bool same_zone(const ZoneConfig& o) const {
+    return settings == o.settings && device == o.device && publish == o.publish && pools == o.pools;
+  }
 };
 
 /// One server block.

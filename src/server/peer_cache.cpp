@@ -109,6 +109,7 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
     if (same != nullptr) {
       s.zone = same->zone;
       s.failing = same->failing;
+      s.pools = same->pools;
       continue;
     }
     // Data published under other settings is never shown under these: unloaded until read.
@@ -201,8 +202,11 @@ std::optional<wg::Device> PeerCache::read(State& s) {
 
 bool PeerCache::install(State& s, wg::Device& device, wg::Clock::time_point now) {
   try {
+    std::vector<std::string> pool_log;
+    const auto pools = s.pools.update(s.config.pools, device, std::chrono::steady_clock::now(), now, pool_log);
+    for (const auto& line : pool_log) log_.info("wgsd: zone " + s.config.settings.zone + ": " + line);
     // Same published data: the old snapshot comes back and nothing is published.
-    auto zone = dns::refresh_zone(s.config.settings, published_peers(s.config.publish, device, now), now, s.zone);
+    auto zone = dns::refresh_zone(s.config.settings, published_peers(s.config.publish, device, now), now, s.zone, pools);
     if (zone == s.zone) return false;
     retired_.push_back(std::move(s.zone));
     s.zone = std::move(zone);

@@ -12,6 +12,7 @@
 
 #include "dns/zone_build.hpp"
 #include "server/config.hpp"
+#include "server/pool_health.hpp"
 #include "server/query_log.hpp"
 #include "wg/backend.hpp"
 
@@ -119,6 +120,7 @@ private:
     bool failing{};
     std::optional<wg::Device> read;  ///< what load() read, until take_over() builds it
     wg::Clock::time_point read_at;
+    PoolHealth pools;                ///< the `pool` members' received bytes, across refreshes
   };
   void publish(std::size_t holder);
   /// Reads the zone's device; throws when it cannot be read or has too many peers.

@@ -1,0 +1,43 @@
+// The health of the pools' members: a member is healthy while its received-bytes counter keeps moving.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dns/pool.hpp"
+#include "server/pool_config.hpp"
+#include "wg/types.hpp"
+
+namespace wgsd::server {
+
+/// Kept by the refresher for one zone, across refreshes. Members keep a persistent keepalive to the
+/// registry, so a live one sends something every few seconds; a handshake alone is renewed only
+/// every 120 s and would take minutes to reveal a death.
+class PoolHealth {
+public:
+  using Steady = std::chrono::steady_clock;
+
+  /// Notes every member's received bytes in `device`, read at `now` (`wall` is the same moment on
+  /// the device's clock, for handshake times), and returns the pools as the next snapshot
+  /// publishes them. `log` receives a line when a pool starts or stops failing open.
+  std::vector<dns::PoolView> update(const std::vector<PoolConfig>& pools, const wg::Device& device, Steady::time_point now,
+                                    wg::Clock::time_point wall, std::vector<std::string>& log);
+
+  /// How many times a pool of this zone started failing open (no healthy member: all answered).
+  [[nodiscard]] std::uint64_t fail_open_episodes() const { return fail_open_episodes_; }
+
+private:
+  struct Seen {
+    std::uint64_t rx{};
+    bool grew{};                   ///< last_growth is known
+    Steady::time_point last_growth;
+  };
+  std::unordered_map<wg::Key, Seen, wg::KeyHash> seen_;
+  std::unordered_map<std::string, bool> failing_open_;  // per pool name
+  std::uint64_t fail_open_episodes_{};
+};
+
+}  // namespace wgsd::server
