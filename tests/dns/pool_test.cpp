@@ -154,7 +154,7 @@ TEST_CASE("the snapshot keeps every member's health, answered or not", "[dns][po
   CHECK_FALSE(p.fail_open);
 }
 
-TEST_CASE("a change of health changes the digest, so the refresher rebuilds; the same health does not", "[dns][pool]") {
+TEST_CASE("a change of health changes the digest and the zone is rebuilt, the same health keeps the snapshot", "[dns][pool]") {
   const auto ref = reference_settings();
   const std::vector<dns::PublishedPeer> none;
   const auto up = pool({member(1, "192.0.2.1:1", true), member(2, "192.0.2.2:2", true)});
