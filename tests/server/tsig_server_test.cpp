@@ -179,3 +179,40 @@ TEST_CASE("wgsd-server accepts a key only in the server block and zones of its t
     CHECK(outcome("b.example.", a, tcp) == "NOTAUTH BADKEY ");
   }
 }
+
+TEST_CASE("wgsd-server never logs key material: not in query and error logs, nor in reload errors", "[server][main][tsig][reload]") {
+  TempDir dir;
+  const auto port = free_port();
+  const std::string path = dir.path() + "/Corefile";
+  // Secrets that could leak whole or in part: the good one, and one that is not base64.
+  const std::string broken = "bm90LWJhc2U2NC1zZWNyZXQtbXVzdC1ub3QtbGVhaw!!";
+  std::ofstream(dir.path() + "/keys") << "key \"file.example\" {\n\talgorithm hmac-sha512;\n\tsecret \"" << secret512 << "\";\n};\n";
+  auto write = [&](const std::string& the_secret) {
+    std::ofstream(path) << ".:" << port << " {\n  bind 127.0.0.1\n  log\n  errors\n  wgsd example.org. wgabsent5 {\n    backend uapi\n"
+                        << "    ns ns.example.\n  }\n  tsig {\n    secret key.example. " << the_secret << "\n    secrets " << dir.path()
+                        << "/keys\n  }\n}\n";
+  };
+  write(secret);
+  Process server({WGSD_SERVER_BIN, "--conf", path}, dir.path() + "/log");
+  const std::string dig = "dig +nocookie +time=1 +tries=1 @127.0.0.1 -p " + std::to_string(port) + " ";
+  REQUIRE(eventually([&] { return sh(dig + "-y hmac-sha256:key.example.:" + secret + " example.org. SOA 2>/dev/null | grep -q SERVFAIL") == 0; }, 3000ms));
+  // Good, wrong and unknown keys, logged by `log`; a device that cannot be read, logged by `errors`.
+  sh(dig + "-y hmac-sha512:file.example:" + secret512 + " example.org. SOA >/dev/null 2>&1");
+  sh(dig + "-y hmac-sha256:key.example.:d3Jvbmctc2VjcmV0 example.org. SOA >/dev/null 2>&1");
+  sh(dig + "-y hmac-sha256:nobody.example.:" + std::string(secret) + " example.org. SOA >/dev/null 2>&1");
+  // A reload whose secret is not base64: refused, and the error names the key, not the secret.
+  write(broken);
+  ::kill(server.pid(), SIGHUP);
+  CHECK(eventually([&] { return sh("grep -q 'is not base64' " + dir.path() + "/log") == 0; }, 3000ms));
+  // Back to the good secret.
+  write(secret);
+  ::kill(server.pid(), SIGHUP);
+  CHECK(eventually([&] { return sh("grep -q 'back to the running configuration' " + dir.path() + "/log") == 0; }, 3000ms));
+  CHECK(server.stop(SIGTERM) == 0);
+  const std::string log = sh_out("cat " + dir.path() + "/log");
+  CHECK_THAT(log, Catch::Contains("key.example"));  // the log saw the queries and the errors
+  for (const std::string& s : {std::string(secret), std::string(secret512), broken, std::string("d3Jvbmctc2VjcmV0")}) {
+    CAPTURE(s);
+    CHECK_THAT(log, !Catch::Contains(s.substr(0, 12)));
+  }
+}
