@@ -2,10 +2,18 @@
 # serving a zone file on 127.0.0.1 with one UDP worker per core, and the floor (bench/floor.cpp).
 # Each start_* appends its PID to pids and sets NAME_pid; logs go to $work/NAME.log.
 
-# start_knot ZONEFILE PORT
+# start_knot ZONEFILE PORT [KEY_NAME KEY_SECRET]: with a key, Knot verifies queries signed with it
+# (hmac-sha256) and signs their answers (Knot knows a key for queries only when an acl of the zone
+# names it).
 start_knot() {
   rm -rf "$work/knot"; mkdir -p "$work/knot"
+  local key="" zone_acl=""
+  if [[ -n ${3:-} ]]; then
+    key=$(printf 'key:\n  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\nacl:\n  - id: signed\n    key: %s\n    action: transfer\n' "$3" "$4" "$3")
+    zone_acl="    acl: signed"
+  fi
   cat >"$work/knot.conf" <<KNOT
+$key
 server:
     listen: 127.0.0.1@$2
     rundir: "$work/knot"
@@ -20,6 +28,7 @@ zone:
     journal-content: none
     zonefile-sync: -1
     semantic-checks: off
+$zone_acl
 log:
   - target: stderr
     any: info
