@@ -28,8 +28,10 @@ void wipe_private_key(::nlmsghdr* nlh);
 /// Builds the WG_CMD_GET_DEVICE dump request for `device`.
 std::vector<std::byte> build_get_device(std::uint16_t family_id, std::uint32_t seq, const std::string& device);
 
-/// Builds WG_CMD_SET_DEVICE for `update`: per peer the public key, WGPEER_F_UPDATE_ONLY and the
-/// endpoint, nothing else (never a private key, listen port or fwmark).
+/// Builds WG_CMD_SET_DEVICE for `update`: per peer the public key, then WGPEER_F_REMOVE_ME alone,
+/// or WGPEER_F_UPDATE_ONLY, the endpoint, the keepalive and the allowed IPs (with
+/// WGPEER_F_REPLACE_ALLOWEDIPS) as far as the update gives them; never a private key, listen port
+/// or fwmark.
 std::vector<std::byte> build_set_device(std::uint16_t family_id, std::uint32_t seq, const DeviceUpdate& update);
 
 /// True if a whole netlink message of nlmsg_len bytes starts at `nlh` with `left` bytes available.

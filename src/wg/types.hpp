@@ -41,9 +41,17 @@ struct Device {
 
 /// A change to one peer. Only what the client may change: never keys of the device itself.
 struct PeerUpdate {
+  PeerUpdate() = default;
+  /// The common change: one peer's endpoint, update-only.
+  PeerUpdate(const Key& key, bool only_update, std::optional<Endpoint> to)
+      : public_key(key), update_only(only_update), endpoint(std::move(to)) {}
+
   Key public_key;
   bool update_only{true};                            ///< never create a peer that does not exist
   std::optional<Endpoint> endpoint;                  ///< nullopt: leave the endpoint alone
+  bool remove{};                                     ///< take the peer off the device (nothing else is sent)
+  std::optional<std::vector<Prefix>> allowed_ips;    ///< replace the peer's allowed IPs by these; nullopt: leave them
+  std::optional<std::uint16_t> persistent_keepalive; ///< seconds, 0 off; nullopt: leave it
 };
 
 /// A change to a device: a list of peer changes. There is deliberately no private key, listen port or fwmark.

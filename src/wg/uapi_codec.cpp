@@ -298,8 +298,17 @@ std::string format_uapi_set(const DeviceUpdate& update) {
   std::string out = "set=1\n";
   for (const auto& peer : update.peers) {
     out += "public_key=" + hex_encode(peer.public_key.bytes()) + "\n";
+    if (peer.remove) {
+      out += "remove=true\n";
+      continue;
+    }
     if (peer.update_only) out += "update_only=true\n";
     if (peer.endpoint) out += "endpoint=" + peer.endpoint->to_string() + "\n";
+    if (peer.persistent_keepalive) out += "persistent_keepalive_interval=" + std::to_string(*peer.persistent_keepalive) + "\n";
+    if (peer.allowed_ips) {
+      out += "replace_allowed_ips=true\n";
+      for (const auto& a : *peer.allowed_ips) out += "allowed_ip=" + a.to_string() + "\n";
+    }
   }
   out += "\n";
   return out;

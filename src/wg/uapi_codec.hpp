@@ -43,7 +43,9 @@ private:
   std::unique_ptr<State> state_;
 };
 
-/// The `set=1` request for `update`: per peer `public_key`, `update_only=true`, `endpoint`, nothing else.
+/// The `set=1` request for `update`: per peer `public_key`, then `remove=true` alone, or
+/// `update_only=true`, `endpoint`, `persistent_keepalive_interval` and `replace_allowed_ips=true`
+/// with the `allowed_ip` lines, as far as the update gives them. Never a private key.
 std::string format_uapi_set(const DeviceUpdate& update);
 
 /// Parses the reply to `set=1` (`errno=N` and an empty line). Throws wg::Error unless N is 0.

@@ -1,6 +1,7 @@
 // An in-memory wg::Backend that fails the way the real ones fail.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -43,10 +44,29 @@ public:
     auto it = devices_.find(update.name);
     if (it == devices_.end()) throw wg::Error(std::errc::no_such_device, "no such device '" + update.name + "'");
     applied_.push_back(update);
+    auto& peers = it->second.peers;
     for (const auto& pu : update.peers) {
-      for (auto& p : it->second.peers) {
-        if (p.public_key == pu.public_key && pu.endpoint) p.endpoint = pu.endpoint;
+      auto p = std::find_if(peers.begin(), peers.end(), [&](const wg::Peer& x) { return x.public_key == pu.public_key; });
+      if (pu.remove) {
+        if (p != peers.end()) peers.erase(p);
+        continue;
       }
+      if (p == peers.end()) {
+        if (pu.update_only) continue;
+        peers.push_back({});
+        p = peers.end() - 1;
+        p->public_key = pu.public_key;
+      }
+      if (pu.endpoint) p->endpoint = pu.endpoint;
+      if (pu.allowed_ips) {
+        // As WireGuard does: an allowed IP belongs to one peer, the last one given it.
+        for (auto& other : peers) {
+          if (other.public_key == pu.public_key) continue;
+          std::erase_if(other.allowed_ips, [&](const wg::Prefix& a) { return std::find(pu.allowed_ips->begin(), pu.allowed_ips->end(), a) != pu.allowed_ips->end(); });
+        }
+        p->allowed_ips = *pu.allowed_ips;
+      }
+      if (pu.persistent_keepalive) p->persistent_keepalive = *pu.persistent_keepalive;
     }
   }
 

@@ -248,6 +248,52 @@ TEST_CASE("build_set_device carries key, update-only flag and endpoint only", "[
   CHECK(peer_attrs == std::vector<int>{WGPEER_A_PUBLIC_KEY, WGPEER_A_FLAGS, WGPEER_A_ENDPOINT});
 }
 
+TEST_CASE("build_set_device creates a peer with replaced allowed IPs and keepalive, and removes one by flag alone", "[wg][netlink]") {
+  wg::PeerUpdate add{key_n(5), false, wg::Endpoint::parse("192.0.2.1:1")};
+  add.allowed_ips = std::vector<wg::Prefix>{*wg::Prefix::parse("10.0.0.2/32"), *wg::Prefix::parse("fd00::/64")};
+  add.persistent_keepalive = 25;
+  wg::PeerUpdate gone{key_n(6), true, wg::Endpoint::parse("192.0.2.2:2")};
+  gone.remove = true;
+  const auto msg = wg::build_set_device(family, 7, {"wg0", {add, gone}});
+  std::vector<std::uint32_t> buf((msg.size() + 3) / 4);
+  std::memcpy(buf.data(), msg.data(), msg.size());
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+  std::vector<std::vector<int>> attrs;
+  std::vector<std::uint32_t> flags;
+  std::vector<std::string> allowed;
+  std::uint16_t keepalive = 0;
+  each(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)), mnl_nlmsg_get_payload_tail(nlh), [&](const nlattr* attr) {
+    if (mnl_attr_get_type(attr) != WGDEVICE_A_PEERS) return;
+    each_nested(attr, [&](const nlattr* peer) {
+      attrs.emplace_back();
+      each_nested(peer, [&](const nlattr* a) {
+        attrs.back().push_back(mnl_attr_get_type(a));
+        if (mnl_attr_get_type(a) == WGPEER_A_FLAGS) flags.push_back(mnl_attr_get_u32(a));
+        if (mnl_attr_get_type(a) == WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL) keepalive = mnl_attr_get_u16(a);
+        if (mnl_attr_get_type(a) != WGPEER_A_ALLOWEDIPS) return;
+        each_nested(a, [&](const nlattr* entry) {
+          std::uint16_t fam = 0;
+          std::uint8_t mask = 0;
+          std::array<std::uint8_t, 16> addr{};
+          each_nested(entry, [&](const nlattr* f) {
+            if (mnl_attr_get_type(f) == WGALLOWEDIP_A_FAMILY) fam = mnl_attr_get_u16(f);
+            if (mnl_attr_get_type(f) == WGALLOWEDIP_A_CIDR_MASK) mask = mnl_attr_get_u8(f);
+            if (mnl_attr_get_type(f) == WGALLOWEDIP_A_IPADDR) std::memcpy(addr.data(), mnl_attr_get_payload(f), mnl_attr_get_payload_len(f));
+          });
+          const auto ip = fam == AF_INET ? wg::IpAddress::v4({addr[0], addr[1], addr[2], addr[3]}) : wg::IpAddress::v6(addr);
+          allowed.push_back(wg::Prefix(ip, mask).to_string());
+        });
+      });
+    });
+  });
+  REQUIRE(attrs.size() == 2);
+  CHECK(attrs[0] == std::vector<int>{WGPEER_A_PUBLIC_KEY, WGPEER_A_FLAGS, WGPEER_A_ENDPOINT, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, WGPEER_A_ALLOWEDIPS});
+  CHECK(attrs[1] == std::vector<int>{WGPEER_A_PUBLIC_KEY, WGPEER_A_FLAGS});
+  CHECK(flags == std::vector<std::uint32_t>{WGPEER_F_REPLACE_ALLOWEDIPS, WGPEER_F_REMOVE_ME});
+  CHECK(keepalive == 25);
+  CHECK(allowed == std::vector<std::string>{"10.0.0.2/32", "fd00::/64"});
+}
+
 TEST_CASE("family resolution reports a missing wireguard module", "[wg][netlink]") {
   Dump d;
   d.error(ENOENT);

@@ -156,6 +156,20 @@ TEST_CASE("format_uapi_set writes only public key, update_only and endpoint", "[
             "public_key=" + std::string(64, 'b') + "\nupdate_only=true\nendpoint=192.0.2.1:1\n\n");
 }
 
+TEST_CASE("format_uapi_set creates a peer with its allowed IPs and keepalive, and removes one with remove=true alone", "[wg][uapi]") {
+  DeviceUpdate update{"wg0", {}};
+  PeerUpdate add{*Key::from_hex(std::string(64, 'a')), false, Endpoint::parse("192.0.2.1:1")};
+  add.allowed_ips = std::vector<Prefix>{*Prefix::parse("10.0.0.2/32"), *Prefix::parse("fd00::/64")};
+  add.persistent_keepalive = 25;
+  update.peers.push_back(add);
+  PeerUpdate gone{*Key::from_hex(std::string(64, 'b')), true, Endpoint::parse("192.0.2.2:2")};
+  gone.remove = true;
+  update.peers.push_back(gone);
+  CHECK(format_uapi_set(update) == "set=1\npublic_key=" + std::string(64, 'a') + "\nendpoint=192.0.2.1:1\npersistent_keepalive_interval=25\n" +
+                                       "replace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=fd00::/64\n" +
+                                       "public_key=" + std::string(64, 'b') + "\nremove=true\n\n");
+}
+
 TEST_CASE("parse_uapi_set_reply accepts errno=0 only", "[wg][uapi]") {
   CHECK_NOTHROW(parse_uapi_set_reply("errno=0\n\n", "wg0"));
   CHECK_THROWS_WITH(parse_uapi_set_reply("errno=22\n\n", "wg0"), Catch::Contains("uapi: set device 'wg0': Invalid argument"));
