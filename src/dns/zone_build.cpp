@@ -185,7 +185,7 @@ public:
     owner.push_back(static_cast<char>(label.size()));
     owner += label;
     owner += service_wire_;
-    if (e.peer->endpoint) {
+    if (e.peer->endpoint || e.peer->listed) {
       // PTR target: the label, then a pointer to the question (the service name itself).
       std::string target = static_cast<char>(label.size()) + label;
       target += "\xc0\x0c";
@@ -286,7 +286,7 @@ Collected collect(const std::vector<PublishedPeer>& peers, const std::vector<Poo
       if (!p.local_address) record.append(reinterpret_cast<const char*>(p.endpoint->address.data()), p.endpoint->address.size());
       put_u16(record, p.endpoint->port);
     } else {
-      record.push_back('-');
+      record.push_back(p.listed ? '+' : '-');
     }
     const std::int64_t handshake = p.handshake ? unix_seconds(*p.handshake) : -1;
     put_u32(record, static_cast<std::uint32_t>(handshake >> 32));

@@ -38,10 +38,13 @@ struct ZoneSettings {
 /// One peer as the zone publishes it.
 struct PublishedPeer {
   wg::Key key;
-  /// The SRV port and the A/AAAA. nullopt: the peer answers TXT only and is not in the PTR set.
+  /// The SRV port and the A/AAAA. nullopt: the peer answers TXT only and is not in the PTR set
+  /// unless `listed`.
   std::optional<wg::Endpoint> endpoint;
   /// The endpoint's address is not published: A/AAAA answer the local address each query came to.
   bool local_address{};
+  /// In the PTR set even without an endpoint (`list-all`): a listing names every peer.
+  bool listed{};
   std::vector<wg::Prefix> allowed_ips;                ///< the TXT `allowed=` list, in this order
   std::optional<wg::Clock::time_point> handshake;     ///< TXT `handshake=`; nullopt: none
   friend bool operator==(const PublishedPeer&, const PublishedPeer&) = default;

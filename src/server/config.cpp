@@ -170,6 +170,10 @@ ZoneConfig parse_wgsd(const Directive& d) {
       expect_args(o, 1, 1, prefix, "DURATION");
       z.publish.max_age = std::chrono::duration_cast<std::chrono::seconds>(duration_arg(o.args[0], prefix));
       if (z.publish.max_age->count() < 1) fail(o.args[0], prefix + "must be at least 1s, got " + quoted(o.args[0].text));
+    } else if (name == "list-all") {
+      no_block(o, prefix);
+      if (!o.args.empty()) fail(o.args[0], prefix + "takes no arguments, got " + quoted(o.args[0].text));
+      z.publish.list_all = true;
     } else if (name == "refresh") {
       no_block(o, prefix);
       expect_args(o, 1, 1, prefix, "DURATION");

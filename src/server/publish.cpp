@@ -11,12 +11,12 @@ std::vector<dns::PublishedPeer> published_peers(const PublishPolicy& policy, wg:
   for (auto& p : device.peers) {
     if (hidden(p.public_key)) continue;
     const bool fresh = !policy.max_age || (p.last_handshake && now - *p.last_handshake <= *policy.max_age);
-    out.push_back({p.public_key, fresh ? p.endpoint : std::nullopt, false, std::move(p.allowed_ips), p.last_handshake});
+    out.push_back({p.public_key, fresh ? p.endpoint : std::nullopt, false, policy.list_all, std::move(p.allowed_ips), p.last_handshake});
   }
   if (policy.self && !device.public_key.is_zero() && !hidden(device.public_key)) {
     // Without a configured endpoint: the listen port, and the address each query arrives on.
     // A device that does not listen has no port to publish: TXT only.
-    dns::PublishedPeer self{device.public_key, policy.self->endpoint, false, policy.self->allowed_ips, std::nullopt};
+    dns::PublishedPeer self{device.public_key, policy.self->endpoint, false, policy.list_all, policy.self->allowed_ips, std::nullopt};
     if (!self.endpoint && device.listen_port != 0) {
       self.endpoint = wg::Endpoint{wg::IpAddress(), device.listen_port};
       self.local_address = true;
