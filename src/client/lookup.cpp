@@ -20,8 +20,9 @@ namespace {
 struct Job {
   std::size_t name{};
   std::size_t registry{};
-  enum class Step { srv, a, aaaa } step{Step::srv};
+  enum class Step { srv, a, aaaa, txt } step{Step::srv};
   SrvReply srv;
+  std::optional<wg::Endpoint> endpoint;   ///< with LookupOptions::txt: what the SRV steps found
   std::unique_ptr<Exchange> exchange;
   RegistryAnswer* out{};
   bool finished{};
@@ -30,7 +31,7 @@ struct Job {
 class Round {
 public:
   Round(const std::vector<std::string>& qnames, const std::vector<wg::Endpoint>& registries, const LookupOptions& options)
-      : qnames_(qnames), registries_(registries), options_(options), resolver_{options.timeout, options.retries, options.key},
+      : qnames_(qnames), registries_(registries), options_(options), resolver_{options.timeout, options.retries, options.key, false},
         poll_(options.poll ? options.poll : std::function<int(pollfd*, nfds_t, int)>(::poll)) {
     results_.assign(qnames.size(), std::vector<RegistryAnswer>(registries.size()));
   }
@@ -121,11 +122,33 @@ private:
     job.exchange.reset();
   }
 
-  void found(Job& job, const wg::IpAddress& address) {
+  void found(Job& job, const wg::IpAddress& address, SteadyClock::time_point now) {
+    if (options_.txt) {  // the TXT decides the allowed IPs: ask it before the answer is done
+      job.endpoint = wg::Endpoint{address.unmapped(), job.srv.port};
+      job.step = Job::Step::txt;
+      return begin(job, qnames_[job.name], dns::type::txt, now);
+    }
     job.out->kind = RegistryAnswer::Kind::found;
     job.out->endpoint = {address.unmapped(), job.srv.port};
     job.out->handshake = job.srv.handshake;
     job.out->allowed = std::move(job.srv.allowed);
+    job.finished = true;
+    job.exchange.reset();
+  }
+
+  // The TXT step's reply: the answer is done, with or without the endpoint the SRV steps found.
+  void read_txt(Job& job) {
+    if (job.exchange->state() == Exchange::State::failed) return finish(job, "TXT: " + job.exchange->error());
+    TxtReply txt;
+    try {
+      txt = read_txt_reply(job.exchange->reply(), qnames_[job.name]);
+    } catch (const std::runtime_error& e) {
+      return finish(job, std::string("TXT: ") + e.what());
+    }
+    job.out->kind = job.endpoint ? RegistryAnswer::Kind::found : txt.found ? RegistryAnswer::Kind::no_endpoint : RegistryAnswer::Kind::not_found;
+    if (job.endpoint) job.out->endpoint = *job.endpoint;
+    job.out->handshake = txt.handshake;
+    job.out->allowed = std::move(txt.allowed);
     job.finished = true;
     job.exchange.reset();
   }
@@ -139,6 +162,10 @@ private:
       if (job.step == Job::Step::srv) {
         if (state == Exchange::State::failed) return finish(job, job.exchange->error());
         job.srv = read_srv_reply(job.exchange->reply(), qnames_[job.name]);
+        if (job.srv.kind == SrvReply::Kind::not_found && options_.txt) {
+          job.step = Job::Step::txt;
+          return begin(job, qnames_[job.name], dns::type::txt, now);
+        }
         if (job.srv.kind == SrvReply::Kind::not_found) {
           job.out->kind = RegistryAnswer::Kind::not_found;
           job.finished = true;
@@ -146,11 +173,12 @@ private:
           return;
         }
         if (job.srv.kind == SrvReply::Kind::error) return finish(job, job.srv.error);
-        if (job.srv.address) return found(job, *job.srv.address);
+        if (job.srv.address) return found(job, *job.srv.address, now);
         // A recursive resolver may have stripped the additional section: ask for the target's address.
         job.step = Job::Step::a;
         return begin(job, job.srv.target, dns::type::a, now);
       }
+      if (job.step == Job::Step::txt) return read_txt(job);
       const std::string about = "address of " + job.srv.target + ": ";
       if (state == Exchange::State::failed) return finish(job, about + job.exchange->error());
       const std::uint16_t qtype = job.step == Job::Step::a ? dns::type::a : dns::type::aaaa;
@@ -160,7 +188,7 @@ private:
       } catch (const std::runtime_error& e) {
         return finish(job, about + e.what());
       }
-      if (address) return found(job, *address);
+      if (address) return found(job, *address, now);
       if (job.step == Job::Step::a) {
         job.step = Job::Step::aaaa;
         return begin(job, job.srv.target, dns::type::aaaa, now);

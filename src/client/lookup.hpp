@@ -27,11 +27,15 @@ struct LookupOptions {
   /// The event loop's wait; empty is ::poll. A seam for tests (a poll that fails, a poll that counts).
   std::function<int(pollfd*, nfds_t, int)> poll;
   const dns::tsig::Key* key{};               ///< TSIG: sign every query, accept only answers it verifies
+  /// Also ask each name's TXT (after the SRV and its address), and take the allowed IPs and the
+  /// handshake from it: a peer without an endpoint is then `no_endpoint` rather than `not_found`,
+  /// and a long allowed-IP list is read whole even when the SRV answer had no room for its TXT.
+  bool txt{};
 };
 
 /// What one registry said about one peer.
 struct RegistryAnswer {
-  enum class Kind { found, not_found, failed, stopped };
+  enum class Kind { found, not_found, failed, stopped, no_endpoint /* only with LookupOptions::txt: TXT, no SRV */ };
   Kind kind{Kind::failed};
   std::string error;                         ///< for failed: what went wrong, in words
   wg::Endpoint endpoint;                     ///< for found (the address unmapped)

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "client/client.hpp"
+#include "client/sync_flags.hpp"
 #include "dns/wire.hpp"
 #include "util/duration.hpp"
 #include "dns/tsig_keyfile.hpp"
@@ -118,9 +119,13 @@ int run(int argc, char** argv) {
   app.add_option("--backend", backend, "auto, uapi or netlink")->capture_default_str();
   app.add_option("-y", tsig_y, "TSIG key [ALG:]NAME:SECRET, as dig takes it (hmac-sha256 or hmac-sha512)");
   app.add_option("-k", tsig_k, "TSIG key file (BIND key block, as tsig-keygen writes it)");
+  client::SyncFlags sync_flags;
+  client::add_sync_flags(app, sync_flags);
   app.set_version_flag("-v,--version", std::string("wgsd-client ") + WGSD_VERSION, "print the version and exit");
 
   std::chrono::nanoseconds every{0};
+  std::optional<client::SyncOptions> sync;
+  client::SyncState sync_state;
   try {
     app.parse(normalise_args(argc, argv));
     if (!tsig_y.empty() && !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "give one TSIG key, with -y or with -k, not both");
@@ -157,6 +162,8 @@ int run(int argc, char** argv) {
     options.concurrency = number_option(concurrency, "--concurrency", 1, max_concurrency);
     if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
     wg::check_device_name(options.device);
+    sync = client::sync_options(sync_flags, options);
+    if (sync) sync_state = client::SyncState::load(sync->state_file);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -188,6 +195,20 @@ int run(int argc, char** argv) {
   std::mt19937_64 rng(randombytes_random());
   int code = 0;
   for (;;) {
+    int sync_code = 0;
+    if (sync) {  // first the listing's peers, then the ordinary round sets every peer's endpoint
+      auto synced = client::sync_once(options, *sync, sync_state, *wg_backend, signal_fd.get());
+      if (!options.dry_run) {
+        try {
+          sync_state.save(sync->state_file);
+        } catch (const std::exception& e) {
+          synced.state_failed = true;
+          synced.notes.push_back(e.what());
+        }
+      }
+      client::print_sync_messages(synced, options.dry_run, std::cerr);
+      sync_code = synced.exit_code();
+    }
     const auto report = client::run_once(options, *wg_backend, nullptr, signal_fd.get());
     // A signal during the round: what was done is reported (unfinished peers as stopped), and the
     // round's exit code stands.
@@ -195,7 +216,7 @@ int run(int argc, char** argv) {
     client::print_messages(report, options.dry_run, std::cerr);
     if (options.json) client::print_json(report, options.dry_run, std::cout);
     std::cout.flush();
-    code = report.exit_code();
+    code = std::max(report.exit_code(), sync_code);
     if (stop || every.count() == 0) break;
     // ±10% jitter, so a fleet of clients started together does not ask in lockstep.
     std::uniform_real_distribution<double> jitter(0.9, 1.1);

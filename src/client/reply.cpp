@@ -199,4 +199,67 @@ std::optional<wg::IpAddress> read_address_reply(std::span<const std::uint8_t> re
   return std::nullopt;
 }
 
+TxtReply read_txt_reply(std::span<const std::uint8_t> reply, const std::string& qname) {
+  auto pkt = parse(reply);
+  if (!pkt) throw std::runtime_error("unparsable reply");
+  const auto rcode = ldns_pkt_get_rcode(pkt.get());
+  TxtReply out;
+  if (rcode == LDNS_RCODE_NXDOMAIN) return out;
+  if (rcode != LDNS_RCODE_NOERROR) throw std::runtime_error("registry answered " + dns::rcode_name(rcode));
+  auto wanted = name_rdf(qname);
+  const ldns_rr_list* answer = ldns_pkt_answer(pkt.get());
+  for (std::size_t i = 0; answer != nullptr && i < ldns_rr_list_rr_count(answer); ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(answer, i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT || ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN || !same_name(ldns_rr_owner(rr), wanted.get())) {
+      continue;
+    }
+    const auto strings = strings_of(rr);
+    out.found = true;
+    out.allowed = allowed_of_txt(strings);
+    out.handshake = handshake_of(strings);
+    break;
+  }
+  return out;
+}
+
+PtrReply read_ptr_reply(std::span<const std::uint8_t> reply, const std::string& service) {
+  auto pkt = parse(reply);
+  if (!pkt) throw std::runtime_error("unparsable reply");
+  const auto rcode = ldns_pkt_get_rcode(pkt.get());
+  PtrReply out;
+  out.truncated = ldns_pkt_tc(pkt.get());
+  if (rcode == LDNS_RCODE_NXDOMAIN) return out;
+  if (rcode != LDNS_RCODE_NOERROR) throw std::runtime_error("registry answered " + dns::rcode_name(rcode));
+  auto wanted = name_rdf(service);
+  if (!wanted) throw std::runtime_error("invalid service name '" + service + "'");
+  const ldns_rr_list* answer = ldns_pkt_answer(pkt.get());
+  for (std::size_t i = 0; answer != nullptr && i < ldns_rr_list_rr_count(answer); ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(answer, i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_PTR || ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN || ldns_rr_rd_count(rr) != 1 ||
+        !same_name(ldns_rr_owner(rr), wanted.get())) {
+      continue;
+    }
+    const ldns_rdf* target = ldns_rr_rdf(rr, 0);
+    // The target must be one label under the service name, and that label a key in base32.
+    RdfPtr parent(ldns_dname_left_chop(target));
+    std::optional<wg::Key> key;
+    const std::uint8_t* wire = ldns_rdf_data(target);
+    if (parent && same_name(parent.get(), wanted.get()) && ldns_rdf_size(target) > 1u + wire[0]) {
+      const std::string text(reinterpret_cast<const char*>(wire) + 1, wire[0]);
+      const auto bytes = wg::base32_decode(text);
+      if (bytes && bytes->size() == wg::key_size) {
+        std::array<std::uint8_t, wg::key_size> b{};
+        std::memcpy(b.data(), bytes->data(), b.size());
+        key = wg::Key(b);
+      }
+    }
+    if (!key) {
+      ++out.ignored;
+      continue;
+    }
+    if (std::find(out.keys.begin(), out.keys.end(), *key) == out.keys.end()) out.keys.push_back(*key);
+  }
+  return out;
+}
+
 }  // namespace wgsd::client

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "wg/address.hpp"
+#include "wg/key.hpp"
 
 namespace wgsd::client {
 
@@ -38,5 +39,27 @@ SrvReply read_srv_reply(std::span<const std::uint8_t> reply, const std::string& 
 /// The address in the answer to an A or AAAA query for `target`; nullopt if there is none.
 /// Throws std::runtime_error for a failed (non NOERROR/NXDOMAIN) or unparsable reply.
 std::optional<wg::IpAddress> read_address_reply(std::span<const std::uint8_t> reply, const std::string& target, std::uint16_t qtype);
+
+/// What the TXT of an instance name says: whether there is one, its allowed IPs and handshake time.
+struct TxtReply {
+  bool found{};
+  std::vector<wg::Prefix> allowed;
+  std::optional<std::int64_t> handshake;
+};
+
+/// Reads the reply to a TXT query for `qname`: NXDOMAIN or NODATA is not found. Throws
+/// std::runtime_error for another rcode or an unparsable packet.
+TxtReply read_txt_reply(std::span<const std::uint8_t> reply, const std::string& qname);
+
+/// The peers a listing names: the PTR records of the service name, read as keys.
+struct PtrReply {
+  std::vector<wg::Key> keys;       ///< in the order given, each once
+  std::size_t ignored{};           ///< PTR targets that are not `<base32 key>.<service name>`
+  bool truncated{};                ///< TC set: the registry could not fit the whole set
+};
+
+/// Reads the reply to a PTR query for `service` (`_wireguard._udp.<zone>`). NXDOMAIN or NODATA is
+/// an empty listing. Throws std::runtime_error for another rcode or an unparsable packet.
+PtrReply read_ptr_reply(std::span<const std::uint8_t> reply, const std::string& service);
 
 }  // namespace wgsd::client

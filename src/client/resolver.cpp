@@ -154,6 +154,7 @@ void Exchange::fail(std::string why) {
 
 void Exchange::start(SteadyClock::time_point now) {
   state_ = State::running;
+  if (options_.tcp) return start_tcp(now);
   sockaddr_storage server{};
   const auto server_len = server_.to_sockaddr(server);
   fd_.reset(::socket(server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));

@@ -28,6 +28,7 @@ struct ResolverOptions {
   std::chrono::milliseconds timeout{2000};   ///< per attempt
   unsigned retries{2};                       ///< further UDP attempts after the first
   const dns::tsig::Key* key{};               ///< sign every query with it, and accept only answers it verifies
+  bool tcp{};                                ///< ask over TCP from the start (a listing that would not fit UDP)
 };
 
 /// Signs `query` (as build_query made it) with `key` at `now` (unix seconds); returns the MAC the

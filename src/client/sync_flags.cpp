@@ -1,0 +1,61 @@
+#include "client/sync_flags.hpp"
+
+#include <charconv>
+
+#include "util/duration.hpp"
+
+namespace wgsd::client {
+
+void add_sync_flags(CLI::App& app, SyncFlags& flags) {
+  app.add_flag("--sync", flags.sync, "add the peers the registry lists that the device lacks");
+  app.add_flag("--prune", flags.prune, "with --sync: remove peers it added that the registry no longer lists");
+  app.add_option("--allowed-within", flags.allowed_within, "with --sync (required): CIDRs every synced allowed IP must lie inside");
+  app.add_option("--keepalive", flags.keepalive, "with --sync: persistent keepalive of added peers, e.g. 25s");
+  app.add_option("--state", flags.state, "with --sync: the file recording the peers it added (default /var/lib/wgsd-client/DEVICE.sync)");
+  app.add_option("--max-prune", flags.max_prune, "with --prune: share of the synced peers one round may remove unconfirmed")->capture_default_str();
+  app.add_flag("--insecure", flags.insecure, "allow --sync without a TSIG key (-y/-k)");
+}
+
+std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options) {
+  if (!flags.sync) {
+    for (const auto& [given, name] : {std::pair{flags.prune, "--prune"}, std::pair{!flags.allowed_within.empty(), "--allowed-within"},
+                                      std::pair{!flags.keepalive.empty(), "--keepalive"}, std::pair{!flags.state.empty(), "--state"}}) {
+      if (given) throw CLI::ValidationError(name, "only works with --sync");
+    }
+    return std::nullopt;
+  }
+  SyncOptions s;
+  s.prune = flags.prune;
+  if (flags.allowed_within.empty()) {
+    throw CLI::ValidationError("--allowed-within", "--sync needs the CIDRs synced allowed IPs must lie inside, e.g. --allowed-within 10.8.0.0/16");
+  }
+  for (const auto& text : flags.allowed_within) {
+    auto p = wg::Prefix::parse(text);
+    if (!p) throw CLI::ValidationError("--allowed-within", "expected a CIDR such as 10.8.0.0/16, got '" + text + "'");
+    if (p->to_string() != text) throw CLI::ValidationError("--allowed-within", "'" + text + "' has host bits set: did you mean " + p->to_string() + "?");
+    s.allowed_within.push_back(*p);
+  }
+  if (!flags.keepalive.empty()) {
+    auto d = util::parse_duration(flags.keepalive);
+    if (!d || *d < std::chrono::seconds(0) || *d > std::chrono::seconds(65535) || *d % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
+      throw CLI::ValidationError("--keepalive", "expected whole seconds from 0s to 65535s, got '" + flags.keepalive + "'");
+    }
+    s.keepalive = static_cast<std::uint16_t>(std::chrono::duration_cast<std::chrono::seconds>(*d).count());
+  }
+  s.state_file = flags.state.empty() ? default_state_file(options.device) : flags.state;
+  std::string share = flags.max_prune;
+  if (!share.empty() && share.back() == '%') share.pop_back();
+  double percent = -1;
+  auto [ptr, ec] = std::from_chars(share.data(), share.data() + share.size(), percent);
+  if (ec != std::errc() || ptr != share.data() + share.size() || percent < 0 || percent > 100) {
+    throw CLI::ValidationError("--max-prune", "expected a share from 0% to 100%, got '" + flags.max_prune + "'");
+  }
+  s.max_prune = percent / 100.0;
+  if (!options.tsig && !flags.insecure) {
+    throw CLI::ValidationError("--sync", "without a TSIG key (-y or -k) anyone who can answer for the registry could add peers to the device; "
+                                         "give a key, or --insecure to accept that");
+  }
+  return s;
+}
+
+}  // namespace wgsd::client

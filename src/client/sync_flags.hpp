@@ -1,0 +1,32 @@
+// The command-line flags of `--sync`, kept apart from the ordinary round's.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/client.hpp"
+#include "client/sync.hpp"
+
+namespace wgsd::client {
+
+struct SyncFlags {
+  bool sync{};
+  bool prune{};
+  bool insecure{};
+  std::vector<std::string> allowed_within;
+  std::string keepalive;
+  std::string state;
+  std::string max_prune = "10%";
+};
+
+/// Adds --sync, --prune, --allowed-within, --keepalive, --state, --max-prune and --insecure.
+void add_sync_flags(CLI::App& app, SyncFlags& flags);
+
+/// Checks the flags against each other and the round's options; nullopt without --sync. Throws
+/// CLI::ValidationError naming the flag and the bad value.
+std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options);
+
+}  // namespace wgsd::client
