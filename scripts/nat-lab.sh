@@ -6,7 +6,8 @@
 #   internet 192.0.2.0/24 (a bridge):  registry 192.0.2.1   nat1 192.0.2.11   nat2 192.0.2.12
 #   LAN 1 198.51.100.0/25:             nat1 .1   peer1 .2
 #   LAN 2 198.51.100.128/25:           nat2 .129 peer2 .130
-#   tunnel 203.0.113.0/24:             registry .1   peer1 .2   peer2 .3
+#   tunnel 203.0.113.0/24:             registry .1   peer1 .2   peer2 .3   peer3 .4
+#   peer3 192.0.2.13, on the internet:  joins later knowing only the registry (wgsd-client --sync)
 #
 # Usage: nat-lab.sh [--demo] [--build-dir DIR]
 #   --demo    narrate each step (the README's first command runs this)
@@ -41,8 +42,8 @@ done
 
 id="wl$$"
 id=${id:0:8}
-ns_inet="${id}-inet"; ns_reg="${id}-reg"; ns_nat1="${id}-nat1"; ns_nat2="${id}-nat2"; ns_p1="${id}-p1"; ns_p2="${id}-p2"
-wg_reg="${id}r"; wg_p1="${id}a"; wg_p2="${id}b"
+ns_inet="${id}-inet"; ns_reg="${id}-reg"; ns_nat1="${id}-nat1"; ns_nat2="${id}-nat2"; ns_p1="${id}-p1"; ns_p2="${id}-p2"; ns_p3="${id}-p3"
+wg_reg="${id}r"; wg_p1="${id}a"; wg_p2="${id}b"; wg_p3="${id}c"
 work=$(mktemp -d /tmp/wgsd-nat-lab.XXXXXX)
 pids=()
 
@@ -58,8 +59,8 @@ cleanup() {
     for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  for ns in "$ns_p1" "$ns_p2" "$ns_nat1" "$ns_nat2" "$ns_reg" "$ns_inet"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -f "/var/run/wireguard/$wg_reg.sock" "/var/run/wireguard/$wg_p1.sock" "/var/run/wireguard/$wg_p2.sock"
+  for ns in "$ns_p1" "$ns_p2" "$ns_p3" "$ns_nat1" "$ns_nat2" "$ns_reg" "$ns_inet"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -f "/var/run/wireguard/$wg_reg.sock" "/var/run/wireguard/$wg_p1.sock" "/var/run/wireguard/$wg_p2.sock" "/var/run/wireguard/$wg_p3.sock"
   if ((rc != 0 && rc != 77)); then
     echo "nat-lab: logs kept in $work" >&2
     tail -n 20 "$work"/*.log >&2 2>/dev/null || true
@@ -75,7 +76,7 @@ trap 'exit 130' INT TERM
 wait_for() { local n=$1; shift; for _ in $(seq 1 "$n"); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done; return 1; }
 
 say "Building the lab: an internet, a registry, two NAT routers, two peers behind them"
-for ns in "$ns_inet" "$ns_reg" "$ns_nat1" "$ns_nat2" "$ns_p1" "$ns_p2"; do
+for ns in "$ns_inet" "$ns_reg" "$ns_nat1" "$ns_nat2" "$ns_p1" "$ns_p2" "$ns_p3"; do
   ip netns add "$ns"
   in_ns "$ns" ip link set lo up
 done
@@ -90,12 +91,14 @@ link() {  # link NS_A IF_A NS_B IF_B: a veth between two namespaces
 link "$ns_reg" wan "$ns_inet" p0
 link "$ns_nat1" wan "$ns_inet" p1
 link "$ns_nat2" wan "$ns_inet" p2
-for p in p0 p1 p2; do in_ns "$ns_inet" ip link set "$p" master br0; done
+link "$ns_p3" eth0 "$ns_inet" p3
+for p in p0 p1 p2 p3; do in_ns "$ns_inet" ip link set "$p" master br0; done
 link "$ns_nat1" lan "$ns_p1" eth0
 link "$ns_nat2" lan "$ns_p2" eth0
 in_ns "$ns_reg" ip addr add 192.0.2.1/24 dev wan
 in_ns "$ns_nat1" ip addr add 192.0.2.11/24 dev wan
 in_ns "$ns_nat2" ip addr add 192.0.2.12/24 dev wan
+in_ns "$ns_p3" ip addr add 192.0.2.13/24 dev eth0
 in_ns "$ns_nat1" ip addr add 198.51.100.1/25 dev lan
 in_ns "$ns_p1" ip addr add 198.51.100.2/25 dev eth0
 in_ns "$ns_p1" ip route add default via 198.51.100.1
@@ -156,12 +159,16 @@ map_p2=$(in_ns "$ns_reg" wg show "$wg_reg" endpoints | awk -v k="$pub_p2" '$1==k
 echo "the NATs mapped peer1 to $map_p1 and peer2 to $map_p2 (not the ListenPort 51820)" | show
 
 say "wgsd-server on the registry, bound to its tunnel address"
+tsig_secret=$(head -c 32 /dev/urandom | base64)
 cat >"$work/Corefile" <<COREFILE
 .:53 {
     bind 203.0.113.1
     log
     wgsd example.com. $wg_reg {
         max-age 3m
+    }
+    tsig {
+        secret lab. $tsig_secret
     }
 }
 COREFILE
@@ -211,4 +218,48 @@ grep -q "\"public_key\":\"$pub_p2\",\"outcome\":\"fresh\"" "$work/again.json" ||
 sed 's/^/peer1: /' "$work/again.log" | show
 
 say "Discovery worked: a direct peer-to-peer tunnel through two NATs"
+
+say "Mesh bootstrap: peer3 knows only the registry; wgsd-client --sync brings in every other peer"
+start_wg "$ns_p3" "$wg_p3" 203.0.113.4/32
+pub_p3=$(wg pubkey <"$work/$wg_p3.key")
+in_ns "$ns_reg" wg set "$wg_reg" peer "$pub_p3" allowed-ips 203.0.113.4/32
+in_ns "$ns_p3" wg set "$wg_p3" peer "$pub_reg" endpoint 192.0.2.1:51820 allowed-ips 203.0.113.1/32 persistent-keepalive 1
+in_ns "$ns_p3" ip route add 203.0.113.0/24 dev "$wg_p3"
+wait_for 100 in_ns "$ns_p3" ping -c1 -W1 203.0.113.1 || fail "peer3 cannot reach the registry"
+# The registry publishes peer3 once a refresh has read its handshake.
+for _ in $(seq 1 50); do
+  in_ns "$ns_p1" dig +short +time=1 +tries=1 @203.0.113.1 _wireguard._udp.example.com. PTR | grep -qi "$(echo "$pub_p3" | base64 -d | base32 -w0)" && break
+  sleep 0.1
+done
+sync_args=(--dns 203.0.113.1:53 --zone example.com. -y "hmac-sha256:lab.:$tsig_secret" --sync --allowed-within 203.0.113.0/24 --keepalive 1s)
+for side in 3 1 2; do
+  ns_var="ns_p$side"; wg_var="wg_p$side"
+  in_ns "${!ns_var}" "$client_bin" --device "${!wg_var}" "${sync_args[@]}" --state "$work/peer$side.sync" \
+    >"$work/sync$side.out" 2>"$work/sync$side.log" || fail "wgsd-client --sync on peer$side exited $?: $(cat "$work/sync$side.log")"
+  sed "s/^/peer$side: /" "$work/sync$side.log" | show
+done
+for k in "$pub_p1" "$pub_p2"; do
+  grep -q "^added $k\$" "$work/peer3.sync" || fail "peer3 did not add $k: $(cat "$work/sync3.log")"
+done
+[[ $(in_ns "$ns_p3" wg show "$wg_p3" allowed-ips | awk -v k="$pub_p1" '$1==k {print $2}') == 203.0.113.2/32 ]] || fail "peer3 lacks peer1's allowed IP"
+[[ $(in_ns "$ns_p3" wg show "$wg_p3" endpoints | awk -v k="$pub_p2" '$1==k {print $2}') == "$map_p2" ]] || fail "peer3 lacks peer2's endpoint"
+grep -q "^added $pub_p3\$" "$work/peer1.sync" || fail "peer1 did not add peer3: $(cat "$work/sync1.log")"
+! grep -q "^added $pub_p2\$" "$work/peer1.sync" || fail "peer1 took over peer2, which it had before"
+in_ns "$ns_p3" wg show "$wg_p3" | show
+
+say "peer3 pings both other peers over direct tunnels (the registry forwards nothing)"
+for side in 1 2; do
+  ns_var="ns_p$side"; addr="203.0.113.$((side + 1))"
+  ok=0
+  for _ in $(seq 1 20); do
+    in_ns "${!ns_var}" ping -c1 -W1 203.0.113.4 >/dev/null 2>&1 &
+    other=$!
+    if in_ns "$ns_p3" ping -c1 -W1 "$addr" >/dev/null 2>&1; then ok=1; fi
+    wait "$other" || true
+    ((ok)) && break
+  done
+  ((ok)) || fail "no direct tunnel: peer3 cannot ping peer$side"
+  in_ns "$ns_p3" ping -c2 -i0.2 -W1 "$addr" | tail -n 2 | show || fail "peer3 cannot ping peer$side again"
+done
+echo "peer3 reached peer1 and peer2 directly, knowing only the registry at first" | show
 echo "nat-lab: PASSED"
