@@ -1,12 +1,13 @@
 // TSIG on the server side: any bytes as a query to a snapshot whose server blocks have keys
-// (hmac-sha256 and hmac-sha512, one block with its own key and `require all`), and the same bytes
-// signed with a good key. Beyond "no crash": a query that ends in a TSIG record is never answered
+// (hmac-sha256 and hmac-sha512, one block with its own key and `require all`) and an acl that
+// blocks AAAA, filters TXT and drops NS, and the same bytes signed with a good key. Beyond "no crash": a query that ends in a TSIG record is never answered
 // without one (only FORMERR, or NOTAUTH with TC when the record cannot fit, may go without), every
 // reply parses, and a signed reply verifies with the key the query was signed with.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
+#include "dns/acl.hpp"
 #include "dns/responder.hpp"
 #include "dns/tsig.hpp"
 #include "fuzz_zone.hpp"
@@ -54,6 +55,11 @@ dns::ZoneSet zones() {
   sub.fudge = 5;
   policy->rules = {all, sub};
   set.tsig = policy;
+  dns::AclRule acl{{"."}, {}};
+  acl.statements = {{dns::AclAction::block, {dns::type::aaaa}, {}},
+                    {dns::AclAction::filter, {dns::type::txt}, {}},
+                    {dns::AclAction::drop, {dns::type::ns}, {}}};
+  set.acl = std::make_shared<const dns::Acl>(std::vector<dns::Acl::Block>{{{"."}, {"example.com.", "sub.example.com."}, {acl}}});
   return set;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes seeds for fuzz_tsig: queries signed at the fuzzer's clock (1700000000) with its keys, and
 the hostile forms of them (a cut or padded MAC, a wrong secret, a stale time, an unknown algorithm
-or key, two TSIGs, a TSIG before the OPT, huge other data). Built here byte by byte (RFC 8945 §4.3),
+or key, two TSIGs, a TSIG before the OPT, huge other data), and signed queries the fuzzer's acl
+blocks, filters or drops. Built here byte by byte (RFC 8945 §4.3),
 so that the seeds do not depend on the signer under test."""
 import base64, hashlib, hmac, os, struct, sys
 
@@ -61,6 +62,9 @@ def main(out):
         "sub-own-key": tsig(query("_wireguard._udp.sub.example.com.", 12), "sub.example."),
         "sub-other-key": tsig(query("_wireguard._udp.sub.example.com.", 12), "key.example."),
         "txt-unsigned": query(peer("example.com."), 16),
+        "txt-signed-acl-filter": tsig(query(peer("example.com."), 16), "key.example."),
+        "aaaa-signed-acl-block": tsig(query(peer("example.com."), 28, edns=True), "key.example."),
+        "ns-signed-acl-drop": tsig(query("example.com.", 2), "key.example."),
         "mac-cut-16": tsig(srv, "key.example.", mac_cut=16),
         "mac-cut-9": tsig(srv, "key.example.", mac_cut=9),
         "mac-padded-40": tsig(srv, "key.example.", mac_cut=40),
