@@ -206,3 +206,14 @@ TEST_CASE("tsig scope: a block without tsig beside one with it accepts no key fo
   CHECK(signed_outcome(zones, "x.other.test.", "a.key.", secret) == signed_ok_refused);
   CHECK((answer(zones, to_wire(query("x.other.test.", LDNS_RR_TYPE_SRV).get()), "127.0.0.9")[3] & 0x0f) == rcode::refused);
 }
+
+TEST_CASE("tsig scope: one key name with a different secret in each block verifies with the block's own", "[dns][tsig]") {
+  const ZoneSet zones = zones_of(std::string(
+                                     "example.com.:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n tsig {\n  secret shared.key. ") +
+                                 secret + "\n }\n}\nother.test.:53 {\n wgsd other.test. wg1 {\n  ns ns.example.\n }\n tsig {\n  secret shared.key. " +
+                                 other_secret + "\n }\n}\n");
+  CHECK(signed_outcome(zones, name1, "shared.key.", secret) == signed_ok_answer);
+  CHECK(signed_outcome(zones, "x.other.test.", "shared.key.", other_secret) == signed_ok_refused);
+  CHECK(signed_outcome(zones, name1, "shared.key.", other_secret) == std::pair<int, int>{rcode::notauth, tsig::badsig});
+  CHECK(signed_outcome(zones, "x.other.test.", "shared.key.", secret) == std::pair<int, int>{rcode::notauth, tsig::badsig});
+}
