@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/wireguard.h>
 #include <netinet/in.h>
 
@@ -14,6 +15,7 @@
 #include "support/netlink_dump.hpp"
 #include "wg/error.hpp"
 #include "wg/netlink_codec.hpp"
+#include "wg/route.hpp"
 
 using namespace wgsd;
 using wgsd::test::Dump;
@@ -364,4 +366,32 @@ TEST_CASE("the netlink codec skips the device's private key and zeroes it where 
   CHECK(wg::parse_device_messages(wiped, "wg0") == dev);
   // Nothing else was touched: the public key is where it was.
   CHECK(contains(wiped, std::as_bytes(std::span(key_n(99).bytes()))));
+}
+
+TEST_CASE("build_route_request: a replacing RTM_NEWROUTE or an RTM_DELROUTE of PREFIX dev IFINDEX, tagged as wgsd's", "[wg][netlink][route]") {
+  for (const bool add : {true, false}) {
+    const auto msg = wg::build_route_request(add, 7, *wg::Prefix::parse("fd08::/64"), 3);
+    std::vector<std::uint32_t> buf((msg.size() + 3) / 4);
+    std::memcpy(buf.data(), msg.data(), msg.size());
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+    CHECK(nlh->nlmsg_type == (add ? RTM_NEWROUTE : RTM_DELROUTE));
+    CHECK(nlh->nlmsg_flags == (add ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE : NLM_F_REQUEST | NLM_F_ACK));
+    const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+    CHECK(rtm->rtm_family == AF_INET6);
+    CHECK(rtm->rtm_dst_len == 64);
+    CHECK(rtm->rtm_table == RT_TABLE_MAIN);
+    CHECK(rtm->rtm_protocol == wg::route_protocol);
+    std::string dst;
+    std::uint32_t oif = 0;
+    each(mnl_nlmsg_get_payload_offset(nlh, sizeof(rtmsg)), mnl_nlmsg_get_payload_tail(nlh), [&](const nlattr* attr) {
+      if (mnl_attr_get_type(attr) == RTA_DST) {
+        std::array<std::uint8_t, 16> a{};
+        std::memcpy(a.data(), mnl_attr_get_payload(attr), 16);
+        dst = wg::IpAddress::v6(a).to_string();
+      }
+      if (mnl_attr_get_type(attr) == RTA_OIF) oif = mnl_attr_get_u32(attr);
+    });
+    CHECK(dst == "fd08::");
+    CHECK(oif == 7);
+  }
 }

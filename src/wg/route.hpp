@@ -1,0 +1,28 @@
+// Kernel routes through an interface, over rtnetlink (libmnl): what `--roam` adds to send a
+// client's addresses to the server that holds it. Only the main table, only routes of the form
+// "PREFIX dev IFNAME", tagged with wgsd's own route protocol so `ip route` shows who added them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wg/address.hpp"
+
+namespace wgsd::wg {
+
+/// The rtnetlink protocol of the routes wgsd adds (`ip route show proto 0x77`).
+inline constexpr std::uint8_t route_protocol = 0x77;
+
+/// The RTM_NEWROUTE (replace) or RTM_DELROUTE request for `prefix` via interface `ifindex`.
+std::vector<std::byte> build_route_request(bool add, int ifindex, const Prefix& prefix, std::uint32_t seq);
+
+/// Adds `prefix dev ifname` to the main table, replacing a route to the same prefix. Throws
+/// wg::Error naming the interface and the prefix.
+void add_route(const std::string& ifname, const Prefix& prefix);
+/// Deletes `prefix dev ifname` from the main table; a route that is not there is no error.
+/// Throws wg::Error naming the interface and the prefix.
+void delete_route(const std::string& ifname, const Prefix& prefix);
+
+}  // namespace wgsd::wg
