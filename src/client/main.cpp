@@ -121,11 +121,15 @@ int run(int argc, char** argv) {
   app.add_option("-k", tsig_k, "TSIG key file (BIND key block, as tsig-keygen writes it)");
   client::SyncFlags sync_flags;
   client::add_sync_flags(app, sync_flags);
+  client::RoamFlags roam_flags;
+  client::add_roam_flags(app, roam_flags);
   app.set_version_flag("-v,--version", std::string("wgsd-client ") + WGSD_VERSION, "print the version and exit");
 
   std::chrono::nanoseconds every{0};
   std::optional<client::SyncOptions> sync;
   client::SyncState sync_state;
+  std::optional<client::RoamOptions> roam;
+  client::RoamState roam_state;
   try {
     app.parse(normalise_args(argc, argv));
     if (!tsig_y.empty() && !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "give one TSIG key, with -y or with -k, not both");
@@ -164,6 +168,7 @@ int run(int argc, char** argv) {
     wg::check_device_name(options.device);
     sync = client::sync_options(sync_flags, options);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
+    roam = client::roam_options(roam_flags, sync.has_value());
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -193,6 +198,7 @@ int run(int argc, char** argv) {
   }
 
   std::mt19937_64 rng(randombytes_random());
+  const auto router = client::make_kernel_router();
   int code = 0;
   for (;;) {
     int sync_code = 0;
@@ -208,6 +214,17 @@ int run(int argc, char** argv) {
       }
       client::print_sync_messages(synced, options.dry_run, std::cerr);
       sync_code = synced.exit_code();
+    }
+    if (roam) {  // the client device's peers are clients to route, not peers to resolve
+      const auto roamed = client::roam_once(options, *roam, roam_state, *wg_backend, *router, signal_fd.get());
+      client::print_roam_messages(roamed, std::cerr);
+      code = roamed.exit_code();
+      if (every.count() == 0) return code;
+      if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every))) {
+        client::print_roam_messages(client::roam_undo(options, *roam, roam_state, *wg_backend, *router), std::cerr);
+        return 0;
+      }
+      continue;
     }
     const auto report = client::run_once(options, *wg_backend, nullptr, signal_fd.get());
     // A signal during the round: what was done is reported (unfinished peers as stopped), and the

@@ -1,7 +1,5 @@
 #include "client/sync.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <sstream>
 
 #include "client/endpoint_check.hpp"
+#include "client/exchanges.hpp"
 #include "client/lookup.hpp"
 #include "client/reply.hpp"
 #include "client/resolver.hpp"
@@ -39,40 +38,11 @@ Listing list_registries(const Options& options, int stop_fd) {
   ResolverOptions resolver{options.timeout, options.retries, options.tsig ? &*options.tsig : nullptr, true};
   std::vector<std::unique_ptr<Exchange>> exchanges;
   Listing out;
-  const auto now = SteadyClock::now();
-  for (const auto& r : options.registries) {
-    exchanges.push_back(std::make_unique<Exchange>(r, service, dns::type::ptr, resolver));
-    exchanges.back()->start(now);
-  }
-  for (;;) {
-    std::vector<pollfd> fds;
-    std::vector<Exchange*> running;
-    auto wake = SteadyClock::now() + std::chrono::milliseconds(100);
-    for (auto& e : exchanges) {
-      if (e->state() != Exchange::State::running) continue;
-      running.push_back(e.get());
-      fds.push_back({e->fd(), e->events(), 0});
-      wake = std::min(wake, e->deadline());
-    }
-    if (running.empty()) break;
-    if (stop_fd >= 0) fds.push_back({stop_fd, POLLIN, 0});
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - SteadyClock::now()).count();
-    const int r = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(0, wait)));
-    if (r < 0 && errno != EINTR) {
-      out.complete = false;
-      out.notes.push_back(std::string("listing: poll: ") + std::strerror(errno));
-      return out;
-    }
-    if (stop_fd >= 0 && r > 0 && (fds.back().revents & POLLIN) != 0) {
-      out.complete = false;
-      out.notes.push_back("listing: stopped");
-      return out;
-    }
-    const auto then = SteadyClock::now();
-    for (std::size_t i = 0; i < running.size(); ++i) {
-      if (r > 0 && fds[i].revents != 0) running[i]->on_ready(fds[i].revents, then);
-      running[i]->on_deadline(then);
-    }
+  for (const auto& r : options.registries) exchanges.push_back(std::make_unique<Exchange>(r, service, dns::type::ptr, resolver));
+  if (auto why = run_exchanges(exchanges, options.concurrency, stop_fd); !why.empty()) {
+    out.complete = false;
+    out.notes.push_back("listing: " + why);
+    return out;
   }
   for (std::size_t i = 0; i < exchanges.size(); ++i) {
     const std::string registry = options.registries[i].to_string();

@@ -58,4 +58,28 @@ std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& o
   return s;
 }
 
+void add_roam_flags(CLI::App& app, RoamFlags& flags) {
+  app.add_flag("--roam", flags.roam, "route each client of --device to the server that holds its freshest handshake");
+  app.add_option("--backbone", flags.backbone, "with --roam (required): the device whose peers are the other servers");
+  app.add_option("--max-skew", flags.max_skew, "with --roam: how far another server's clock may be off ours")->capture_default_str();
+}
+
+std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync) {
+  if (!flags.roam) {
+    if (!flags.backbone.empty()) throw CLI::ValidationError("--backbone", "only works with --roam");
+    return std::nullopt;
+  }
+  if (sync) throw CLI::ValidationError("--roam", "--roam and --sync are for different devices: run one of each");
+  if (flags.backbone.empty()) throw CLI::ValidationError("--backbone", "--roam needs the device whose peers are the other servers");
+  wg::check_device_name(flags.backbone);
+  RoamOptions r;
+  r.backbone = flags.backbone;
+  auto d = util::parse_duration(flags.max_skew);
+  if (!d || *d < std::chrono::seconds(0) || *d > std::chrono::hours(1)) {
+    throw CLI::ValidationError("--max-skew", "expected a duration from 0s to 1h, got '" + flags.max_skew + "'");
+  }
+  r.max_skew = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  return r;
+}
+
 }  // namespace wgsd::client

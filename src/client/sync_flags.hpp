@@ -1,4 +1,4 @@
-// The command-line flags of `--sync`, kept apart from the ordinary round's.
+// The command-line flags of `--sync` and `--roam`, kept apart from the ordinary round's.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "client/roam.hpp"
 #include "client/sync.hpp"
 
 namespace wgsd::client {
@@ -28,5 +29,17 @@ void add_sync_flags(CLI::App& app, SyncFlags& flags);
 /// Checks the flags against each other and the round's options; nullopt without --sync. Throws
 /// CLI::ValidationError naming the flag and the bad value.
 std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options);
+
+struct RoamFlags {
+  bool roam{};
+  std::string backbone;
+  std::string max_skew = "5s";
+};
+
+/// Adds --roam, --backbone and --max-skew.
+void add_roam_flags(CLI::App& app, RoamFlags& flags);
+
+/// nullopt without --roam. Throws CLI::ValidationError naming the flag and the bad value.
+std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync);
 
 }  // namespace wgsd::client

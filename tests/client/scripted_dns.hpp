@@ -27,12 +27,13 @@ public:
   /// Called per query with (query, over_tcp, count so far); returns what to send back (maybe nothing).
   using Script = std::function<std::vector<Send>(const std::vector<std::uint8_t>&, bool, unsigned)>;
 
-  /// On `port` (a free one if 0).
-  explicit ScriptedDns(Script script, std::uint16_t port = 0) : script_(std::move(script)) {
-    udp_ = bind_socket(SOCK_DGRAM, port);
+  /// On `port` (a free one if 0) of `address` (host order; another 127.0.0.0/8 address for a
+  /// test that tells registries apart by address).
+  explicit ScriptedDns(Script script, std::uint16_t port = 0, std::uint32_t address = INADDR_LOOPBACK) : script_(std::move(script)) {
+    udp_ = bind_socket(SOCK_DGRAM, port, address);
     port_ = local_port(udp_);
-    tcp_ = bind_socket(SOCK_STREAM, port_);
-    other_ = bind_socket(SOCK_DGRAM, 0);
+    tcp_ = bind_socket(SOCK_STREAM, port_, address);
+    other_ = bind_socket(SOCK_DGRAM, 0, address);
     ::listen(tcp_, 8);
     thread_ = std::thread([this] { run(); });
   }
@@ -51,14 +52,14 @@ public:
   }
 
 private:
-  static int bind_socket(int type, std::uint16_t port) {
+  static int bind_socket(int type, std::uint16_t port, std::uint32_t address) {
     const int fd = ::socket(AF_INET, type, 0);
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
     sin.sin_port = htons(port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_addr.s_addr = htonl(address);
     ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
     return fd;
   }

@@ -1,0 +1,204 @@
+// wgsd-client --roam as a round over a FakeBackend: two other servers' registries (scripted, on
+// 127.0.0.2 and 127.0.0.3) answer each client's TXT handshake=; the backbone peers whose allowed
+// IPs hold those addresses are the servers. What moves where, what is never touched, the clock.
+#include <catch2/catch.hpp>
+
+#include <ctime>
+#include <map>
+#include <mutex>
+
+#include "client/roam.hpp"
+#include "client/scripted_dns.hpp"
+#include "support/fake_backend.hpp"
+#include "support/keys.hpp"
+#include "support/lab.hpp"
+
+using namespace wgsd;
+using namespace wgsd::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const wg::Key server2 = key_n(202);
+const wg::Key server3 = key_n(203);
+
+struct FakeRouter : client::Router {
+  std::map<std::string, std::string> routes;  // prefix -> device
+  std::vector<std::string> calls;
+  void add(const std::string& device, const wg::Prefix& prefix) override {
+    routes[prefix.to_string()] = device;
+    calls.push_back("add " + prefix.to_string());
+  }
+  void remove(const std::string& device, const wg::Prefix& prefix) override {
+    routes.erase(prefix.to_string());
+    calls.push_back("del " + prefix.to_string() + " dev " + device);
+  }
+};
+
+// A registry that answers every TXT question with the handshake its map holds for the key (none:
+// no handshake= key).
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, std::int64_t> handshake;  // lower-case qname -> unix seconds
+  ScriptedDns dns;
+  explicit Registry(std::uint32_t address)
+      : dns([this](const std::vector<std::uint8_t>& q, bool, unsigned) {
+          std::string name = qname_of(q);
+          std::string lower = name;
+          for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          std::string txt = "\"txtvers=1\"";
+          {
+            std::lock_guard lock(mutex);
+            if (auto it = handshake.find(lower); it != handshake.end()) txt += " \"handshake=" + std::to_string(it->second) + "\"";
+          }
+          return std::vector<ScriptedDns::Send>{{reply_to(q, LDNS_RCODE_NOERROR, {name + " 0 IN TXT " + txt}, {})}};
+        }, 0, address) {}
+  void set(unsigned client, std::int64_t when) {
+    std::lock_guard lock(mutex);
+    std::string name = wg::Key(key_n(client)).to_base32(true) + "._wireguard._udp.clients.example.";
+    handshake[name] = when;
+  }
+};
+
+std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+wg::Peer peer(const wg::Key& k, std::vector<const char*> allowed, std::optional<std::int64_t> handshake = std::nullopt) {
+  wg::Peer p;
+  p.public_key = k;
+  for (const char* a : allowed) p.allowed_ips.push_back(*wg::Prefix::parse(a));
+  if (handshake) p.last_handshake = wg::Clock::time_point(std::chrono::seconds(*handshake));
+  return p;
+}
+
+struct RoamCase {
+  Registry r2{0x7f000002};
+  Registry r3{0x7f000003};
+  FakeBackend backend;
+  FakeRouter router;
+  client::Options options;
+  client::RoamOptions roam;
+  client::RoamState state;
+
+  RoamCase() {
+    wg::Device clients;
+    clients.name = "wgc0";
+    clients.peers = {peer(key_n(1), {"10.100.0.1/32"}, now() - 100), peer(key_n(2), {"10.100.0.2/32"}, now() - 5),
+                     peer(key_n(3), {"127.0.0.3/32"}, now() - 100)};
+    backend.put(clients);
+    wg::Device backbone;
+    backbone.name = "wgb0";
+    backbone.peers = {peer(server2, {"127.0.0.2/32"}), peer(server3, {"127.0.0.3/32", "192.0.2.128/25"})};
+    backend.put(backbone);
+    options.device = "wgc0";
+    options.zone = "clients.example.";
+    options.registries = {{*wg::IpAddress::parse("127.0.0.2"), r2.dns.port()}, {*wg::IpAddress::parse("127.0.0.3"), r3.dns.port()}};
+    options.timeout = 1000ms;
+    options.retries = 1;
+    roam.backbone = "wgb0";
+  }
+  client::RoamReport round() { return client::roam_once(options, roam, state, backend, router); }
+  std::vector<std::string> allowed_of(const wg::Key& k) {
+    std::vector<std::string> out;
+    for (const auto& p : backend.get_device("wgb0").peers) {
+      if (p.public_key == k) {
+        for (const auto& a : p.allowed_ips) out.push_back(a.to_string());
+      }
+    }
+    return out;
+  }
+  void local(unsigned client, std::int64_t when) {
+    auto d = backend.get_device("wgc0");
+    for (auto& p : d.peers) {
+      if (p.public_key == key_n(client)) p.last_handshake = wg::Clock::time_point(std::chrono::seconds(when));
+    }
+    backend.put(d);
+  }
+};
+
+using Strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("roam: a client goes where its freshest handshake is, and comes back", "[client][roam]") {
+  RoamCase c;
+  c.r2.set(1, now() - 10);  // client 1 lives at server 2
+  c.r3.set(1, now() - 50);
+  c.r2.set(2, now() - 60);  // client 2 lives here
+  auto r = c.round();
+  INFO(r.error);
+  CHECK(r.exit_code() == 0);
+  CHECK(c.allowed_of(server2) == Strings{"127.0.0.2/32", "10.100.0.1/32"});
+  CHECK(c.allowed_of(server3) == Strings{"127.0.0.3/32", "192.0.2.128/25"});
+  CHECK(c.router.routes == std::map<std::string, std::string>{{"10.100.0.1/32", "wgb0"}});
+  REQUIRE(r.peers.size() == 1);
+  CHECK_THAT(r.peers[0].message, Catch::Contains("lives at 127.0.0.2:") && Catch::Contains("10.100.0.1/32 via backbone peer " + server2.to_base64()));
+
+  // Nothing changed: nothing is written.
+  const auto writes = c.backend.applied().size();
+  CHECK(c.round().peers.empty());
+  CHECK(c.backend.applied().size() == writes);
+
+  // It moves to server 3: its address moves between the backbone peers, the route stays.
+  c.r3.set(1, now() - 1);
+  c.router.calls.clear();
+  c.round();
+  CHECK(c.allowed_of(server2) == Strings{"127.0.0.2/32"});
+  CHECK(c.allowed_of(server3) == Strings{"127.0.0.3/32", "192.0.2.128/25", "10.100.0.1/32"});
+  CHECK(c.router.calls == Strings{"add 10.100.0.1/32"});
+
+  // It comes here: off the backbone, the route deleted.
+  c.local(1, now());
+  r = c.round();
+  CHECK(c.allowed_of(server3) == Strings{"127.0.0.3/32", "192.0.2.128/25"});
+  CHECK(c.router.routes.empty());
+  REQUIRE(r.peers.size() == 1);
+  CHECK_THAT(r.peers[0].message, Catch::Contains("here (handshake") && Catch::Contains("no longer routed via the backbone"));
+  CHECK(c.state.empty());
+}
+
+TEST_CASE("roam: a backbone's own addresses are never taken, and what was added is taken back on exit", "[client][roam]") {
+  RoamCase c;
+  c.r2.set(3, now() - 1);  // client 3's address is server 3's own backbone address
+  c.r2.set(1, now() - 1);
+  const auto r = c.round();
+  CHECK(r.exit_code() == 2);
+  bool refused = false;
+  for (const auto& p : r.peers) {
+    if (p.public_key == key_n(3)) {
+      refused = true;
+      CHECK_THAT(p.message, Catch::Contains("not routed via the backbone: 127.0.0.3/32 overlaps 127.0.0.3/32 of backbone peer " + server3.to_base64()));
+    }
+  }
+  CHECK(refused);
+  CHECK(c.allowed_of(server3) == Strings{"127.0.0.3/32", "192.0.2.128/25"});
+  CHECK(c.allowed_of(server2) == Strings{"127.0.0.2/32", "10.100.0.1/32"});
+  const auto undone = client::roam_undo(c.options, c.roam, c.state, c.backend, c.router);
+  CHECK(undone.exit_code() == 0);
+  CHECK(c.allowed_of(server2) == Strings{"127.0.0.2/32"});
+  CHECK(c.router.routes.empty());
+}
+
+TEST_CASE("roam: a registry whose clock is off by more than --max-skew is not believed, and says so", "[client][roam]") {
+  RoamCase c;
+  c.r3.set(1, now() + 60);  // a minute in the future
+  c.r2.set(1, now() - 200);
+  const auto r = c.round();
+  REQUIRE_FALSE(r.notes.empty());
+  CHECK_THAT(r.notes[0], Catch::Contains("registry 127.0.0.3:") && Catch::Contains("s in the future: its clock is ahead of ours by more than --max-skew 5s"));
+  CHECK(c.allowed_of(server3) == Strings{"127.0.0.3/32", "192.0.2.128/25"});
+  CHECK(c.router.routes.empty());  // client 1's local handshake (100 s ago) beats server 2's (200 s)
+}
+
+TEST_CASE("roam: a registry that fails leaves the clients placed there where they are", "[client][roam]") {
+  RoamCase c;
+  c.r2.set(1, now() - 1);
+  c.round();
+  REQUIRE(c.router.routes.size() == 1);
+  c.options.registries[0].port = free_port();
+  c.options.timeout = 200ms;
+  c.options.retries = 0;
+  const auto r = c.round();
+  CHECK_THAT(r.notes.at(0), Catch::Contains("its handshakes are not known this round"));
+  CHECK(c.router.routes.size() == 1);
+  CHECK(c.allowed_of(server2) == Strings{"127.0.0.2/32", "10.100.0.1/32"});
+}
