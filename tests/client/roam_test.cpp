@@ -9,6 +9,8 @@
 
 #include "client/roam.hpp"
 #include "client/scripted_dns.hpp"
+#include "dns/fixtures.hpp"
+#include "dns/responder.hpp"
 #include "support/fake_backend.hpp"
 #include "support/keys.hpp"
 #include "support/lab.hpp"
@@ -201,4 +203,42 @@ TEST_CASE("roam: a registry that fails leaves the clients placed there where the
   CHECK_THAT(r.notes.at(0), Catch::Contains("its handshakes are not known this round"));
   CHECK(c.router.routes.size() == 1);
   CHECK(c.allowed_of(server2) == Strings{"127.0.0.2/32", "10.100.0.1/32"});
+}
+
+TEST_CASE("roam: a signed answer gives the registry's clock, and one over --max-skew is not believed", "[client][roam][tsig]") {
+  RoamCase c;
+  std::string error;
+  auto key = dns::tsig::make_key("roam.", "hmac-sha256", "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=", error);
+  REQUIRE(key);
+  c.options.tsig = *key;
+  // Server 3's registry, a minute ahead: its own zone says client 1 shook hands a second ago.
+  auto z = reference_settings();
+  z.settings.zone = "clients.example.";
+  z.settings.ns = {{"ns1.clients.example.", {}}};
+  z.publish.self.reset();
+  wg::Device served;
+  served.name = "wgc3";
+  served.peers = {peer(key_n(1), {"10.100.0.1/32"}, now() + 59)};
+  dns::ZoneSet zones = zone_set(make_zone(z, served, wg::Clock::now(), nullptr));
+  auto policy = std::make_shared<dns::tsig::Policy>();
+  dns::tsig::Rule rule;
+  rule.keys.push_back(*key);
+  policy->rules.push_back(rule);
+  zones.tsig = policy;
+  const std::int64_t ahead = 60;
+  ScriptedDns signed_registry([&](const std::vector<std::uint8_t>& q, bool, unsigned) {
+    dns::QueryContext ctx;
+    ctx.now = static_cast<std::uint64_t>(now() + ahead);
+    return std::vector<ScriptedDns::Send>{{dns::respond(q, zones, ctx)}};
+  }, 0, 0x7f000003);
+  c.options.registries = {{*wg::IpAddress::parse("127.0.0.3"), signed_registry.port()}};
+  auto r = c.round();
+  REQUIRE_FALSE(r.notes.empty());
+  CHECK_THAT(r.notes[0], Catch::Contains("registry 127.0.0.3:") && Catch::Contains(" s ahead of ours, over --max-skew 5s"));
+  CHECK(c.router.routes.empty());
+  // Within --max-skew it is believed: client 1 goes to server 3.
+  c.roam.max_skew = std::chrono::seconds(120);
+  r = c.round();
+  CHECK(r.notes.empty());
+  CHECK(c.router.routes == std::map<std::string, std::string>{{"10.100.0.1/32", "wgb0"}});
 }
