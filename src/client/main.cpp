@@ -169,6 +169,9 @@ int run(int argc, char** argv) {
     sync = client::sync_options(sync_flags, options);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
     roam = client::roam_options(roam_flags, sync.has_value());
+    if (roam && interval.empty()) {
+      throw CLI::ValidationError("--roam", "needs --interval: what it routes is kept in memory and taken back when it stops");
+    }
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {

@@ -282,6 +282,10 @@ int RoamReport::exit_code() const {
 
 RoamReport roam_once(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router, int stop_fd) {
   try {
+    if (options.dry_run) {  // what would be done is reported; nothing is recorded as added
+      RoamState scratch = state;
+      return round(options, roam, scratch, backend, router, stop_fd);
+    }
     return round(options, roam, state, backend, router, stop_fd);
   } catch (const std::exception& e) {
     RoamReport report;

@@ -242,3 +242,36 @@ TEST_CASE("roam: a signed answer gives the registry's clock, and one over --max-
   CHECK(r.notes.empty());
   CHECK(c.router.routes == std::map<std::string, std::string>{{"10.100.0.1/32", "wgb0"}});
 }
+
+TEST_CASE("roam: a dry run changes nothing and remembers nothing", "[client][roam]") {
+  RoamCase c;
+  c.r2.set(1, now() - 1);
+  c.options.dry_run = true;
+  const auto writes = c.backend.applied().size();
+  const auto r = c.round();
+  REQUIRE(r.peers.size() == 1);
+  CHECK_THAT(r.peers[0].message, Catch::Contains("lives at 127.0.0.2:"));
+  CHECK(c.backend.applied().size() == writes);
+  CHECK(c.router.routes.empty());
+  CHECK(c.state.empty());
+}
+
+TEST_CASE("wgsd-client --roam: --backbone and --interval are required, and it does not mix with --sync", "[client][roam]") {
+  TempDir dir;
+  const auto run = [&](const std::string& args, std::string& out) {
+    const int rc = sh(std::string(WGSD_CLIENT_BIN) + " --device wgc0 --dns 127.0.0.2:53 --zone clients.example. " + args + " >" + dir.path() + "/out 2>&1");
+    out = sh_out("cat " + dir.path() + "/out");
+    return rc;
+  };
+  std::string out;
+  CHECK(run("--roam --interval 2s", out) == 1);
+  CHECK_THAT(out, Catch::Contains("--backbone: --roam needs the device whose peers are the other servers"));
+  CHECK(run("--roam --backbone wgb0", out) == 1);
+  CHECK_THAT(out, Catch::Contains("--roam: needs --interval"));
+  CHECK(run("--backbone wgb0", out) == 1);
+  CHECK_THAT(out, Catch::Contains("--backbone: only works with --roam"));
+  CHECK(run("--roam --backbone wgb0 --interval 2s --max-skew soon", out) == 1);
+  CHECK_THAT(out, Catch::Contains("--max-skew: expected a duration from 0s to 1h, got 'soon'"));
+  CHECK(run("--roam --backbone wgb0 --interval 2s --sync --insecure --allowed-within 10.0.0.0/8 --state " + dir.path() + "/s", out) == 1);
+  CHECK_THAT(out, Catch::Contains("--roam and --sync are for different devices"));
+}
