@@ -26,5 +26,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)wgsd::client::read_address_reply(reply, qname, 28);
   } catch (const std::runtime_error&) {
   }
+  // --sync and --roam: the listing (every key it names is a whole key, each once) and a TXT.
+  try {
+    const auto ptr = wgsd::client::read_ptr_reply(reply, "_wireguard._udp.example.com.");
+    for (std::size_t i = 0; i < ptr.keys.size(); ++i) {
+      for (std::size_t j = i + 1; j < ptr.keys.size(); ++j) {
+        if (ptr.keys[i] == ptr.keys[j]) std::abort();
+      }
+    }
+  } catch (const std::runtime_error&) {
+  }
+  try {
+    (void)wgsd::client::read_txt_reply(reply, qname);
+  } catch (const std::runtime_error&) {
+  }
   return 0;
 }
