@@ -9,6 +9,7 @@
 #include "dns/lookup.hpp"
 #include "dns/pool.hpp"
 #include "dns/query.hpp"
+#include "dns/transfer.hpp"
 #include "dns/tsig.hpp"
 #include "dns/wire.hpp"
 
@@ -388,6 +389,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     return 0;
   }
   std::optional<tsig::Record> rec;  // outlives r's use of it
+  const tsig::Key* signed_with = nullptr;  // the request's key, once verified
   if (query.tsig) {
     if (policy == nullptr) return r.unsigned_error(query.has_question, tsig::badkey);
     rec = tsig::read_record(q, query.tsig_owner);
@@ -399,7 +401,12 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     const std::uint16_t fudge = rule != nullptr ? rule->fudge : tsig::default_fudge;
     const tsig::Key* key = rule != nullptr ? tsig::find_key(rule->keys, rec->name()) : nullptr;
     switch (tsig::verify_request(q, *rec, key, now, fudge)) {
-      case tsig::Check::ok: r.sign_with(*key, *rec, now, fudge, 0); break;
+      case tsig::Check::ok:
+        r.sign_with(*key, *rec, now, fudge, 0);
+        signed_with = key;
+        info.transfer_time = now;
+        info.transfer_fudge = fudge;
+        break;
       case tsig::Check::formerr: return r.error(rcode::formerr, query.has_question);
       case tsig::Check::badkey: return r.unsigned_error(query.has_question, tsig::badkey);
       case tsig::Check::badsig: return r.unsigned_error(query.has_question, tsig::badsig);
@@ -433,8 +440,23 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     }
   }
   if (qname.empty()) qname = lower_qname(q, query, lower);
-  // Zone transfers come with the `transfer` directive; until it is configured, nobody gets one.
-  if (query.qtype == type::axfr || query.qtype == type::ixfr) return r.error(rcode::refused, true);
+  // Zone transfers: only of a zone's apex, only to whom `transfer` lists.
+  if (query.qtype == type::axfr || query.qtype == type::ixfr) {
+    const Zone* zone = transfer_zone(zones, qname, ctx.source);
+    if (zone == nullptr) return r.error(rcode::refused, true);
+    if (!zone->loaded) return r.error(rcode::servfail, true);
+    if (ctx.transport == Transport::udp) {
+      // AXFR is TCP only (RFC 5936 §4.2); IXFR over UDP gets the current SOA alone, which tells an
+      // up-to-date requester it is, and any other to come over TCP (RFC 1995 §2).
+      if (query.qtype == type::axfr) return r.error(rcode::formerr, true);
+      r.question();
+      r.answer(zone->soa());
+      return r.finish(rcode::noerror, true);
+    }
+    info.transfer = zone;
+    info.transfer_key = signed_with;
+    return 0;
+  }
   const LookupResult found = lookup(zones, qname, query.qtype);
   switch (found.outcome) {
     case Outcome::refused: return r.error(rcode::refused, true);

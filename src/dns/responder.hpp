@@ -12,6 +12,10 @@
 
 namespace wgsd::dns {
 
+namespace tsig {
+struct Key;
+}
+
 enum class Transport { udp, tcp };
 
 /// Where a query came in: the transport decides the size limit, the local address answers `self`
@@ -42,6 +46,12 @@ struct ResponseInfo {
   bool rd{};
   std::uint16_t answers{};
   std::size_t size{};
+  /// An allowed AXFR or IXFR over TCP: nothing was written, the caller streams this zone
+  /// (dns/axfr.hpp), signed with `transfer_key` (null: unsigned) at `transfer_time` and fudge.
+  const Zone* transfer{};
+  const tsig::Key* transfer_key{};
+  std::uint64_t transfer_time{};
+  std::uint16_t transfer_fudge{};
 };
 
 inline constexpr std::size_t max_message = 65535;

@@ -112,8 +112,18 @@ bool time_ok(std::uint64_t signed_at, std::uint16_t fudge, std::uint64_t now) {
   return skew <= fudge;
 }
 
+// Time signed and fudge alone: what follows the message in every MAC of a multi-message answer but
+// the first (RFC 8945 §5.3.1).
+void feed_timers(Hmac& h, std::uint64_t time, std::uint16_t fudge) {
+  std::uint8_t t[6];
+  put48(t, time);
+  h.update(t, 6);
+  h.u16(fudge);
+}
+
 // Key, MAC size, MAC: the checks shared by requests and responses.
-Check check_mac(std::span<const std::uint8_t> msg, const Record& rec, const Key& key, std::span<const std::uint8_t> request_mac) {
+Check check_mac(std::span<const std::uint8_t> msg, const Record& rec, const Key& key, std::span<const std::uint8_t> request_mac,
+                bool timers_only = false) {
   const std::size_t full = mac_size(key.algorithm);
   if (rec.mac_length > full) return Check::formerr;
   if (rec.mac_length < min_mac_size(key.algorithm)) return Check::badtrunc;
@@ -123,8 +133,8 @@ Check check_mac(std::span<const std::uint8_t> msg, const Record& rec, const Key&
     h.update(request_mac);
   }
   feed_message(h, msg, rec.start, rec.original_id, static_cast<std::uint16_t>(get_u16(&msg[10]) - 1));
-  feed_variables(h, rec.name(), rec.algorithm_wire(), rec.time_signed, rec.fudge, rec.error,
-                 msg.subspan(rec.other_offset, rec.other_length));
+  if (timers_only) feed_timers(h, rec.time_signed, rec.fudge);
+  else feed_variables(h, rec.name(), rec.algorithm_wire(), rec.time_signed, rec.fudge, rec.error, msg.subspan(rec.other_offset, rec.other_length));
   std::array<std::uint8_t, max_mac> mac{};
   h.final(mac.data());
   const int diff = sodium_memcmp(mac.data(), msg.data() + rec.mac_offset, rec.mac_length);
@@ -327,7 +337,7 @@ Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const
 }
 
 Check verify_response(std::span<const std::uint8_t> msg, const Record& rec, const Key& key,
-                      std::span<const std::uint8_t> request_mac, std::uint64_t now) {
+                      std::span<const std::uint8_t> request_mac, std::uint64_t now, bool timers_only) {
   if (!key_matches(rec, key)) return Check::badkey;
   // BADKEY, BADSIG and BADTRUNC answers are unsigned (RFC 8945 §5.3.2): the error is all they say.
   if (rec.mac_length == 0 && rec.error != 0) {
@@ -335,7 +345,7 @@ Check verify_response(std::span<const std::uint8_t> msg, const Record& rec, cons
     if (rec.error == badtrunc) return Check::badtrunc;
     return Check::badsig;
   }
-  if (const Check c = check_mac(msg, rec, key, request_mac); c != Check::ok) return c;
+  if (const Check c = check_mac(msg, rec, key, request_mac, timers_only); c != Check::ok) return c;
   if (rec.error == badtime) return Check::badtime;
   if (rec.error != 0) return Check::badsig;
   return time_ok(rec.time_signed, rec.fudge, now) ? Check::ok : Check::badtime;
@@ -358,7 +368,8 @@ std::size_t sign(std::span<std::uint8_t> buf, std::size_t length, const Key& key
     h.update(p.request_mac);
   }
   feed_message(h, buf, length, p.original_id, get_u16(&buf[10]));
-  feed_variables(h, name, alg_wire(key.algorithm), p.time_signed, p.fudge, p.error, p.other);
+  if (p.timers_only) feed_timers(h, p.time_signed, p.fudge);
+  else feed_variables(h, name, alg_wire(key.algorithm), p.time_signed, p.fudge, p.error, p.other);
   std::array<std::uint8_t, max_mac> mac{};
   h.final(mac.data());
   const std::size_t n = write_record(buf, length, name, alg_wire(key.algorithm), p, mac.data(), mac_size(key.algorithm));

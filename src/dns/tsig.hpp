@@ -99,9 +99,10 @@ Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const
                      std::uint16_t max_fudge = 0xffff);
 
 /// Verifies a response to a request that carried `request_mac`: the same checks, plus the record's
-/// own error field (a BADTIME answer verifies, then reports badtime).
+/// own error field (a BADTIME answer verifies, then reports badtime). `timers_only`: a message after
+/// the first of a multi-message answer, `request_mac` then being the previous message's MAC.
 Check verify_response(std::span<const std::uint8_t> msg, const Record& rec, const Key& key,
-                      std::span<const std::uint8_t> request_mac, std::uint64_t now);
+                      std::span<const std::uint8_t> request_mac, std::uint64_t now, bool timers_only = false);
 
 /// What goes into a TSIG record besides the key.
 struct SignParams {
@@ -112,6 +113,9 @@ struct SignParams {
   std::uint16_t original_id{};
   std::uint16_t error{};
   std::span<const std::uint8_t> other;         ///< at most 6 bytes (BADTIME: the server's time)
+  /// A message after the first of a multi-message answer (RFC 8945 §5.3.1): `request_mac` is the
+  /// MAC of the previous message, and only the timers (time signed, fudge) follow the message.
+  bool timers_only{};
 };
 
 /// Size of the record sign() appends with `key_name`/`alg`.

@@ -16,6 +16,8 @@
 
 namespace wgsd::dns {
 
+struct Journal;
+
 /// One RRset in wire form without owner names, as the builder assembles it: each RR is TYPE CLASS
 /// TTL RDLENGTH RDATA, and the responder writes the owner in front as a compression pointer to
 /// the question. Queries never see this form: a finished node packs its RRsets into one block.
@@ -171,6 +173,8 @@ struct Zone {
     }
     return nullptr;
   }
+  /// The IXFR steps that lead to this version (dns/ixfr_journal.hpp); null: none kept.
+  std::shared_ptr<const Journal> journal;
 
   /// Builds the name index over `nodes`; a name that appears twice keeps its first node.
   void index();
@@ -229,6 +233,7 @@ private:
 namespace tsig {
 struct Policy;
 }
+struct TransferPolicy;
 
 /// The zones served on one port; the longest matching apex answers.
 struct ZoneSet {
@@ -236,6 +241,7 @@ struct ZoneSet {
   /// Who may ask, for the sockets this set is answered on; null: everybody (no `acl`).
   std::shared_ptr<const Acl> acl;
   std::shared_ptr<const tsig::Policy> tsig;   ///< keys and rules of the `tsig` directives; null: none
+  std::shared_ptr<const TransferPolicy> transfer;  ///< the `transfer` directives; null: no transfers
   /// The zone whose apex is the longest label-wise suffix of the lower-case wire name, or nullptr;
   /// `apex_offset` receives where the apex starts inside `wire`.
   const Zone* match(std::string_view wire, std::size_t& apex_offset) const;

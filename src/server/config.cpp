@@ -17,7 +17,7 @@ namespace {
 // or, worse, silently ignored.
 constexpr std::chrono::milliseconds default_reload_interval{30000};  // CoreDNS's default
 
-const std::set<std::string> not_yet = {"transfer", "prometheus", "health"};
+const std::set<std::string> not_yet = {"prometheus", "health"};
 
 // Whether two blocks' `bind` lists (empty: every address) share an address they listen on.
 bool listen_together(const std::vector<wg::IpAddress>& a, const std::vector<wg::IpAddress>& b) {
@@ -263,6 +263,10 @@ BlockConfig parse_block(const ServerBlock& sb) {
     }
     if (name == "tsig") {
       b.tsig.push_back(parse_tsig(d, b.zones));
+      continue;
+    }
+    if (name == "transfer") {  // several per block: the first covering a zone decides
+      b.transfer.push_back(parse_transfer(d, b.zones));
       continue;
     }
     if (not_yet.count(name)) fail(d.name, name + ": not supported yet");

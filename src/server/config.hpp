@@ -13,6 +13,7 @@
 #include "server/corefile.hpp"
 #include "server/pool_config.hpp"
 #include "server/publish.hpp"
+#include "server/transfer_config.hpp"
 #include "server/tsig_keys.hpp"
 #include "wg/backend.hpp"
 
@@ -46,6 +47,7 @@ struct BlockConfig {
   std::vector<ZoneConfig> wgsd;
   std::vector<dns::AclRule> acl;              ///< `acl` directives in order; empty: everybody may ask
   std::vector<TsigConfig> tsig;               ///< `tsig` directives, in order
+  std::vector<TransferConfig> transfer;       ///< `transfer` directives, in order
   std::string where;
 };
 

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "dns/axfr.hpp"
 #include "dns/responder.hpp"
 #include "server/cpus.hpp"
 #include "server/spawn.hpp"
@@ -330,6 +331,9 @@ void Listener::tcp_loop() {
     std::optional<wg::Endpoint> remote;
     sockaddr_storage peer{};  // for `acl`
     bool eof{};
+    // A zone transfer in progress: its messages are made as the output drains, and the queries
+    // that follow it on this connection wait until it is done.
+    std::unique_ptr<dns::TransferStream> xfr;
   };
   SnapshotHolder::Reader reader(holder_);
   const int ep = epoll_.get();
@@ -349,7 +353,8 @@ void Listener::tcp_loop() {
   auto update_events = [&](Conn& c) {
     epoll_event ev{};
     const bool backlog = c.out.size() - c.out_sent > tcp_output_cap;
-    ev.events = (backlog || c.eof ? 0U : static_cast<std::uint32_t>(EPOLLIN)) | (c.out_sent < c.out.size() ? static_cast<std::uint32_t>(EPOLLOUT) : 0U);
+    const bool writing = c.out_sent < c.out.size() || c.xfr;
+    ev.events = (backlog || c.eof ? 0U : static_cast<std::uint32_t>(EPOLLIN)) | (writing ? static_cast<std::uint32_t>(EPOLLOUT) : 0U);
     ev.data.fd = c.fd.get();
     return ::epoll_ctl(ep, EPOLL_CTL_MOD, c.fd.get(), &ev) == 0;
   };
@@ -363,11 +368,36 @@ void Listener::tcp_loop() {
     c.out_sent = 0;
     return true;
   };
+  // The next messages of a transfer, while the output has room: one message per turn of the loop
+  // at least, so a fast reader and a slow one share the thread.
+  auto pump = [&](Conn& c) {
+    if (!c.xfr) return;
+    if (c.out_sent >= dns::max_message) {
+      c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_sent));
+      c.out_sent = 0;
+    }
+    while (c.xfr && c.out.size() - c.out_sent <= tcp_output_cap) {
+      const std::size_t size = c.xfr->next(response);
+      if (size > 0) {
+        c.out.push_back(static_cast<std::uint8_t>(size >> 8));
+        c.out.push_back(static_cast<std::uint8_t>(size & 0xff));
+        c.out.insert(c.out.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(size));
+      }
+      if (c.xfr->done() || size == 0) {
+        if (log_queries_.load(std::memory_order_relaxed) && c.remote) {
+          log_.info("transfer to " + c.remote->to_string() + ": " + std::to_string(c.xfr->records()) + " records in " +
+                    std::to_string(c.xfr->messages()) + " messages");
+        }
+        c.xfr.reset();
+      }
+    }
+  };
   // RFC 7766 §6.2.1.1: answer every whole message in the buffer, in order (pipelining).
   auto process = [&](Conn& c) {
+    pump(c);
     std::size_t pos = 0;
     const dns::ZoneSet& zones = reader.current();
-    while (c.in.size() - pos >= 2 && c.out.size() - c.out_sent <= tcp_output_cap) {
+    while (!c.xfr && c.in.size() - pos >= 2 && c.out.size() - c.out_sent <= tcp_output_cap) {
       const std::size_t len = (static_cast<std::size_t>(c.in[pos]) << 8) | c.in[pos + 1];
       if (c.in.size() - pos - 2 < len) break;
       const auto start = SteadyClock::now();
@@ -375,6 +405,12 @@ void Listener::tcp_loop() {
       dns::ResponseInfo info;
       const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local, reinterpret_cast<const sockaddr*>(&c.peer)}, response, &info);
       pos += 2 + len;
+      if (size == 0 && info.transfer != nullptr) {
+        c.xfr = dns::open_transfer(query, zones, info);
+        if (log_queries_.load(std::memory_order_relaxed) && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
+        pump(c);
+        continue;
+      }
       if (size == 0 && info.dropped_by_acl) continue;  // nothing written, the connection stays (as CoreDNS)
       if (size == 0) {
         if (log_errors_.load(std::memory_order_relaxed) && c.remote && log_.admit_limited()) log_.error("dropped a " + std::to_string(len) + "-byte TCP message from " + c.remote->to_string());
@@ -478,7 +514,7 @@ void Listener::tcp_loop() {
       if (!flush(c)) failed = true;
       process(c);  // input held back while the output buffer was full
       if (!flush(c)) failed = true;
-      if (failed || (c.eof && c.out_sent >= c.out.size())) {
+      if (failed || (c.eof && c.out_sent >= c.out.size() && !c.xfr)) {
         close_conn(fd);
         continue;
       }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "dns/transfer.hpp"
 #include "server/spawn.hpp"
 #include "wg/error.hpp"
 
@@ -138,6 +139,7 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
     for (const std::size_t z : members_[h]) set->zones.push_back(zones_[z].zone);
     set->acl = acls.empty() ? holders_[h]->acl() : acls[h];
     if (h < tsig_.size()) set->tsig = tsig_[h];
+    if (h < transfer_.size()) set->transfer = transfer_[h];
     staged_.push_back(std::move(set));
   }
   staged_acls_ = std::move(acls);
@@ -157,9 +159,15 @@ void PeerCache::set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Po
   tsig_.at(holder) = std::move(policy);
 }
 
+void PeerCache::set_transfer(std::size_t holder, std::shared_ptr<const dns::TransferPolicy> policy) {
+  if (transfer_.size() < holders_.size()) transfer_.resize(holders_.size());
+  transfer_.at(holder) = std::move(policy);
+}
+
 void PeerCache::publish(std::size_t holder) {
   auto set = std::make_shared<dns::ZoneSet>();
   if (holder < tsig_.size()) set->tsig = tsig_[holder];
+  if (holder < transfer_.size()) set->transfer = transfer_[holder];
   for (const std::size_t z : members_[holder]) set->zones.push_back(zones_[z].zone);
   set->acl = holders_[holder]->acl();
   holders_[holder]->publish(std::move(set));

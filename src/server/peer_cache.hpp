@@ -76,6 +76,8 @@ public:
 
   /// The TSIG keys and rules every snapshot of `holder` carries (set before take_over()).
   void set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Policy> policy);
+  /// Who may transfer the zones of `holder` (set before take_over()); null: nobody.
+  void set_transfer(std::size_t holder, std::shared_ptr<const dns::TransferPolicy> policy);
 
   /// Reads the device of every zone that `previous` (null at start-up) does not serve with the same
   /// settings. `previous` may go on running meanwhile: only its settings are looked at here. Throws
@@ -142,6 +144,7 @@ private:
   std::vector<std::shared_ptr<const dns::ZoneSet>> staged_;  // per holder: what commit() publishes
   std::vector<std::shared_ptr<const dns::Acl>> staged_acls_;  // per holder, or empty: the acl commit() sets
   std::vector<std::shared_ptr<const dns::tsig::Policy>> tsig_;  // per holder
+  std::vector<std::shared_ptr<const dns::TransferPolicy>> transfer_;  // per holder
   Log& log_;
   std::size_t max_peers_;
   std::thread thread_;

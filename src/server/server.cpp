@@ -5,6 +5,7 @@
 #include <set>
 
 #include "server/acl.hpp"
+#include "dns/transfer.hpp"
 #include "dns/tsig.hpp"
 
 namespace wgsd::server {
@@ -79,7 +80,9 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       });
       std::vector<std::size_t> members;
       std::vector<const BlockConfig*> listening;
+      auto transfer = std::make_shared<dns::TransferPolicy>();
       for (const std::size_t b : who) {
+        for (const auto& t : config.blocks[b].transfer) transfer->rules.push_back(t.rule);
         o.log = o.log || config.blocks[b].log;
         o.errors = o.errors || config.blocks[b].errors;
         for (std::size_t z = 0; z < plan.zones.size(); ++z) {
@@ -91,6 +94,7 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       plan.tsig.push_back(compile_tsig(listening));
       plan.groups.push_back(std::move(o));
       plan.members.push_back(std::move(members));
+      plan.transfer.push_back(transfer->rules.empty() ? nullptr : std::move(transfer));
     }
   }
   return plan;
@@ -107,6 +111,7 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
   }
   cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), std::move(holders), factory_, log_, limits_.max_peers);
   for (std::size_t g = 0; g < p.tsig.size(); ++g) cache_->set_tsig(g, p.tsig[g]);
+  for (std::size_t g = 0; g < p.transfer.size(); ++g) cache_->set_transfer(g, p.transfer[g]);
   cache_->load();
   cache_->take_over();
   for (auto& g : groups_) g.listener = std::make_unique<Listener>(g.options, *g.holder, log_);
@@ -150,6 +155,7 @@ void Server::reload(const ServerConfig& config) {
   //    sockets close and new threads end unopened.
   auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), holders, factory_, log_, limits_.max_peers);
   for (std::size_t g = 0; g < p.tsig.size(); ++g) cache->set_tsig(g, p.tsig[g]);
+  for (std::size_t g = 0; g < p.transfer.size(); ++g) cache->set_transfer(g, p.transfer[g]);
   cache->load(cache_.get());
   for (std::size_t i = 0; i < n; ++i) {
     // Beside a running socket on the same address (SO_REUSEPORT) they share its queries until it closes.

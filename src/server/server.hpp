@@ -47,6 +47,7 @@ private:
     std::vector<ZoneConfig> zones;
     std::vector<std::vector<std::size_t>> members;  ///< per group: indices into zones
     std::vector<std::shared_ptr<const dns::tsig::Policy>> tsig;  ///< per group: its blocks' keys and rules, or null
+    std::vector<std::shared_ptr<const dns::TransferPolicy>> transfer;  ///< per group: its blocks' `transfer`, or null
   };
   [[nodiscard]] Plan plan(const ServerConfig& config) const;
 

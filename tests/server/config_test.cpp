@@ -150,7 +150,12 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"acl zone", ".:53 {\n wgsd example.com. wg0\n acl exa..mple {\n block\n }\n}", "Corefile:3: acl: not a valid zone name: 'exa..mple'"},
       {"acl no block", ".:53 {\n wgsd example.com. wg0\n acl\n}", "Corefile:3: acl: expected a block of statements { allow|block|filter|drop [type QTYPE...] [net CIDR...] }"},
       {"tsig bad secret", ".:53 {\n wgsd a. wg0\n tsig {\n secret k. ???\n }\n}", "Corefile:4: tsig: secret: the secret of TSIG key 'k.' is not base64"},
-      {"transfer not yet", ".:53 {\n transfer {\n to *\n }\n}", "Corefile:2: transfer: not supported yet"},
+      {"transfer without to", ".:53 {\n wgsd a. wg0\n transfer\n}", "Corefile:3: transfer: expected a block with 'to ADDRESS...' or 'to *'"},
+      {"transfer bad address", ".:53 {\n wgsd a. wg0\n transfer {\n to 192.0.2.300\n }\n}",
+       "Corefile:4: transfer: to: expected an IP address, ADDRESS:PORT ([IPv6]:PORT) or *, got '192.0.2.300'"},
+      {"transfer unknown property", ".:53 {\n wgsd a. wg0\n transfer {\n from 192.0.2.1\n }\n}",
+       "Corefile:4: transfer: unknown property 'from' (expected 'to ADDRESS[:PORT]...' or 'to *')"},
+      {"transfer bad zone", ".:53 {\n wgsd a. wg0\n transfer exa..mple {\n to *\n }\n}", "Corefile:3: transfer: expected a zone name, got 'exa..mple'"},
       {"prometheus not yet", ".:53 {\n prometheus\n}", "Corefile:2: prometheus: not supported yet"},
       {"health not yet", ".:53 {\n health :8080\n}", "Corefile:2: health: not supported yet"},
       {"reload bad interval", ".:53 {\n reload often\n wgsd a. wg0\n}", "Corefile:2: reload: expected a duration such as 1s, 500ms or 2m, got 'often'"},
@@ -183,6 +188,21 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
   for (const auto& c : cases) {
     DYNAMIC_SECTION(c.name) { CHECK(corefile_error(c.text) == c.error); }
   }
+}
+
+TEST_CASE("transfer directive: zones, addresses with and without port, to *", "[corefile][xfr]") {
+  const auto config = parse_config(".:53 {\n bind 192.0.2.53\n wgsd example.com. wg0\n transfer example.com {\n to 192.0.2.7 [2001:db8::7]:5300\n to 198.51.100.1:53\n }\n"
+                                   " transfer {\n to *\n }\n}\n", "Corefile");
+  REQUIRE(config.blocks[0].transfer.size() == 2);
+  const auto& t = config.blocks[0].transfer[0].rule;
+  CHECK(t.zones == std::vector<std::string>{std::string("\x07" "example\x03" "com", 12) + '\0'});
+  CHECK_FALSE(t.anyone);
+  REQUIRE(t.to.size() == 3);
+  CHECK(t.to[0] == *wg::Endpoint::parse("192.0.2.7:53"));
+  CHECK(t.to[1] == *wg::Endpoint::parse("[2001:db8::7]:5300"));
+  CHECK(t.to[2] == *wg::Endpoint::parse("198.51.100.1:53"));
+  CHECK(config.blocks[0].transfer[1].rule.anyone);
+  CHECK(config.blocks[0].transfer[1].rule.zones == std::vector<std::string>{std::string(1, '\0')});
 }
 
 TEST_CASE("several zones on one port and same zone on two ports", "[corefile]") {
