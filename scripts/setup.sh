@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libldns-dev libmnl-dev libsodium-dev libcli11-dev catch2
   wireguard-go wireguard-tools iproute2 iptables
-  dnsutils ldnsutils knot knot-dnsutils iputils-ping procps
+  dnsutils ldnsutils knot knot-dnsutils nsd iputils-ping procps
   clang libclang-rt-14-dev
 )
 
