@@ -72,7 +72,9 @@ TEST_CASE("AXFR signed: every message carries a TSIG chained to the one before (
   const auto key = valid_key("key.example.", "hmac-sha256", "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=");
   dns::ZoneSet zones = transferable(many_zone(2000));
   auto policy = std::make_shared<dns::tsig::Policy>();
-  policy->keys.push_back(key);
+  dns::tsig::Rule rule;
+  rule.keys.push_back(key);
+  policy->rules.push_back(rule);
   zones.tsig = policy;
   auto query = make_query("example.com.", LDNS_RR_TYPE_AXFR);
   dns::tsig::SignParams p;
