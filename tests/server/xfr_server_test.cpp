@@ -92,7 +92,7 @@ std::size_t ptrs(const std::vector<std::string>& records) {
 
 }  // namespace
 
-TEST_CASE("transfer over TCP: unlisted addresses and wrong keys are refused; slow and vanished readers hold up nobody", "[server][xfr]") {
+TEST_CASE("transfer over TCP: unlisted addresses and wrong keys are refused, slow and vanished readers hold up nobody", "[server][xfr]") {
   const unsigned n = 10000;
   const auto port = free_port();
   Serving wgsd("example.com.:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgxfr1 {\n  ns ns1.example.com. 192.0.2.53\n }\n" +
