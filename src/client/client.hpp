@@ -72,6 +72,9 @@ void print_messages(const RunReport& report, bool dry_run, std::ostream& out);
 /// One JSON object for a report.
 void print_json(const RunReport& report, bool dry_run, std::ostream& out);
 
+/// One line for systemd's STATUS= in daemon mode: "wg0: 3 peers, 1 updated, 0 failed".
+std::string status_line(const RunReport& report);
+
 const char* outcome_name(Outcome outcome);
 
 }  // namespace wgsd::client

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 
 #include <cerrno>
 #include <charconv>
@@ -203,7 +204,10 @@ int run(int argc, char** argv) {
   std::mt19937_64 rng(randombytes_random());
   const auto router = client::make_kernel_router();
   int code = 0;
-  for (;;) {
+  // Daemon mode under systemd (Type=notify): ready after the first round, its outcome as STATUS=,
+  // STOPPING=1 on the way out. sd_notify does nothing without NOTIFY_SOCKET.
+  const bool daemon = every.count() != 0;
+  for (bool first = true;; first = false) {
     int sync_code = 0;
     if (sync) {  // first the listing's peers, then the ordinary round sets every peer's endpoint
       auto synced = client::sync_once(options, *sync, sync_state, *wg_backend, signal_fd.get());
@@ -237,11 +241,16 @@ int run(int argc, char** argv) {
     if (options.json) client::print_json(report, options.dry_run, std::cout);
     std::cout.flush();
     code = std::max(report.exit_code(), sync_code);
-    if (stop || every.count() == 0) break;
+    if (daemon) sd_notify(0, ((first ? "READY=1\nSTATUS=" : "STATUS=") + client::status_line(report)).c_str());
+    if (stop || !daemon) break;
     // ±10% jitter, so a fleet of clients started together does not ask in lockstep.
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
-    if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng)))) return 0;
+    if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng)))) {
+      sd_notify(0, "STOPPING=1");
+      return 0;
+    }
   }
+  if (daemon) sd_notify(0, "STOPPING=1");
   return code;
 }
 

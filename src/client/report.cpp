@@ -81,4 +81,16 @@ void print_json(const RunReport& report, bool dry_run, std::ostream& out) {
   out << "]}\n";
 }
 
+std::string status_line(const RunReport& report) {
+  if (report.device_failed || report.round_failed) return report.device + ": " + report.error;
+  std::size_t updated = 0;
+  std::size_t failed = 0;
+  for (const auto& p : report.peers) {
+    if (p.outcome == Outcome::updated) ++updated;
+    if (p.outcome == Outcome::lookup_failed || p.outcome == Outcome::refused || p.outcome == Outcome::write_failed) ++failed;
+  }
+  return report.device + ": " + std::to_string(report.peers.size()) + " peers, " + std::to_string(updated) + " updated, " +
+         std::to_string(failed) + " failed";
+}
+
 }  // namespace wgsd::client

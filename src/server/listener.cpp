@@ -172,12 +172,26 @@ Listener::~Listener() { stop(); }
 
 void Listener::spawn() {
   threads_.reserve(udp_.size() + 1);
+  // Each thread counts itself out when its loop returns, so that alive() sees one gone.
+  auto counted = [this](auto body) {
+    ++running_;
+    try {
+      threads_.push_back(spawn_thread([this, body] {
+        body();
+        --running_;
+      }));
+    } catch (...) {
+      --running_;
+      throw;
+    }
+    ++spawned_;
+  };
   for (auto& sockets : udp_) {
     std::vector<int> fds;
     for (auto& s : sockets) fds.push_back(s.get());
-    threads_.push_back(spawn_thread([this, fds] { udp_worker(fds); }));
+    counted([this, fds] { udp_worker(fds); });
   }
-  threads_.push_back(spawn_thread([this] { tcp_loop(); }));
+  counted([this] { tcp_loop(); });
 }
 
 void Listener::open() noexcept {

@@ -54,6 +54,11 @@ public:
   void stop();
   /// `log` and `errors` change without rebinding (a reload).
   void set_logging(bool log, bool errors);
+  /// Every thread spawn() made is still running (false before spawn() and after stop()).
+  [[nodiscard]] bool alive() const noexcept {
+    const auto n = running_.load();
+    return n > 0 && n == spawned_.load();
+  }
   /// UDP worker threads (one socket per address each).
   [[nodiscard]] unsigned udp_workers() const noexcept { return static_cast<unsigned>(udp_.size()); }
   /// UDP replies the kernel refused to send (unreachable, filtered, no buffer), since the start.
@@ -76,6 +81,8 @@ private:
   std::atomic<bool> log_queries_;
   std::atomic<bool> log_errors_;
   std::atomic<std::uint64_t> send_failures_{0};
+  std::atomic<std::size_t> spawned_{0};  // threads spawn() made
+  std::atomic<std::size_t> running_{0};  // of them, those whose function has not returned
 };
 
 }  // namespace wgsd::server

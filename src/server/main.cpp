@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "server/config.hpp"
+#include "server/notify.hpp"
 #include "server/reload.hpp"
 #include "server/server.hpp"
 #include "util/duration.hpp"
@@ -72,6 +73,10 @@ int main(int argc, char** argv) {
     server.start();
     wgsd::server::log_serving(config, log);
     wgsd::server::Reloader reloader(conf, std::move(text), config, server, log);
+    // Every zone has its first snapshot (published unloaded, answering SERVFAIL, when its device
+    // could not be read): the server answers, and systemd hears so.
+    wgsd::server::Notifier notifier(log);
+    notifier.ready(server);
     for (;;) {
       int sig = 0;
       if (const auto interval = reloader.interval()) {
@@ -87,10 +92,13 @@ int main(int argc, char** argv) {
       }
       if (sig == SIGHUP) {
         log.info("SIGHUP: re-reading " + conf);
+        notifier.reloading();
         reloader.check(true);
+        notifier.ready(server);
         continue;
       }
       log.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");
+      notifier.stopping();
       break;
     }
     server.stop();

@@ -152,6 +152,27 @@ void PeerCache::commit() noexcept {
   }
   staged_.clear();
   staged_acls_.clear();
+  count();
+}
+
+void PeerCache::count() noexcept {
+  std::size_t loaded = 0;
+  std::size_t published = 0;
+  for (const auto& s : zones_) {
+    if (!s.zone || !s.zone->loaded) continue;
+    ++loaded;
+    published += s.zone->published;
+  }
+  loaded_.store(loaded, std::memory_order_relaxed);
+  published_.store(published, std::memory_order_relaxed);
+}
+
+bool PeerCache::alive(std::chrono::microseconds stall) const noexcept {
+  if (!running_.load()) return false;
+  const std::int64_t since = refreshing_since_.load();
+  if (since == 0) return true;
+  const auto busy = std::chrono::steady_clock::now() - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
+  return busy < stall;
 }
 
 void PeerCache::set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Policy> policy) {
@@ -245,12 +266,22 @@ void PeerCache::refresh(bool force) {
   for (std::size_t h = 0; h < holders_.size(); ++h) {
     if (changed[h]) publish(h);
   }
+  count();
 }
 
 void PeerCache::spawn() {
   stop_ = false;
   open_ = false;
-  thread_ = spawn_thread([this] { run(); });
+  running_ = true;
+  try {
+    thread_ = spawn_thread([this] {
+      run();
+      running_ = false;
+    });
+  } catch (...) {
+    running_ = false;
+    throw;
+  }
 }
 
 void PeerCache::open() noexcept {
@@ -288,7 +319,9 @@ void PeerCache::run() {
     {
       const std::lock_guard refreshing(refresh_mutex_);
       if (stop_) return;  // stopped while a reload held it
+      refreshing_since_.store(std::chrono::steady_clock::now().time_since_epoch().count());
       refresh();
+      refreshing_since_.store(0);
     }
     lock.lock();
   }

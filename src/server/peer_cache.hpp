@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -113,6 +114,18 @@ public:
   void request_stop() noexcept;
   void stop();
 
+  /// Counts for the status line, as of the last publish. Any thread may ask.
+  struct Tally {
+    std::size_t zones{};
+    std::size_t loaded{};     ///< zones whose device has been read once
+    std::size_t published{};  ///< peers published, over every zone
+  };
+  [[nodiscard]] Tally tally() const noexcept {
+    return {zones_.size(), loaded_.load(std::memory_order_relaxed), published_.load(std::memory_order_relaxed)};
+  }
+  /// The thread has been spawned and has not ended, and is not in one refresh for `stall` or longer.
+  [[nodiscard]] bool alive(std::chrono::microseconds stall) const noexcept;
+
 private:
   struct State {
     ZoneConfig config;
@@ -133,6 +146,8 @@ private:
   bool install(State& s, wg::Device& device, wg::Clock::time_point now);
   void run();
   void sweep();
+  /// Recounts what tally() reports (by the thread that changed the zones).
+  void count() noexcept;
 
   std::vector<State> zones_;
   // Replaced snapshots, kept until no reader holds them and freed here: dropping a 100,000-peer
@@ -153,6 +168,10 @@ private:
   std::condition_variable wake_;
   std::atomic<bool> stop_{};
   std::atomic<bool> open_{};
+  std::atomic<bool> running_{};                  // spawned and run() has not returned
+  std::atomic<std::int64_t> refreshing_since_{0};  // steady_clock ticks when a refresh began; 0 between refreshes
+  std::atomic<std::size_t> loaded_{0};
+  std::atomic<std::size_t> published_{0};
 };
 
 }  // namespace wgsd::server

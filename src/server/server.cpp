@@ -177,11 +177,15 @@ void Server::reload(const ServerConfig& config) {
     cache->commit();
     cache_->request_stop();
   }
-  cache_->stop();
-  cache_ = std::move(cache);
-  cache_->open();
+  {
+    const std::lock_guard swapping(swap_mutex_);
+    cache_->stop();
+    cache_ = std::move(cache);
+    cache_->open();
+  }
 
   // 3. New sockets answer, kept ones log as now configured, those no longer configured close.
+  const std::lock_guard swapping(swap_mutex_);
   for (std::size_t i = 0; i < n; ++i) {
     if (kept[i] != nullptr) {
       next[i].holder = std::move(kept[i]->holder);
@@ -195,6 +199,23 @@ void Server::reload(const ServerConfig& config) {
     if (old.listener) old.listener->stop();
   }
   groups_ = std::move(next);
+}
+
+Server::Summary Server::summary() const {
+  const std::lock_guard swapping(swap_mutex_);
+  Summary s;
+  if (!cache_) return s;
+  const auto t = cache_->tally();
+  s.zones = t.zones;
+  s.loaded = t.loaded;
+  s.published = t.published;
+  return s;
+}
+
+bool Server::alive(std::chrono::microseconds stall) const {
+  const std::lock_guard swapping(swap_mutex_);
+  if (!cache_ || !cache_->alive(stall)) return false;
+  return std::all_of(groups_.begin(), groups_.end(), [](const Group& g) { return g.listener && g.listener->alive(); });
 }
 
 }  // namespace wgsd::server

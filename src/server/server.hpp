@@ -3,7 +3,9 @@
 // a zone is answered only on the addresses its own block binds (every address without `bind`).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "server/config.hpp"
@@ -35,6 +37,17 @@ public:
   /// made, an address that cannot be bound) this throws and the running configuration is untouched.
   void reload(const ServerConfig& config);
 
+  /// What the server publishes now, for the status line. Any thread may ask, during a reload too.
+  struct Summary {
+    std::size_t zones{};      ///< zones served
+    std::size_t loaded{};     ///< of them, those whose device has been read once
+    std::size_t published{};  ///< peers published, over every zone
+  };
+  [[nodiscard]] Summary summary() const;
+  /// Whether the refresher is running and not stuck in one refresh for `stall` or longer, and
+  /// every listener thread is running. Any thread may ask, during a reload too.
+  [[nodiscard]] bool alive(std::chrono::microseconds stall) const;
+
 private:
   /// The sockets of one port and set of addresses, and the zones they answer.
   struct Group {
@@ -56,6 +69,7 @@ private:
   ServerLimits limits_;
   std::vector<Group> groups_;
   std::unique_ptr<PeerCache> cache_;
+  mutable std::mutex swap_mutex_;  // held while reload() replaces groups_ or cache_, and by summary() and alive()
 };
 
 /// The default factory: the backend the zone's `backend` option names.
