@@ -31,3 +31,5 @@ install(FILES README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES docs/client.md docs/corefile.md docs/limits.md docs/performance.md docs/records.md docs/security.md docs/performance.png
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES Corefile.example dist/default/wgsd-client-wg0 DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(FILES man/wgsd-server.8 man/wgsd-client.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES man/wgsd-corefile.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)

@@ -9,6 +9,7 @@ packages=(
   wireguard-go wireguard-tools iproute2 iptables
   dnsutils ldnsutils knot knot-dnsutils nsd iputils-ping procps
   clang libclang-rt-14-dev
+  systemd mandoc man-db debhelper dpkg-dev fakeroot lintian
 )
 
 missing=()
