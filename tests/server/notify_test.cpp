@@ -119,7 +119,7 @@ TEST_CASE("wgsd-server pings the systemd watchdog at half of WATCHDOG_USEC", "[s
   CHECK(server.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("Server::alive is false while the refresher is stuck in a device read; summary counts zones and published peers", "[server][notify]") {
+TEST_CASE("Server::alive is false while the refresher is stuck in a device read, and summary() counts zones and published peers", "[server][notify]") {
   FakeBackend backend;
   backend.put(reference_device());
   Gate gate;
