@@ -28,8 +28,9 @@ install(FILES dist/systemd/wgsd-client@.timer DESTINATION ${WGSD_SYSTEMD_UNITDIR
 install(TARGETS wgsd-server wgsd-client RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(FILES Corefile.example DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/wgsd RENAME Corefile)
 install(FILES README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(FILES docs/client.md docs/corefile.md docs/limits.md docs/performance.md docs/records.md docs/security.md docs/performance.png
-        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Every page of docs/, as the README links them.
+file(GLOB wgsd_docs CONFIGURE_DEPENDS docs/*.md docs/*.png)
+install(FILES ${wgsd_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES Corefile.example dist/default/wgsd-client-wg0 DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(FILES man/wgsd-server.8 man/wgsd-client.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES man/wgsd-corefile.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
