@@ -384,6 +384,8 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   const std::string_view asked = query.has_question ? qname : std::string_view("\0", 1);
   const std::span<const std::uint8_t> qname_wire(reinterpret_cast<const std::uint8_t*>(qname.data()), qname.size());
   const AclAction action = zones.acl ? zones.acl->decide(ctx.source, query.has_question ? query.qtype : 0, asked) : AclAction::allow;
+  info.acl_checked = zones.acl != nullptr;
+  info.acl = action;
   if (action == AclAction::drop) {
     info.dropped_by_acl = true;
     return 0;
@@ -391,9 +393,15 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   std::optional<tsig::Record> rec;  // outlives r's use of it
   const tsig::Key* signed_with = nullptr;  // the request's key, once verified
   if (query.tsig) {
-    if (policy == nullptr) return r.unsigned_error(query.has_question, tsig::badkey);
+    if (policy == nullptr) {
+      info.tsig_error = tsig::badkey;
+      return r.unsigned_error(query.has_question, tsig::badkey);
+    }
     rec = tsig::read_record(q, query.tsig_owner);
-    if (!rec) return r.error(rcode::formerr, query.has_question);
+    if (!rec) {
+      info.tsig_error = rcode::formerr;
+      return r.error(rcode::formerr, query.has_question);
+    }
     const std::uint64_t now = ctx.now != 0 ? ctx.now : static_cast<std::uint64_t>(std::time(nullptr));
     // Only the keys of the `tsig` that governs the name count; a message without a question is
     // judged as one for the root.
@@ -407,11 +415,12 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
         info.transfer_time = now;
         info.transfer_fudge = fudge;
         break;
-      case tsig::Check::formerr: return r.error(rcode::formerr, query.has_question);
-      case tsig::Check::badkey: return r.unsigned_error(query.has_question, tsig::badkey);
-      case tsig::Check::badsig: return r.unsigned_error(query.has_question, tsig::badsig);
-      case tsig::Check::badtrunc: return r.unsigned_error(query.has_question, tsig::badtrunc);
+      case tsig::Check::formerr: info.tsig_error = rcode::formerr; return r.error(rcode::formerr, query.has_question);
+      case tsig::Check::badkey: info.tsig_error = tsig::badkey; return r.unsigned_error(query.has_question, tsig::badkey);
+      case tsig::Check::badsig: info.tsig_error = tsig::badsig; return r.unsigned_error(query.has_question, tsig::badsig);
+      case tsig::Check::badtrunc: info.tsig_error = tsig::badtrunc; return r.unsigned_error(query.has_question, tsig::badtrunc);
       case tsig::Check::badtime:
+        info.tsig_error = tsig::badtime;
         r.sign_with(*key, *rec, now, fudge, tsig::badtime);
         return r.error(rcode::notauth, query.has_question);
     }
@@ -458,6 +467,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     return 0;
   }
   const LookupResult found = lookup(zones, qname, query.qtype);
+  info.zone = found.zone;
   switch (found.outcome) {
     case Outcome::refused: return r.error(rcode::refused, true);
     case Outcome::servfail: return r.error(rcode::servfail, true);

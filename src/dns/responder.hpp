@@ -52,6 +52,11 @@ struct ResponseInfo {
   const tsig::Key* transfer_key{};
   std::uint64_t transfer_time{};
   std::uint16_t transfer_fudge{};
+  // For the metrics:
+  const Zone* zone{};              ///< the zone the answer came from; null when none was looked up
+  bool acl_checked{};              ///< an `acl` applies here and decided `acl`
+  AclAction acl{AclAction::allow};
+  std::uint16_t tsig_error{};      ///< a signed query refused: BADSIG, BADKEY, BADTIME, BADTRUNC, or FORMERR (malformed)
 };
 
 inline constexpr std::size_t max_message = 65535;

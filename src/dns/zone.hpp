@@ -242,6 +242,8 @@ struct ZoneSet {
   std::shared_ptr<const Acl> acl;
   std::shared_ptr<const tsig::Policy> tsig;   ///< keys and rules of the `tsig` directives; null: none
   std::shared_ptr<const TransferPolicy> transfer;  ///< the `transfer` directives; null: no transfers
+  /// Per zone: the label slot the server's metrics count it under (empty: all count as no zone).
+  std::vector<std::uint8_t> metric_slots;
   /// The zone whose apex is the longest label-wise suffix of the lower-case wire name, or nullptr;
   /// `apex_offset` receives where the apex starts inside `wire`.
   const Zone* match(std::string_view wire, std::size_t& apex_offset) const;

@@ -12,12 +12,7 @@
 namespace wgsd::server {
 namespace {
 
-// Directives planned for later versions (access control, TSIG, zone transfers, metrics, health
-// checks; see docs/corefile.md): named, so they are refused clearly rather than reported as typos
-// or, worse, silently ignored.
 constexpr std::chrono::milliseconds default_reload_interval{30000};  // CoreDNS's default
-
-const std::set<std::string> not_yet = {"prometheus", "health"};
 
 // Whether two blocks' `bind` lists (empty: every address) share an address they listen on.
 bool listen_together(const std::vector<wg::IpAddress>& a, const std::vector<wg::IpAddress>& b) {
@@ -239,6 +234,34 @@ ZoneConfig parse_wgsd(const Directive& d) {
   return z;
 }
 
+// `prometheus [ADDRESS]`, `health [ADDRESS] { lameduck DURATION }`, `ready [ADDRESS]`,
+// `status [ADDRESS]`, with CoreDNS's default addresses.
+void parse_http(const Directive& d, BlockConfig& b) {
+  const std::string& name = d.name.text;
+  const std::string prefix = name + ": ";
+  HttpConfig h;
+  h.where = d.name.where();
+  const char* fallback = nullptr;
+  if (name == "prometheus") h.kind = HttpConfig::Kind::metrics, fallback = "localhost:9153";
+  else if (name == "health") h.kind = HttpConfig::Kind::health, fallback = ":8080";
+  else if (name == "ready") h.kind = HttpConfig::Kind::ready, fallback = ":8181";
+  else h.kind = HttpConfig::Kind::status, fallback = "localhost:8053";
+  expect_args(d, 0, 1, prefix, "[ADDRESS]");
+  const std::string text = d.args.empty() ? fallback : d.args[0].text;
+  const auto address = HttpAddress::parse(text);
+  if (!address) fail(d.args[0], prefix + "ADDRESS must be HOST:PORT such as " + fallback + ", [::1]:" + std::string(fallback).substr(std::string(fallback).rfind(':') + 1) + " or :PORT, got " + quoted(text));
+  h.address = *address;
+  if (h.kind != HttpConfig::Kind::health) no_block(d, prefix);
+  for (const auto& o : d.block) {
+    if (o.name.text != "lameduck") fail(o.name, "unknown property " + quoted(o.name.text) + " in health block (expected lameduck)");
+    if (b.lameduck) fail(o.name, "health: lameduck: given twice");
+    no_block(o, "health: lameduck: ");
+    expect_args(o, 1, 1, "health: lameduck: ", "DURATION");
+    b.lameduck = duration_arg(o.args[0], "health: lameduck: ");
+  }
+  b.http.push_back(h);
+}
+
 BlockConfig parse_block(const ServerBlock& sb) {
   BlockConfig b;
   b.where = sb.keys.front().where();
@@ -269,8 +292,11 @@ BlockConfig parse_block(const ServerBlock& sb) {
       b.transfer.push_back(parse_transfer(d, b.zones));
       continue;
     }
-    if (not_yet.count(name)) fail(d.name, name + ": not supported yet");
     if (!seen.insert(name).second) fail(d.name, name + ": given twice in one server block");
+    if (name == "prometheus" || name == "health" || name == "ready" || name == "status") {
+      parse_http(d, b);
+      continue;
+    }
     if (name == "bind") {
       no_block(d, "bind: ");
       expect_args(d, 1, SIZE_MAX, "bind: ", "ADDRESS...");
@@ -353,9 +379,20 @@ ServerConfig parse_config(std::string_view text, const std::string& file) {
   const auto blocks = parse_corefile(text, file);
   if (blocks.empty()) throw ConfigError(file + ": no server blocks: nothing to serve");
   std::string reload_where;
+  std::string lameduck_where;
   for (const auto& sb : blocks) {
     config.blocks.push_back(parse_block(sb));
     const auto& b = config.blocks.back();
+    config.http.insert(config.http.end(), b.http.begin(), b.http.end());
+    if (b.lameduck) {
+      const auto& health = *std::find_if(b.http.begin(), b.http.end(), [](const HttpConfig& h) { return h.kind == HttpConfig::Kind::health; });
+      // One process stops once: two different delays would be a silent guess.
+      if (config.lameduck && *config.lameduck != *b.lameduck) {
+        throw ConfigError(health.where + ": health: lameduck differs from the one at " + lameduck_where + " (one process, one delay)");
+      }
+      config.lameduck = b.lameduck;
+      lameduck_where = health.where;
+    }
     if (b.reload) {
       // One process, one Corefile, one interval: two different ones would be a silent guess.
       if (config.reload && *config.reload != *b.reload) {

@@ -12,6 +12,7 @@
 #include "dns/zone_build.hpp"
 #include "server/corefile.hpp"
 #include "server/pool_config.hpp"
+#include "server/http.hpp"
 #include "server/publish.hpp"
 #include "server/transfer_config.hpp"
 #include "server/tsig_keys.hpp"
@@ -35,6 +36,15 @@ struct ZoneConfig {
   }
 };
 
+/// One `prometheus`, `health`, `ready` or `status` directive.
+struct HttpConfig {
+  enum class Kind { metrics, health, ready, status };
+  Kind kind{Kind::metrics};
+  HttpAddress address;
+  std::string where;  ///< "Corefile:7", for messages
+  friend bool operator==(const HttpConfig&, const HttpConfig&) = default;
+};
+
 /// One server block.
 struct BlockConfig {
   std::vector<std::string> zones;             ///< the block's keys, normalised ("." for all)
@@ -48,6 +58,8 @@ struct BlockConfig {
   std::vector<dns::AclRule> acl;              ///< `acl` directives in order; empty: everybody may ask
   std::vector<TsigConfig> tsig;               ///< `tsig` directives, in order
   std::vector<TransferConfig> transfer;       ///< `transfer` directives, in order
+  std::vector<HttpConfig> http;               ///< `prometheus`, `health`, `ready`, `status`
+  std::optional<std::chrono::milliseconds> lameduck;  ///< `health { lameduck DURATION }`
   std::string where;
 };
 
@@ -56,6 +68,10 @@ struct ServerConfig {
   /// `reload [INTERVAL]` in any block: how often the Corefile is checked for changes. It applies to
   /// the whole process, as in CoreDNS; nullopt: only SIGHUP re-reads it.
   std::optional<std::chrono::milliseconds> reload;
+  /// Every HTTP directive of every block; one listener per address serves all that name it.
+  std::vector<HttpConfig> http;
+  /// How long DNS goes on being answered after SIGTERM (`health { lameduck }`); nullopt: stop at once.
+  std::optional<std::chrono::milliseconds> lameduck;
 };
 
 /// Parses and validates a whole Corefile. Throws ConfigError whose message names the file, line,

@@ -139,14 +139,35 @@ std::size_t reply_control(const wg::IpAddress& local, char* buf, std::size_t cap
 
 }  // namespace
 
-Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log)
+// The blocks a thread counts into, one per address it answers on, given back when it ends.
+class CountingBlocks {
+public:
+  CountingBlocks(metrics::Registry* registry, const std::vector<std::string>& labels) : registry_(registry) {
+    if (registry_ == nullptr) return;
+    for (const auto& l : labels) blocks_.push_back(registry_->acquire(l));
+  }
+  ~CountingBlocks() {
+    for (auto* b : blocks_) registry_->release(b);
+  }
+  CountingBlocks(const CountingBlocks&) = delete;
+  CountingBlocks& operator=(const CountingBlocks&) = delete;
+  [[nodiscard]] metrics::Block* at(std::size_t i) const { return i < blocks_.size() ? blocks_[i] : nullptr; }
+
+private:
+  metrics::Registry* registry_;
+  std::vector<metrics::Block*> blocks_;
+};
+
+Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log, metrics::Registry* metrics)
     : options_(std::move(options)),
       holder_(holder),
       log_(log),
       stop_event_(checked(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")),
       epoll_(checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
       log_queries_(options_.log),
-      log_errors_(options_.errors) {
+      log_errors_(options_.errors),
+      metrics_(metrics),
+      count_(options_.count) {
   std::vector<wg::IpAddress> addresses = options_.addresses;
   const bool wildcard = addresses.empty();
   if (wildcard) addresses = {wg::IpAddress(), wg::IpAddress::v6({})};
@@ -156,6 +177,7 @@ Listener::Listener(ListenerOptions options, const SnapshotHolder& holder, Log& l
     try {
       for (unsigned w = 0; w < workers; ++w) udp_[w].push_back(open_socket(a, options_.port, SOCK_DGRAM));
       tcp_.push_back(open_socket(a, options_.port, SOCK_STREAM));
+      labels_.push_back(metrics::server_label(wildcard || a.is_unspecified() ? std::nullopt : std::optional(a), options_.port));
     } catch (const std::exception&) {
       // A host without IPv6 still serves IPv4 when no address was named.
       if (!(a.is_v6() && (wildcard || (options_.ipv6_optional && a == wg::IpAddress::v6({}))))) throw;
@@ -216,6 +238,7 @@ void Listener::stop() {
 void Listener::udp_worker(std::vector<int> fds) {
   open_.wait(false);
   SnapshotHolder::Reader reader(holder_);
+  const CountingBlocks blocks(metrics_, labels_);
   struct Slot {
     std::array<std::uint8_t, udp_query_max> in;
     std::array<std::uint8_t, dns::max_udp_payload> out;
@@ -282,6 +305,9 @@ void Listener::udp_worker(std::vector<int> fds) {
       // cache, and asked together the misses overlap.
       if (n > 1) dns::prefetch(std::span(asked).first(static_cast<std::size_t>(n)), zones);
       unsigned replies = 0;
+      // Each query's time is the time its answer took: one clock read per query, only when counting.
+      metrics::Block* block = count_.load(std::memory_order_relaxed) ? blocks.at(f) : nullptr;
+      auto mark = block != nullptr ? SteadyClock::now() : SteadyClock::time_point{};
       for (int i = 0; i < n; ++i) {
         Slot& s = slots[static_cast<std::size_t>(i)];
         // The clock and the peer's text form are only for the log: not read when it is off.
@@ -289,6 +315,13 @@ void Listener::udp_worker(std::vector<int> fds) {
         dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr), reinterpret_cast<const sockaddr*>(&s.peer)};
         dns::ResponseInfo info;
         const std::size_t size = dns::respond(asked[static_cast<std::size_t>(i)], zones, ctx, s.out, &info);
+        if (block != nullptr && (size != 0 || info.dropped_by_acl)) {
+          const auto now = SteadyClock::now();
+          const auto took = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - mark).count());
+          mark = now;
+          metrics::count(*block, zones, asked[static_cast<std::size_t>(i)], info,
+                         {dns::Transport::udp, s.peer.ss_family, asked[static_cast<std::size_t>(i)].size(), size, took});
+        }
         if (size == 0 && info.dropped_by_acl) continue;  // as configured: nothing is wrong
         if (size == 0) {
           const auto remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&s.peer), in[static_cast<std::size_t>(i)].msg_hdr.msg_namelen);
@@ -348,19 +381,22 @@ void Listener::tcp_loop() {
     // A zone transfer in progress: its messages are made as the output drains, and the queries
     // that follow it on this connection wait until it is done.
     std::unique_ptr<dns::TransferStream> xfr;
+    std::size_t address{};    // index of the listening socket: the `server` label
   };
   SnapshotHolder::Reader reader(holder_);
+  const CountingBlocks blocks(metrics_, labels_);
   const int ep = epoll_.get();
   // Kept open to accept and close a connection when the process is out of descriptors.
   wg::UniqueFd spare(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   std::unordered_map<int, Conn> conns;
   std::vector<std::uint8_t> response(dns::max_message);
 
-  auto is_listener = [&](int fd) {
-    for (auto& l : tcp_) {
-      if (l.get() == fd) return true;
+  // The index of a listening socket, or -1.
+  auto listener_index = [&](int fd) -> int {
+    for (std::size_t i = 0; i < tcp_.size(); ++i) {
+      if (tcp_[i].get() == fd) return static_cast<int>(i);
     }
-    return false;
+    return -1;
   };
   auto close_conn = [&](int fd) { conns.erase(fd); };  // UniqueFd closes; epoll forgets closed fds
   // False when epoll refused (no memory): the connection cannot be served and is closed.
@@ -419,6 +455,11 @@ void Listener::tcp_loop() {
       dns::ResponseInfo info;
       const std::size_t size = dns::respond(query, zones, {dns::Transport::tcp, c.local, reinterpret_cast<const sockaddr*>(&c.peer)}, response, &info);
       pos += 2 + len;
+      if (metrics::Block* block = blocks.at(c.address);
+          block != nullptr && count_.load(std::memory_order_relaxed) && (size != 0 || info.dropped_by_acl || info.transfer != nullptr)) {
+        const auto took = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count());
+        metrics::count(*block, zones, query, info, {dns::Transport::tcp, c.peer.ss_family, query.size(), size, took});
+      }
       if (size == 0 && info.transfer != nullptr) {
         c.xfr = dns::open_transfer(query, zones, info);
         if (log_queries_.load(std::memory_order_relaxed) && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
@@ -446,7 +487,7 @@ void Listener::tcp_loop() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[static_cast<std::size_t>(i)].data.fd;
       if (fd == stop_event_.get()) return;
-      if (is_listener(fd)) {
+      if (const int listening = listener_index(fd); listening >= 0) {
         for (;;) {
           sockaddr_storage peer{};
           socklen_t plen = sizeof peer;
@@ -487,6 +528,7 @@ void Listener::tcp_loop() {
           conn.last = now;
           conn.remote = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), plen);
           conn.peer = peer;
+          conn.address = static_cast<std::size_t>(listening);
           sockaddr_storage local{};
           socklen_t llen = sizeof local;
           if (::getsockname(c.get(), reinterpret_cast<sockaddr*>(&local), &llen) == 0) {

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/dns_metrics.hpp"
 #include "server/peer_cache.hpp"
 #include "server/query_log.hpp"
 #include "wg/unique_fd.hpp"
@@ -26,6 +27,7 @@ struct ListenerOptions {
   bool errors{};                                         ///< log dropped and malformed queries
   std::shared_ptr<const dns::Acl> acl;                   ///< who may ask here (the blocks' `acl`); null: everybody
   bool ipv6_optional{};                                  ///< `::` among `addresses` may fail (a host without IPv6), as with the wildcard
+  bool count{};                                          ///< count every query into the metrics (`prometheus`)
 };
 
 namespace testing {
@@ -40,8 +42,9 @@ inline std::atomic<bool> no_ipv6{false};
 
 class Listener {
 public:
-  /// Binds every socket at once; throws std::runtime_error naming the address on failure.
-  Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log);
+  /// Binds every socket at once; throws std::runtime_error naming the address on failure. With
+  /// `metrics`, each thread counts its queries into a block of its own while `count` is set.
+  Listener(ListenerOptions options, const SnapshotHolder& holder, Log& log, metrics::Registry* metrics = nullptr);
   ~Listener();
   void start() {
     spawn();
@@ -59,6 +62,8 @@ public:
     const auto n = running_.load();
     return n > 0 && n == spawned_.load();
   }
+  /// `prometheus` turned on or off (a reload).
+  void set_counting(bool count) noexcept { count_.store(count, std::memory_order_relaxed); }
   /// UDP worker threads (one socket per address each).
   [[nodiscard]] unsigned udp_workers() const noexcept { return static_cast<unsigned>(udp_.size()); }
   /// UDP replies the kernel refused to send (unreachable, filtered, no buffer), since the start.
@@ -80,6 +85,9 @@ private:
   std::atomic<bool> open_{false};
   std::atomic<bool> log_queries_;
   std::atomic<bool> log_errors_;
+  metrics::Registry* metrics_;
+  std::vector<std::string> labels_;  // per address (index of tcp_ and of each worker's UDP sockets): the `server` label
+  std::atomic<bool> count_;
   std::atomic<std::uint64_t> send_failures_{0};
   std::atomic<std::size_t> spawned_{0};  // threads spawn() made
   std::atomic<std::size_t> running_{0};  // of them, those whose function has not returned

@@ -99,6 +99,13 @@ int main(int argc, char** argv) {
       }
       log.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");
       notifier.stopping();
+      if (const auto lameduck = reloader.lameduck(); lameduck && sig == SIGTERM) {
+        // `health { lameduck }`: a load balancer sees the shutdown coming while queries are still
+        // answered; a second signal ends the wait.
+        log.info("lameduck: answering for " + std::to_string(lameduck->count()) + "ms more");
+        const timespec wait{static_cast<time_t>(lameduck->count() / 1000), static_cast<long>(lameduck->count() % 1000) * 1000000L};
+        (void)sigtimedwait(&signals, nullptr, &wait);
+      }
       break;
     }
     server.stop();

@@ -58,6 +58,26 @@ PeerCache::PeerCache(std::vector<ZoneConfig> zones, std::vector<std::vector<std:
 
 PeerCache::~PeerCache() { stop(); }
 
+void PeerCache::observe(ZoneStats* stats, metrics::Registry* metrics) {
+  stats_ = stats;
+  for (auto& s : zones_) s.metric_slot = metrics != nullptr ? metrics->zone_slot(s.config.settings.zone) : 0;
+}
+
+std::shared_ptr<dns::ZoneSet> PeerCache::zone_set(std::size_t h) const {
+  auto set = std::make_shared<dns::ZoneSet>();
+  for (const std::size_t z : members_[h]) {
+    set->zones.push_back(zones_[z].zone);
+    set->metric_slots.push_back(zones_[z].metric_slot);
+  }
+  if (h < tsig_.size()) set->tsig = tsig_[h];
+  if (h < transfer_.size()) set->transfer = transfer_[h];
+  return set;
+}
+
+void PeerCache::report_snapshot(const State& s, bool built) {
+  if (stats_ != nullptr && s.zone) stats_->snapshot(s.config.settings.zone, s.config.device, s.zone->serial, s.zone->loaded, built);
+}
+
 void PeerCache::load(const PeerCache* previous) {
   // The zones `previous` answers with data, looked at while its refresher is between refreshes.
   std::vector<std::string> served;
@@ -111,14 +131,13 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
       s.zone = same->zone;
       s.failing = same->failing;
       s.pools = same->pools;
+      report_snapshot(s, false);
       continue;
     }
     // Data published under other settings is never shown under these: unloaded until read.
     s.zone = dns::build_empty_zone(s.config.settings, serial);
-    if (s.read) {
-      install(s, *s.read, s.read_at);
-      s.due = now + s.config.refresh;
-    }
+    if (!s.read || !install(s, *s.read, s.read_at)) report_snapshot(s, false);
+    if (s.read) s.due = now + s.config.refresh;
     s.read.reset();
   }
   if (previous != nullptr) {
@@ -135,11 +154,8 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
   staged_.clear();
   if (acls.size() != holders_.size()) acls.clear();
   for (std::size_t h = 0; h < holders_.size(); ++h) {
-    auto set = std::make_shared<dns::ZoneSet>();
-    for (const std::size_t z : members_[h]) set->zones.push_back(zones_[z].zone);
+    auto set = zone_set(h);
     set->acl = acls.empty() ? holders_[h]->acl() : acls[h];
-    if (h < tsig_.size()) set->tsig = tsig_[h];
-    if (h < transfer_.size()) set->transfer = transfer_[h];
     staged_.push_back(std::move(set));
   }
   staged_acls_ = std::move(acls);
@@ -186,10 +202,7 @@ void PeerCache::set_transfer(std::size_t holder, std::shared_ptr<const dns::Tran
 }
 
 void PeerCache::publish(std::size_t holder) {
-  auto set = std::make_shared<dns::ZoneSet>();
-  if (holder < tsig_.size()) set->tsig = tsig_[holder];
-  if (holder < transfer_.size()) set->transfer = transfer_[holder];
-  for (const std::size_t z : members_[holder]) set->zones.push_back(zones_[z].zone);
+  auto set = zone_set(holder);
   set->acl = holders_[holder]->acl();
   holders_[holder]->publish(std::move(set));
 }
@@ -201,12 +214,23 @@ void PeerCache::sweep() {
 
 wg::Device PeerCache::fetch(State& s) {
   const std::string& device = s.config.device;
-  wg::Device dev = s.backend->get_device(device);
-  if (dev.peers.size() > max_peers_) {
-    throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
-                             std::to_string(max_peers_) + " (--max-peers)");
+  const auto start = std::chrono::steady_clock::now();
+  const auto at = wg::Clock::now();
+  try {
+    wg::Device dev = s.backend->get_device(device);
+    if (dev.peers.size() > max_peers_) {
+      throw std::runtime_error("device '" + device + "' has " + std::to_string(dev.peers.size()) + " peers, more than the limit of " +
+                               std::to_string(max_peers_) + " (--max-peers)");
+    }
+    if (stats_ != nullptr) {
+      const auto peers = classify(s.config.publish, dev, at);
+      stats_->read(s.config.settings.zone, device, std::chrono::steady_clock::now() - start, at, &peers, {});
+    }
+    return dev;
+  } catch (const std::exception& e) {
+    if (stats_ != nullptr) stats_->read(s.config.settings.zone, device, std::chrono::steady_clock::now() - start, at, nullptr, e.what());
+    throw;
   }
-  return dev;
 }
 
 std::optional<wg::Device> PeerCache::read(State& s) {
@@ -239,6 +263,7 @@ bool PeerCache::install(State& s, wg::Device& device, wg::Clock::time_point now)
     if (zone == s.zone) return false;
     retired_.push_back(std::move(s.zone));
     s.zone = std::move(zone);
+    report_snapshot(s, true);
     return true;
   } catch (const std::exception& e) {
     if (!s.failing) {

@@ -14,7 +14,9 @@
 #include "dns/zone_build.hpp"
 #include "server/config.hpp"
 #include "server/pool_health.hpp"
+#include "server/dns_metrics.hpp"
 #include "server/query_log.hpp"
+#include "server/zone_stats.hpp"
 #include "wg/backend.hpp"
 
 namespace wgsd::server {
@@ -74,6 +76,10 @@ public:
   PeerCache(std::vector<ZoneConfig> zones, std::vector<std::vector<std::size_t>> members, std::vector<SnapshotHolder*> holders,
             BackendFactory factory, Log& log, std::size_t max_peers = 1000000);
   ~PeerCache();
+
+  /// Where reads, builds and peer states are reported, and the registry whose zone slots every
+  /// published ZoneSet carries (set before load(); either may be null).
+  void observe(ZoneStats* stats, metrics::Registry* metrics);
 
   /// The TSIG keys and rules every snapshot of `holder` carries (set before take_over()).
   void set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Policy> policy);
@@ -136,7 +142,11 @@ private:
     std::optional<wg::Device> read;  ///< what load() read, until take_over() builds it
     wg::Clock::time_point read_at;
     PoolHealth pools;                ///< the `pool` members' received bytes, across refreshes
+    std::uint8_t metric_slot{};  ///< the zone's label slot in the metrics
   };
+  /// A new ZoneSet for holder `h` with its zones, tsig, transfer policy and metric slots (no acl).
+  std::shared_ptr<dns::ZoneSet> zone_set(std::size_t h) const;
+  void report_snapshot(const State& s, bool built);
   void publish(std::size_t holder);
   /// Reads the zone's device; throws when it cannot be read or has too many peers.
   wg::Device fetch(State& s);
@@ -162,6 +172,7 @@ private:
   std::vector<std::shared_ptr<const dns::TransferPolicy>> transfer_;  // per holder
   Log& log_;
   std::size_t max_peers_;
+  ZoneStats* stats_{};
   std::thread thread_;
   std::mutex mutex_;
   mutable std::mutex refresh_mutex_;  // held by the thread while it refreshes, or by hold()

@@ -29,7 +29,7 @@ void log_serving(const ServerConfig& config, Log& log) {
 }
 
 Reloader::Reloader(std::string path, std::string text, const ServerConfig& config, Server& server, Log& log)
-    : path_(std::move(path)), running_(std::move(text)), judged_(running_), interval_(config.reload), server_(server), log_(log) {}
+    : path_(std::move(path)), running_(std::move(text)), judged_(running_), interval_(config.reload), lameduck_(config.lameduck), server_(server), log_(log) {}
 
 Reloader::Outcome Reloader::check(bool asked) {
   std::string text;
@@ -56,6 +56,7 @@ Reloader::Outcome Reloader::check(bool asked) {
     running_ = std::move(text);
     rejected_ = false;
     interval_ = config.reload;
+    lameduck_ = config.lameduck;
     log_.info("reload: " + path_ + " applied");
     log_serving(config, log_);
     return Outcome::applied;

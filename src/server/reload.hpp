@@ -26,6 +26,8 @@ public:
 
   /// How often the running configuration asks for the file to be checked; nullopt: SIGHUP only.
   [[nodiscard]] std::optional<std::chrono::milliseconds> interval() const { return interval_; }
+  /// How long the running configuration goes on answering after SIGTERM (`health { lameduck }`).
+  [[nodiscard]] std::optional<std::chrono::milliseconds> lameduck() const { return lameduck_; }
 
   enum class Outcome { unchanged, applied, rejected };
   /// Reads the file and applies it if it differs from the running configuration. `asked` (SIGHUP)
@@ -39,6 +41,7 @@ private:
   std::string judged_;    // the last text looked at, good or bad ("" + marker when unreadable)
   bool rejected_{};       // judged_ was refused
   std::optional<std::chrono::milliseconds> interval_;
+  std::optional<std::chrono::milliseconds> lameduck_;
   Server& server_;
   Log& log_;
 };

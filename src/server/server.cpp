@@ -6,6 +6,7 @@
 
 #include "server/acl.hpp"
 #include "dns/transfer.hpp"
+#include "server/ops_pages.hpp"
 #include "dns/tsig.hpp"
 
 namespace wgsd::server {
@@ -69,6 +70,7 @@ Server::Plan Server::plan(const ServerConfig& config) const {
       o.udp_workers = limits_.udp_workers;
       o.max_tcp_connections = limits_.max_tcp_connections;
       o.tcp_idle_timeout = limits_.tcp_idle_timeout;
+      o.count = std::any_of(config.http.begin(), config.http.end(), [](const HttpConfig& h) { return h.kind == HttpConfig::Kind::metrics; });
       // Both unspecified addresses: the listener's wildcard, which goes on without IPv6 on a host
       // that has none.
       if (addresses != std::vector<wg::IpAddress>{any_v4, any_v6}) o.addresses = addresses;
@@ -100,8 +102,68 @@ Server::Plan Server::plan(const ServerConfig& config) const {
   return plan;
 }
 
+void Server::configure_stats(const ServerConfig& config) {
+  zones_.clear();
+  for (const auto& b : config.blocks) {
+    for (const auto& z : b.wgsd) zones_.emplace_back(z.settings.zone, z.device);
+  }
+  stats_.configure(zones_);
+  stats_.keep_peers(std::any_of(config.http.begin(), config.http.end(), [](const HttpConfig& h) { return h.kind == HttpConfig::Kind::status; }));
+}
+
+std::vector<Server::Http> Server::bind_http(const ServerConfig& config) const {
+  std::vector<Http> out;
+  for (const auto& h : config.http) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const Http& x) { return x.address == h.address; });
+    if (it == out.end()) {
+      out.push_back(Http{h.address, {}, nullptr});
+      it = std::prev(out.end());
+      const bool running = std::any_of(http_.begin(), http_.end(), [&](const Http& x) { return x.address == h.address; });
+      if (!running) {
+        static constexpr const char* names[] = {"prometheus", "health", "ready", "status"};
+        try {
+          it->server = std::make_unique<HttpServer>(
+              h.address, HttpRoutes{}, [this](const HttpRoutes& r, std::string_view path) { return serve_http(r, path); }, limits_.http);
+        } catch (const std::exception& e) {
+          throw std::runtime_error(h.where + ": " + names[static_cast<int>(h.kind)] + ": " + e.what());
+        }
+      }
+    }
+    switch (h.kind) {
+      case HttpConfig::Kind::metrics: it->routes.metrics = true; break;
+      case HttpConfig::Kind::health: it->routes.health = true; break;
+      case HttpConfig::Kind::ready: it->routes.ready = true; break;
+      case HttpConfig::Kind::status: it->routes.status = true; break;
+    }
+  }
+  return out;
+}
+
+void Server::switch_http(std::vector<Http> next) {
+  for (auto& h : next) {
+    if (!h.server) {
+      const auto old = std::find_if(http_.begin(), http_.end(), [&](const Http& x) { return x.address == h.address; });
+      h.server = std::move(old->server);
+    }
+    h.server->set_routes(h.routes);
+  }
+  http_ = std::move(next);  // addresses no longer named close here
+}
+
+std::uint16_t Server::http_port(const HttpAddress& address) const {
+  for (const auto& h : http_) {
+    if (h.address == address && h.server) return h.server->port();
+  }
+  return 0;
+}
+
+HttpResponse Server::serve_http(const HttpRoutes& routes, std::string_view path) const {
+  return ops::answer(routes, path, metrics_, stats_);
+}
+
 Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits)
     : factory_(std::move(factory)), log_(log), limits_(limits) {
+  configure_stats(config);
   Plan p = plan(config);
   std::vector<SnapshotHolder*> holders;
   for (auto& options : p.groups) {
@@ -110,11 +172,13 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
     holders.push_back(groups_.back().holder.get());
   }
   cache_ = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), std::move(holders), factory_, log_, limits_.max_peers);
+  cache_->observe(&stats_, &metrics_);
   for (std::size_t g = 0; g < p.tsig.size(); ++g) cache_->set_tsig(g, p.tsig[g]);
   for (std::size_t g = 0; g < p.transfer.size(); ++g) cache_->set_transfer(g, p.transfer[g]);
   cache_->load();
   cache_->take_over();
-  for (auto& g : groups_) g.listener = std::make_unique<Listener>(g.options, *g.holder, log_);
+  for (auto& g : groups_) g.listener = std::make_unique<Listener>(g.options, *g.holder, log_, &metrics_);
+  switch_http(bind_http(config));
 }
 
 Server::~Server() { stop(); }
@@ -125,6 +189,7 @@ void Server::start() {
 }
 
 void Server::stop() {
+  http_.clear();
   for (auto& g : groups_) {
     if (g.listener) g.listener->stop();
   }
@@ -154,12 +219,20 @@ void Server::reload(const ServerConfig& config) {
   //    every new thread (they wait to be opened). An exception leaves nothing changed: new
   //    sockets close and new threads end unopened.
   auto cache = std::make_unique<PeerCache>(std::move(p.zones), std::move(p.members), holders, factory_, log_, limits_.max_peers);
+  cache->observe(&stats_, &metrics_);
   for (std::size_t g = 0; g < p.tsig.size(); ++g) cache->set_tsig(g, p.tsig[g]);
   for (std::size_t g = 0; g < p.transfer.size(); ++g) cache->set_transfer(g, p.transfer[g]);
-  cache->load(cache_.get());
-  for (std::size_t i = 0; i < n; ++i) {
-    // Beside a running socket on the same address (SO_REUSEPORT) they share its queries until it closes.
-    if (kept[i] == nullptr) next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_);
+  std::vector<Http> http;
+  try {
+    cache->load(cache_.get());
+    for (std::size_t i = 0; i < n; ++i) {
+      // Beside a running socket on the same address (SO_REUSEPORT) they share its queries until it closes.
+      if (kept[i] == nullptr) next[i].listener = std::make_unique<Listener>(next[i].options, *next[i].holder, log_, &metrics_);
+    }
+    http = bind_http(config);
+  } catch (...) {
+    stats_.configure(zones_);  // forget the zones the new configuration read
+    throw;
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (kept[i] == nullptr) next[i].listener->spawn();
@@ -191,6 +264,7 @@ void Server::reload(const ServerConfig& config) {
       next[i].holder = std::move(kept[i]->holder);
       next[i].listener = std::move(kept[i]->listener);
       next[i].listener->set_logging(next[i].options.log, next[i].options.errors);
+      next[i].listener->set_counting(next[i].options.count);
     } else {
       next[i].listener->open();
     }
@@ -199,6 +273,9 @@ void Server::reload(const ServerConfig& config) {
     if (old.listener) old.listener->stop();
   }
   groups_ = std::move(next);
+  configure_stats(config);
+  // HTTP addresses: kept ones serve what is configured now, new ones start, the others close.
+  switch_http(std::move(http));
 }
 
 Server::Summary Server::summary() const {

@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/dns_metrics.hpp"
+#include "server/http.hpp"
 #include "server/listener.hpp"
 #include "server/peer_cache.hpp"
+#include "server/zone_stats.hpp"
 
 namespace wgsd::server {
 
@@ -20,6 +23,7 @@ struct ServerLimits {
   std::size_t max_tcp_connections{256};               ///< per listening group; past it the longest-idle one is closed
   std::chrono::milliseconds tcp_idle_timeout{10000};  ///< an idle TCP connection is closed after this
   std::size_t max_peers{1000000};                     ///< a device read with more peers is refused whole
+  HttpLimits http{};                                  ///< connections and timeouts of each HTTP address
 };
 
 class Server {
@@ -47,8 +51,24 @@ public:
   /// Whether the refresher is running and not stuck in one refresh for `stall` or longer, and
   /// every listener thread is running. Any thread may ask, during a reload too.
   [[nodiscard]] bool alive(std::chrono::microseconds stall) const;
+  /// The port an HTTP address of the running configuration is bound to (0: none such).
+  [[nodiscard]] std::uint16_t http_port(const HttpAddress& address) const;
+  /// What the HTTP addresses answer (also for tests).
+  [[nodiscard]] HttpResponse serve_http(const HttpRoutes& routes, std::string_view path) const;
+  [[nodiscard]] const ZoneStats& stats() const noexcept { return stats_; }
 
 private:
+  struct Http {
+    HttpAddress address;
+    HttpRoutes routes;
+    std::unique_ptr<HttpServer> server;
+  };
+  /// The HTTP addresses `config` names, each with what it serves; new ones bound, running ones
+  /// left to switch_http() (server null). Throws "Corefile:7: prometheus: cannot listen on ...".
+  [[nodiscard]] std::vector<Http> bind_http(const ServerConfig& config) const;
+  /// Serves `next` from now on (cannot fail): running addresses kept, the others closed.
+  void switch_http(std::vector<Http> next);
+  void configure_stats(const ServerConfig& config);
   /// The sockets of one port and set of addresses, and the zones they answer.
   struct Group {
     ListenerOptions options;
@@ -67,9 +87,14 @@ private:
   BackendFactory factory_;
   Log& log_;
   ServerLimits limits_;
+  // Before what counts into them: the listeners' threads and the refresher end first.
+  metrics::Registry metrics_;
+  ZoneStats stats_;
+  std::vector<std::pair<std::string, std::string>> zones_;  // (zone, device) of the running configuration
   std::vector<Group> groups_;
   std::unique_ptr<PeerCache> cache_;
   mutable std::mutex swap_mutex_;  // held while reload() replaces groups_ or cache_, and by summary() and alive()
+  std::vector<Http> http_;
 };
 
 /// The default factory: the backend the zone's `backend` option names.

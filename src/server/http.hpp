@@ -1,0 +1,85 @@
+// The HTTP side of wgsd-server (`prometheus`, `health`, `ready`, `status`): one small libmicrohttpd
+// daemon per listening address, with one internal polling thread, bounded connections and
+// timeouts. It never touches the query path: it only reads what the refresher and the workers
+// already counted.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wg/address.hpp"
+
+struct MHD_Daemon;
+
+namespace wgsd::server {
+
+/// Where an HTTP directive listens: "localhost:9153", ":8080" (every address), "[::1]:8181".
+struct HttpAddress {
+  std::optional<wg::IpAddress> ip;  ///< nullopt: every address (IPv6 and IPv4)
+  std::uint16_t port{};             ///< 0 only in tests: any free port
+
+  /// HOST:PORT with HOST an IP address, [IPv6], "localhost" (127.0.0.1) or empty. nullopt otherwise.
+  static std::optional<HttpAddress> parse(std::string_view text);
+  /// "127.0.0.1:9153", "[::1]:8181", ":8080".
+  [[nodiscard]] std::string to_string() const;
+  friend bool operator==(const HttpAddress&, const HttpAddress&) = default;
+  friend auto operator<=>(const HttpAddress&, const HttpAddress&) = default;
+};
+
+/// What one HTTP address serves; several directives naming one address share it.
+struct HttpRoutes {
+  bool metrics{};  ///< /metrics (`prometheus`)
+  bool health{};   ///< /health
+  bool ready{};    ///< /ready
+  bool status{};   ///< /status.json and /
+  friend bool operator==(const HttpRoutes&, const HttpRoutes&) = default;
+};
+
+struct HttpResponse {
+  unsigned status{200};
+  std::string content_type{"text/plain; charset=utf-8"};
+  std::string body;
+};
+
+/// Answers a GET for `path` with the routes the address serves now.
+using HttpHandler = std::function<HttpResponse(const HttpRoutes& routes, std::string_view path)>;
+
+struct HttpLimits {
+  unsigned max_connections{64};                 ///< past it, new connections are refused
+  std::chrono::seconds timeout{10};             ///< a connection idle (or a request unfinished) this long is closed
+  std::size_t memory_per_connection{32 * 1024}; ///< bounds a request's headers: past it, 431/413
+};
+
+class HttpServer {
+public:
+  /// Binds `address` and starts answering. Throws std::runtime_error
+  /// "cannot listen on 127.0.0.1:9153: Address already in use".
+  HttpServer(const HttpAddress& address, HttpRoutes routes, HttpHandler handler, HttpLimits limits = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// The routes from now on (a reload).
+  void set_routes(HttpRoutes routes) noexcept;
+  [[nodiscard]] HttpRoutes routes() const noexcept;
+  /// The port bound (the one asked for, or the one the kernel chose for port 0).
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] const HttpAddress& address() const noexcept { return address_; }
+
+  /// For the daemon's thread: what to answer.
+  [[nodiscard]] HttpResponse answer(std::string_view path) const { return handler_(routes(), path); }
+
+private:
+  HttpAddress address_;
+  std::atomic<unsigned> routes_;
+  HttpHandler handler_;
+  std::uint16_t port_{};
+  MHD_Daemon* daemon_{};
+};
+
+}  // namespace wgsd::server
