@@ -140,6 +140,7 @@ HttpServer::HttpServer(const HttpAddress& address, HttpRoutes routes, HttpHandle
                              MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits.timeout.count()),
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.memory_per_connection,
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections / 2),
+                             MHD_OPTION_STRICT_FOR_CLIENT, 1,  // HTTP/1.1 as written: a request without Host is a 400
                              MHD_OPTION_END);
   if (daemon_ == nullptr) throw std::runtime_error("cannot listen on " + address.to_string() + ": the HTTP server did not start");
   (void)fd.release();  // the daemon owns it now and closes it when stopped

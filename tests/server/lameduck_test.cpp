@@ -1,0 +1,35 @@
+// `health { lameduck }`: after SIGTERM wgsd-server goes on answering DNS (and /health) for the
+// configured time, so a load balancer sees the health check go and moves traffic first.
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include "support/http_get.hpp"
+#include "support/lab.hpp"
+
+using namespace wgsd::test;
+using namespace std::chrono_literals;
+
+TEST_CASE("wgsd-server with lameduck answers DNS for that long after SIGTERM, then stops", "[server][main][http]") {
+  TempDir dir;
+  const auto port = free_port();
+  const auto health = free_port();
+  std::ofstream(dir.path() + "/Corefile") << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.org. wgabsent1 {\n    backend uapi\n    ns ns.example.\n  }\n"
+                                          << "  health 127.0.0.1:" << health << " {\n    lameduck 1500ms\n  }\n}\n";
+  Process server({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}, dir.path() + "/log");
+  const std::string dig = "dig +time=1 +tries=1 @127.0.0.1 -p " + std::to_string(port) + " example.org. SOA 2>/dev/null | grep -q 'status: SERVFAIL'";
+  REQUIRE(eventually([&] { return sh(dig) == 0; }, 3000ms));
+  REQUIRE(curl(health, "/health").status == 200);
+
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(::kill(server.pid(), SIGTERM) == 0);
+  std::this_thread::sleep_for(300ms);
+  CHECK(sh(dig) == 0);                            // still answering
+  CHECK(curl(health, "/health").status == 200);   // and the health check too
+  CHECK(server.running());
+  CHECK(server.stop(0, 3000ms) == 0);             // exits by itself once the lameduck time is over
+  CHECK(std::chrono::steady_clock::now() - start >= 1400ms);
+  CHECK_THAT(sh_out("cat " + dir.path() + "/log"), Catch::Contains("lameduck: answering for 1500ms more"));
+}
