@@ -88,7 +88,7 @@ void count(Block& block, const dns::ZoneSet& zones, std::span<const std::uint8_t
   bump(c.request_bytes[proto], q.request_size);
   bump(c.duration[type][time_bucket(q.duration_ns)]);
   bump(c.duration_ns[type], q.duration_ns);
-  bump(c.acl[static_cast<std::size_t>(info.acl)]);
+  if (info.acl_checked) bump(c.acl[static_cast<std::size_t>(info.acl)]);
   if (info.tsig_error != 0) {
     const std::size_t t = info.tsig_error == 16 ? 0 : info.tsig_error == 17 ? 1 : info.tsig_error == 18 ? 2 : info.tsig_error == 22 ? 3 : 4;
     bump(c.tsig[t]);

@@ -211,6 +211,7 @@ TEST_CASE("metrics count what was sent: queries by type, REFUSED by acl, no zone
   CHECK(sample(text, "coredns_dns_responses_total", {server_label, zone, "rcode=\"NOERROR\"", "plugin=\"wgsd\""}) == srv);
   CHECK(sample(text, "coredns_dns_responses_total", {server_label, zone, "rcode=\"REFUSED\"", "plugin=\"acl\""}) == 1);
   CHECK(sample(text, "coredns_acl_blocked_requests_total", {server_label, zone}) == 1);
+  CHECK(sample(text, "coredns_acl_allowed_requests_total", {server_label, zone}) == srv);
   CHECK(sample(text, "coredns_dns_requests_total", {server_label, "zone=\"dropped\"", "type=\"A\""}) == 1);
   CHECK(sample(text, "coredns_dns_responses_total", {server_label, "zone=\"dropped\"", "rcode=\"REFUSED\"", "plugin=\"\""}) == 1);
   CHECK(sample(text, "coredns_dns_request_duration_seconds_count", {server_label, zone, "type=\"SRV\""}) == srv);
@@ -230,6 +231,7 @@ TEST_CASE("metrics count what was sent: queries by type, REFUSED by acl, no zone
   REQUIRE(ask_udp(dns, make_query(name1, LDNS_RR_TYPE_SRV)));
   const auto more = curl(metrics, "/metrics").body;
   CHECK(sample(more, "coredns_dns_requests_total", {server_label, zone, "type=\"SRV\""}) == srv + 1);
+  CHECK(sample(more, "coredns_acl_allowed_requests_total", {server_label, zone}) == srv);  // no acl here now: not counted
   s.server->reload(server::parse_config(corefile(dns, " health 127.0.0.1:" + p(metrics) + "\n"), "Corefile"));
   REQUIRE(ask_udp(dns, make_query(name1, LDNS_RR_TYPE_SRV)));
   s.server->reload(server::parse_config(corefile(dns, " prometheus 127.0.0.1:" + p(metrics) + "\n"), "Corefile"));
