@@ -156,8 +156,11 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
       {"transfer unknown property", ".:53 {\n wgsd a. wg0\n transfer {\n from 192.0.2.1\n }\n}",
        "Corefile:4: transfer: unknown property 'from' (expected 'to ADDRESS[:PORT]...' or 'to *')"},
       {"transfer bad zone", ".:53 {\n wgsd a. wg0\n transfer exa..mple {\n to *\n }\n}", "Corefile:3: transfer: expected a zone name, got 'exa..mple'"},
-      {"prometheus not yet", ".:53 {\n prometheus\n}", "Corefile:2: prometheus: not supported yet"},
-      {"health not yet", ".:53 {\n health :8080\n}", "Corefile:2: health: not supported yet"},
+      {"prometheus twice", ".:53 {\n wgsd example.org. wg0 {\n  ns ns.example.\n }\n prometheus\n prometheus :9253\n}", "Corefile:6: prometheus: given twice in one server block"},
+      {"health without port", ".:53 {\n health localhost\n}", "Corefile:2: health: ADDRESS must be HOST:PORT such as :8080, [::1]:8080 or :PORT, got 'localhost'"},
+      {"lameduck differs", ".:53 {\n wgsd example.org. wg0 {\n  ns ns.example.\n }\n health :8080 {\n  lameduck 1s\n }\n}\n"
+                           "example.net:53 {\n wgsd example.net. wg0 {\n  ns ns.example.\n }\n health :8080 {\n  lameduck 2s\n }\n}",
+       "Corefile:13: health: lameduck differs from the one at Corefile:5 (one process, one delay)"},
       {"reload bad interval", ".:53 {\n reload often\n wgsd a. wg0\n}", "Corefile:2: reload: expected a duration such as 1s, 500ms or 2m, got 'often'"},
       {"reload too often", ".:53 {\n reload 100ms\n wgsd a. wg0\n}", "Corefile:2: reload: interval must be at least 1s, got '100ms'"},
       {"reload jitter", ".:53 {\n reload 30s 15s\n wgsd a. wg0\n}", "Corefile:2: reload: expected at most 1 argument ([INTERVAL]), got 2"},

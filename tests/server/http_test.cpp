@@ -126,7 +126,7 @@ TEST_CASE("ready is 503 naming the zone until its device can be read, then 200",
   CHECK(after.body == "OK");
 }
 
-TEST_CASE("an HTTP address in use is a clear error at start and at reload; the running configuration stays", "[server][http][reload]") {
+TEST_CASE("an HTTP address in use is a clear error at start and at reload, and the running configuration stays", "[server][http][reload]") {
   const auto dns = free_port();
   const auto taken = free_port();
   const auto health = free_port();
@@ -171,7 +171,7 @@ TEST_CASE("an HTTP address in use is a clear error at start and at reload; the r
   CHECK(defaults.lameduck == std::chrono::milliseconds(2000));
 }
 
-TEST_CASE("a reload moves an HTTP address; blocks naming one address share it", "[server][http][reload]") {
+TEST_CASE("a reload moves an HTTP address, and blocks naming one address share it", "[server][http][reload]") {
   const auto dns = free_port();
   const auto first = free_port();
   const auto second = free_port();
