@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -74,6 +75,12 @@ wg::UniqueFd open_socket(const wg::IpAddress& address, std::uint16_t port, int t
   }
   sockaddr_storage ss{};
   const auto len = wg::Endpoint{address, port}.to_sockaddr(ss);
+  // A port below 1024 takes CAP_NET_BIND_SERVICE, held in the permitted set only between binds.
+  // Without it the bind is tried as it is (net.ipv4.ip_unprivileged_port_start may allow it).
+  std::optional<privilege::Raised> raised;
+  if (port != 0 && port < 1024 && (privilege::current().permitted & privilege::cap_net_bind_service) != 0) {
+    raised.emplace(privilege::cap_net_bind_service, "listen " + what);
+  }
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) != 0) {
     throw std::runtime_error("listen " + what + ": " + std::strerror(errno));
   }
@@ -195,10 +202,10 @@ Listener::~Listener() { stop(); }
 void Listener::spawn() {
   threads_.reserve(udp_.size() + 1);
   // Each thread counts itself out when its loop returns, so that alive() sees one gone.
-  auto counted = [this](auto body) {
+  auto counted = [this](const char* name, auto body) {
     ++running_;
     try {
-      threads_.push_back(spawn_thread([this, body] {
+      threads_.push_back(spawn_thread(name, [this, body] {
         body();
         --running_;
       }));
@@ -211,9 +218,9 @@ void Listener::spawn() {
   for (auto& sockets : udp_) {
     std::vector<int> fds;
     for (auto& s : sockets) fds.push_back(s.get());
-    counted([this, fds] { udp_worker(fds); });
+    counted("wgsd-udp", [this, fds] { udp_worker(fds); });
   }
-  counted([this] { tcp_loop(); });
+  counted("wgsd-tcp", [this] { tcp_loop(); });
 }
 
 void Listener::open() noexcept {

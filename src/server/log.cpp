@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 
 #include <optional>
 
@@ -10,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+
+#include "server/privilege.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -154,13 +157,27 @@ void Log::deliver(std::string& batch) {
   batch.clear();
 }
 
+void Log::drop_capabilities() {
+  if (!writer_.joinable()) return;
+  std::unique_lock lock(wake_mutex_);
+  drop_caps_ = true;
+  wake_.notify_one();
+  caps_dropped_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return caps_dropped_; });
+}
+
 void Log::run() {
+  (void)::pthread_setname_np(::pthread_self(), "wgsd-log");
   std::string batch;
   for (;;) {
     bool stopping = false;
     {
       std::lock_guard lock(wake_mutex_);
       stopping = stop_;
+      if (drop_caps_ && !caps_dropped_) {
+        privilege::enter_thread("wgsd-log", 0);
+        caps_dropped_ = true;
+        caps_dropped_cv_.notify_all();
+      }
     }
     roll_window(limits_.clock(), stopping);
     for (;;) {
@@ -177,7 +194,7 @@ void Log::run() {
     if (stopping) return;
     std::unique_lock lock(wake_mutex_);
     writer_asleep_.store(true, std::memory_order_seq_cst);
-    if (!stop_ && enqueue_.load(std::memory_order_seq_cst) == dequeue_) wake_.wait_for(lock, writer_tick);
+    if (!stop_ && !(drop_caps_ && !caps_dropped_) && enqueue_.load(std::memory_order_seq_cst) == dequeue_) wake_.wait_for(lock, writer_tick);
     writer_asleep_.store(false, std::memory_order_relaxed);
   }
 }

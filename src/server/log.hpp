@@ -39,6 +39,10 @@ public:
   void info(const std::string& line);
   void error(const std::string& line);
   void write(std::string line);
+  /// The writer thread drops every capability it holds; returns once it has (at most 2 s). The
+  /// writer starts with its creator's: it must still hold them when the process switches users
+  /// (glibc makes every thread change its ids), so it drops them when told.
+  void drop_capabilities();
 
   /// For lines a remote party can cause (a packet dropped, a reply not sent): whether one more may
   /// be logged now. At most `error_burst` per `error_interval`; the others are counted, and the
@@ -80,6 +84,9 @@ private:
   std::atomic<bool> writer_asleep_{false};
   std::mutex wake_mutex_;
   std::condition_variable wake_;
+  bool drop_caps_{};     // asked of the writer, under wake_mutex_
+  bool caps_dropped_{};  // done, under wake_mutex_
+  std::condition_variable caps_dropped_cv_;
   bool stop_{};
   std::atomic<bool> closing_{false};  // the destructor runs: a stuck output gets a bounded wait
   std::thread writer_;

@@ -3,11 +3,15 @@
 #include <signal.h>
 #include <sodium.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <iostream>
+#include <optional>
 
 #include "server/config.hpp"
 #include "server/notify.hpp"
+#include "server/privilege.hpp"
 #include "server/reload.hpp"
 #include "server/server.hpp"
 #include "util/duration.hpp"
@@ -26,6 +30,10 @@ int main(int argc, char** argv) {
   app.add_option("--tcp-idle-timeout", idle, "close a TCP connection idle this long")->capture_default_str();
   app.add_option("--max-peers", limits.max_peers, "refuse a device read with more peers (the last good data stays)")
       ->capture_default_str()->check(CLI::Range(1, 100000000));
+  std::string user_spec;
+  app.add_option("--user", user_spec,
+                 "NAME[:GROUP]: started as root, switch to this user (and its group, or GROUP) once every socket is bound, keeping only "
+                 "the capabilities reading the devices and binding need (see docs/privileges.md)");
   app.set_version_flag("-v,--version", std::string("wgsd-server ") + WGSD_VERSION, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -57,6 +65,36 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Who the server will run as, and what it keeps: a device it could not read then is said now.
+  namespace privilege = wgsd::server::privilege;
+  std::optional<privilege::User> user;
+  privilege::Caps keep = 0;
+  try {
+    if (!user_spec.empty()) {
+      user = privilege::resolve_user(user_spec);
+      if (::geteuid() != 0) {
+        if (user->uid != ::geteuid()) {
+          throw std::runtime_error("--user " + user_spec + ": switching users needs root; the process runs as uid " + std::to_string(::geteuid()));
+        }
+        user.reset();  // already that user
+      }
+    }
+    const uid_t uid = user ? user->uid : ::geteuid();
+    const auto groups = user ? privilege::groups_of(user->name, user->gid) : privilege::process_groups();
+    std::vector<privilege::Need> needs;
+    for (const auto& block : config.blocks) {
+      for (const auto& zone : block.wgsd) {
+        needs.push_back(privilege::need_of(zone.device, wgsd::server::default_backend(zone)->access(zone.device), uid, groups));
+      }
+    }
+    const privilege::Caps permitted = privilege::current().permitted;
+    privilege::check(needs, permitted, user_spec.empty() ? "" : "--user " + user_spec + ": ");
+    keep = privilege::reader_caps(needs, permitted) | (permitted & privilege::cap_net_bind_service);
+  } catch (const std::exception& e) {
+    std::cerr << "wgsd-server: " << e.what() << "\n";
+    return 1;
+  }
+
   // Signals are taken by sigwait below, in this thread only; every other thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -70,6 +108,18 @@ int main(int argc, char** argv) {
     // Inside: a log that cannot start (no thread) is an error like any other.
     wgsd::server::Log log;
     wgsd::server::Server server(config, wgsd::server::default_backend, log, limits);
+    // Every socket is bound: from here on the main thread holds its capabilities in its permitted
+    // set only, and each thread it starts keeps what it needs (none, for those that parse queries).
+    if (user) {
+      privilege::switch_user(*user, keep);
+    } else {
+      privilege::restrict_thread_permitted(keep);
+    }
+    log.drop_capabilities();
+    if (::geteuid() == 0) {
+      log.info("running as uid 0: each thread keeps only the capabilities it needs, but a user of its own confines more; "
+               "start with --user wgsd, as the shipped wgsd-server.service does (User=wgsd)");
+    }
     server.start();
     wgsd::server::log_serving(config, log);
     wgsd::server::Reloader reloader(conf, std::move(text), config, server, log);

@@ -53,7 +53,7 @@ void Notifier::ready(const Server& server) {
   send("READY=1\nSTATUS=" + status_line(server.summary()));
   if (thread_.joinable()) return;
   server_ = &server;
-  thread_ = spawn_thread([this] { run(); });
+  thread_ = spawn_thread("wgsd-notify", [this] { run(); });
 }
 
 void Notifier::reloading() {

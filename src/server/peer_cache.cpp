@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "dns/transfer.hpp"
+#include "server/privilege.hpp"
 #include "server/spawn.hpp"
 #include "wg/error.hpp"
 
@@ -78,7 +79,21 @@ void PeerCache::report_snapshot(const State& s, bool built) {
   if (stats_ != nullptr && s.zone) stats_->snapshot(s.config.settings.zone, s.config.device, s.zone->serial, s.zone->loaded, built);
 }
 
+std::vector<privilege::Need> PeerCache::needs() const {
+  const uid_t uid = ::geteuid();
+  const auto groups = privilege::process_groups();
+  std::vector<privilege::Need> out;
+  for (const auto& s : zones_) out.push_back(privilege::need_of(s.config.device, s.backend->access(s.config.device), uid, groups));
+  return out;
+}
+
 void PeerCache::load(const PeerCache* previous) {
+  // Read here, by the thread that loads (the main thread, whose capabilities are held in its
+  // permitted set only): raised for the reads, and a device this process cannot read is said now.
+  const auto needs = this->needs();
+  const privilege::Caps permitted = privilege::current().permitted;
+  privilege::check(needs, permitted);
+  const privilege::Raised raised(privilege::reader_caps(needs, permitted), "reading the devices");
   // The zones `previous` answers with data, looked at while its refresher is between refreshes.
   std::vector<std::string> served;
   if (previous != nullptr) {
@@ -299,7 +314,8 @@ void PeerCache::spawn() {
   open_ = false;
   running_ = true;
   try {
-    thread_ = spawn_thread([this] {
+    // The reader keeps what its backends need, as the user the process runs as now, and nothing else.
+    thread_ = spawn_thread("wgsd-reader", privilege::reader_caps(needs(), privilege::current().permitted), [this] {
       run();
       running_ = false;
     });

@@ -15,6 +15,7 @@
 #include "server/config.hpp"
 #include "server/pool_health.hpp"
 #include "server/dns_metrics.hpp"
+#include "server/privilege.hpp"
 #include "server/query_log.hpp"
 #include "server/zone_stats.hpp"
 #include "wg/backend.hpp"
@@ -148,6 +149,8 @@ private:
   std::shared_ptr<dns::ZoneSet> zone_set(std::size_t h) const;
   void report_snapshot(const State& s, bool built);
   void publish(std::size_t holder);
+  /// What reading each zone's device takes, for the user the process runs as now.
+  [[nodiscard]] std::vector<privilege::Need> needs() const;
   /// Reads the zone's device; throws when it cannot be read or has too many peers.
   wg::Device fetch(State& s);
   /// Reads the zone's device; nullopt (logged once per failure streak) when it cannot be used.

@@ -15,14 +15,20 @@ public:
 
   Device get_device(const std::string& name) override { return choose(name).get_device(name); }
   void apply(const DeviceUpdate& update) override { choose(update.name).apply(update); }
+  [[nodiscard]] Access access(const std::string& name) const override {
+    return uapi_socket(name) ? uapi_->access(name) : netlink_->access(name);
+  }
 
 private:
   Backend& choose(const std::string& name) {
     check_device_name(name);
+    if (uapi_socket(name)) return *uapi_;
+    return kernel_;
+  }
+  [[nodiscard]] bool uapi_socket(const std::string& name) const {
     struct stat st{};
     const std::string path = options_.uapi_dir + "/" + name + ".sock";
-    if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return *uapi_;
-    return kernel_;
+    return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
   }
 
   // Netlink, where a missing "wireguard" family (no kernel module) also means "no such device":

@@ -11,6 +11,13 @@
 
 namespace wgsd::wg {
 
+/// How a backend reaches a device: what decides the privileges reading it takes.
+struct Access {
+  enum class Kind { none, netlink, uapi };
+  Kind kind{Kind::none};
+  std::string socket;  ///< uapi: the socket's path
+};
+
 /// One caller at a time: an implementation may keep buffers between calls.
 class Backend {
 public:
@@ -19,6 +26,11 @@ public:
   virtual Device get_device(const std::string& name) = 0;
   /// Applies `update` (peers' endpoints only). Throws wg::Error.
   virtual void apply(const DeviceUpdate& update) = 0;
+  /// How `name` would be reached now (none: a backend that needs no privilege, such as a test's).
+  [[nodiscard]] virtual Access access(const std::string& name) const {
+    (void)name;
+    return {};
+  }
 };
 
 enum class BackendKind { automatic, uapi, netlink };

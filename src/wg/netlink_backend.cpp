@@ -70,6 +70,11 @@ public:
     });
   }
 
+  [[nodiscard]] Access access(const std::string& name) const override {
+    (void)name;
+    return Access{Access::Kind::netlink, {}};
+  }
+
   void apply(const DeviceUpdate& update) override {
     check_device_name(update.name);
     const auto reply = with_socket([&] {

@@ -56,6 +56,10 @@ public:
     parse_uapi_set_reply(reply, update.name);
   }
 
+  [[nodiscard]] Access access(const std::string& name) const override {
+    return Access{Access::Kind::uapi, options_.uapi_dir + "/" + name + ".sock"};
+  }
+
 private:
   // Sends `request` and hands each piece of the reply to `sink` until it says the reply is
   // complete, the daemon closes the socket (the codec then reports the truncation precisely), or
