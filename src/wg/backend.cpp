@@ -16,7 +16,9 @@ public:
   Device get_device(const std::string& name) override { return choose(name).get_device(name); }
   void apply(const DeviceUpdate& update) override { choose(update.name).apply(update); }
   [[nodiscard]] Access access(const std::string& name) const override {
-    return uapi_socket(name) ? uapi_->access(name) : netlink_->access(name);
+    if (uapi_socket(name)) return uapi_->access(name);
+    if (::if_nametoindex(name.c_str()) != 0) return netlink_->access(name);
+    return Access{Access::Kind::absent, options_.uapi_dir + "/" + name + ".sock"};
   }
 
 private:

@@ -13,7 +13,8 @@ namespace wgsd::wg {
 
 /// How a backend reaches a device: what decides the privileges reading it takes.
 struct Access {
-  enum class Kind { none, netlink, uapi };
+  /// absent: chosen by what exists, and neither a UAPI socket nor an interface does now.
+  enum class Kind { none, netlink, uapi, absent };
   Kind kind{Kind::none};
   std::string socket;  ///< uapi: the socket's path
 };
