@@ -105,7 +105,7 @@ struct SignedPair {
                                             << "\n  require all\n }\n}\n";
     server = Process(ns.wrap({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}), dir.path() + "/server.log");
     for (int i = 0; i < 100 && ns.exec(std::string("dig -y hmac-sha256:key.example.:") + secret +
-                                       " +short +time=1 +tries=1 @127.0.0.1 -p 5353 example.com. SOA 2>/dev/null | grep -q .") != 0;
+                                       " +short +time=1 +tries=1 @127.0.0.1 -p 5353 example.com. SOA 2>/dev/null | grep -q '^[^;]'") != 0;
          ++i) {
       std::this_thread::sleep_for(50ms);
     }
