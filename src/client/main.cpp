@@ -14,6 +14,7 @@
 
 #include "client/client.hpp"
 #include "client/sync_flags.hpp"
+#include "client/select_flags.hpp"
 #include "dns/wire.hpp"
 #include "util/duration.hpp"
 #include "dns/tsig_keyfile.hpp"
@@ -124,12 +125,15 @@ int run(int argc, char** argv) {
   client::add_sync_flags(app, sync_flags);
   client::RoamFlags roam_flags;
   client::add_roam_flags(app, roam_flags);
+  client::SelectFlags select_flags;
+  client::add_select_flags(app, select_flags);
   app.set_version_flag("-v,--version", std::string("wgsd-client ") + WGSD_VERSION, "print the version and exit");
 
   std::chrono::nanoseconds every{0};
   std::optional<client::SyncOptions> sync;
   client::SyncState sync_state;
   std::optional<client::RoamOptions> roam;
+  std::optional<client::SelectOptions> select;
   client::RoamState roam_state;
   try {
     app.parse(normalise_args(argc, argv));
@@ -167,6 +171,7 @@ int run(int argc, char** argv) {
     options.concurrency = number_option(concurrency, "--concurrency", 1, max_concurrency);
     if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
     wg::check_device_name(options.device);
+    select = client::select_options(select_flags, sync_flags, roam_flags.roam, options);
     sync = client::sync_options(sync_flags, options);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
     roam = client::roam_options(roam_flags, sync.has_value());
@@ -199,6 +204,23 @@ int run(int argc, char** argv) {
   if (!signal_fd) {
     std::cerr << "wgsd-client: signalfd: " << std::strerror(errno) << "\n";
     return 1;
+  }
+
+  if (select) {
+    // A daemon until SIGTERM/SIGINT; the installed member stays installed when it stops, and is
+    // recognised (from the state file) when it starts again.
+    const int stop_fd = signal_fd.get();
+    client::Selector selector(options, *select, *wg_backend,
+                              [&](std::string& error) { return client::ask_pool(options, *select, stop_fd, error); },
+                              (static_cast<std::uint64_t>(randombytes_random()) << 32) | randombytes_random());
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      const auto wake = selector.step(now, wg::Clock::now(), std::cerr);
+      if (options.json) selector.print_json(std::cout, std::chrono::steady_clock::now());
+      std::cout.flush();
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - std::chrono::steady_clock::now());
+      if (signalled(signal_fd.get(), std::max(wait, std::chrono::milliseconds(0)))) return 0;
+    }
   }
 
   std::mt19937_64 rng(randombytes_random());

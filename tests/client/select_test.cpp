@@ -1,0 +1,188 @@
+// --select over a fake device: which member it installs, when it gives up on one, what it leaves alone.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "client/select.hpp"
+#include "support/fake_backend.hpp"
+#include "support/keys.hpp"
+#include "support/lab.hpp"
+
+using namespace wgsd;
+using namespace wgsd::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+wg::Peer peer_with_key(const wg::Key& k) {
+  wg::Peer p;
+  p.public_key = k;
+  return p;
+}
+
+struct SelectCase {
+  FakeBackend backend;
+  TempDir dir;
+  client::Options options;
+  client::SelectOptions select;
+  std::vector<client::PoolMember> members;
+  std::chrono::steady_clock::time_point now{1000s};
+  wg::Clock::time_point wall{1700000000s};
+  std::ostringstream log;
+
+  SelectCase() {
+    wg::Device d;
+    d.name = "wgsel0";
+    d.peers.push_back(peer_with_key(key_n(100)));  // a peer of its own, never touched
+    backend.put(d);
+    options.device = "wgsel0";
+    options.zone = "example.com.";
+    select.pool = "vpn";
+    select.check = 5s;
+    select.state_file = dir.path() + "/wgsel0.select";
+    for (unsigned i = 1; i <= 3; ++i) {
+      members.push_back({key_n(i), *wg::Endpoint::parse("192.0.2." + std::to_string(i) + ":51820"), {*wg::Prefix::parse("10.90." + std::to_string(i) + ".0/24")}});
+    }
+  }
+  client::Selector selector(std::uint64_t seed = 1) {
+    return client::Selector(options, select, backend, [this](std::string&) { return members; }, seed);
+  }
+  wg::Device device() { return backend.get_device("wgsel0"); }
+  wg::Peer* peer(const wg::Key& k, wg::Device& d) {
+    auto it = std::find_if(d.peers.begin(), d.peers.end(), [&](const wg::Peer& p) { return p.public_key == k; });
+    return it == d.peers.end() ? nullptr : &*it;
+  }
+  // The far side answers: a handshake now and some bytes.
+  void handshake(const wg::Key& k, std::uint64_t rx) {
+    auto d = device();
+    peer(k, d)->last_handshake = wall;
+    peer(k, d)->rx_bytes = rx;
+    backend.put(d);
+  }
+  void advance(std::chrono::seconds s) {
+    now += s;
+    wall += s;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("--select installs one member with its endpoint, allowed IPs and keepalive", "[client][select]") {
+  SelectCase c;
+  auto s = c.selector();
+  s.step(c.now, c.wall, c.log);
+  REQUIRE(s.installed());
+  const auto d = c.device();
+  REQUIRE(d.peers.size() == 2);
+  const wg::Peer& p = d.peers[1];
+  CHECK(p.public_key == *s.installed());
+  const auto& m = *std::find_if(c.members.begin(), c.members.end(), [&](const auto& x) { return x.key == p.public_key; });
+  CHECK(p.endpoint == m.endpoint);
+  CHECK(p.allowed_ips == m.allowed);
+  CHECK(p.persistent_keepalive == 25);
+  CHECK(c.log.str().find("installed with endpoint " + m.endpoint.to_string()) != std::string::npos);
+}
+
+TEST_CASE("--select tries every member once before any twice, and removes each that does not come up", "[client][select]") {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    SelectCase c;
+    auto s = c.selector(seed);
+    for (int i = 0; i < 9; ++i) {
+      s.step(c.now, c.wall, c.log);  // installs one
+      REQUIRE(c.device().peers.size() == 2);
+      c.advance(5s);                  // no handshake within --check: removed, the next installed
+    }
+    const auto& h = s.history();
+    REQUIRE(h.size() == 9);
+    for (std::size_t cycle = 0; cycle < 3; ++cycle) {
+      const std::set<wg::Key, decltype([](const wg::Key& a, const wg::Key& b) { return a.bytes() < b.bytes(); })> seen(h.begin() + 3 * cycle,
+                                                                                                                        h.begin() + 3 * cycle + 3);
+      CHECK(seen.size() == 3);
+    }
+    // Its own peer was never touched.
+    CHECK(c.peer(key_n(100), *std::make_unique<wg::Device>(c.device())) != nullptr);
+  }
+}
+
+TEST_CASE("--select keeps an established member and moves on when nothing arrives from it for 3 x --check, at least 15 s", "[client][select]") {
+  SelectCase c;
+  auto s = c.selector();
+  s.step(c.now, c.wall, c.log);
+  const wg::Key first = *s.installed();
+  c.handshake(first, 92);
+  c.advance(5s);
+  s.step(c.now, c.wall, c.log);
+  CHECK(s.established());
+  CHECK(*s.installed() == first);
+  // Bytes keep arriving: it stays, check after check.
+  for (int i = 0; i < 5; ++i) {
+    c.handshake(first, 92 + 32 * (i + 1));
+    c.advance(5s);
+    s.step(c.now, c.wall, c.log);
+    CHECK(*s.installed() == first);
+  }
+  // Silence: the handshake is young, but after 15 s without a byte it is dead.
+  c.advance(5s);
+  s.step(c.now, c.wall, c.log);
+  c.advance(5s);
+  s.step(c.now, c.wall, c.log);
+  CHECK(*s.installed() == first);
+  c.advance(5s);
+  s.step(c.now, c.wall, c.log);
+  REQUIRE(s.installed());
+  CHECK(*s.installed() != first);
+  CHECK(c.log.str().find(first.to_base64() + ": nothing received for 15s; removed") != std::string::npos);
+  CHECK(c.device().peers.size() == 2);
+}
+
+TEST_CASE("--select prints each member's state as JSON", "[client][select]") {
+  SelectCase c;
+  auto s = c.selector();
+  s.step(c.now, c.wall, c.log);
+  const wg::Key k = *s.installed();
+  c.handshake(k, 100);
+  c.advance(5s);
+  s.step(c.now, c.wall, c.log);
+  std::ostringstream out;
+  s.print_json(out, c.now + 7s);
+  const std::string json = out.str();
+  CHECK(json.find("\"" + k.to_base64() + "\":7") != std::string::npos);
+  for (const auto& m : c.members) {
+    if (m.key != k) CHECK(json.find("\"" + m.key.to_base64() + "\":false") != std::string::npos);
+  }
+}
+
+TEST_CASE("--select survives its own restart: it finds the member it installed and removes only that", "[client][select]") {
+  SelectCase c;
+  wg::Key first;
+  {
+    auto s = c.selector();
+    s.step(c.now, c.wall, c.log);
+    first = *s.installed();
+    c.handshake(first, 100);
+  }
+  // A member also configured by hand is never installed or removed.
+  auto d = c.device();
+  const wg::Key manual = first == c.members[0].key ? c.members[1].key : c.members[0].key;
+  d.peers.push_back(peer_with_key(manual));
+  c.backend.put(d);
+
+  auto again = c.selector(7);
+  c.advance(1s);
+  again.step(c.now, c.wall, c.log);
+  CHECK(again.installed() == first);  // taken over, not a second peer
+  CHECK(again.established());
+  CHECK(c.device().peers.size() == 3);
+  // It dies (its handshake ages past --established): removed, and the next one is neither it nor the manual peer.
+  c.advance(200s);
+  again.step(c.now, c.wall, c.log);
+  REQUIRE(again.installed());
+  CHECK(*again.installed() != first);
+  CHECK(*again.installed() != manual);
+  auto after = c.device();
+  CHECK(c.peer(first, after) == nullptr);
+  CHECK(c.peer(manual, after) != nullptr);
+  CHECK(c.peer(key_n(100), after) != nullptr);
+}
