@@ -1,7 +1,7 @@
 // In-process micro benchmarks of the three costs that matter between two device reads and under
 // load: building a snapshot, a refresh that changes nothing, and answering one query. They print
 // figures and assert nothing about speed; bench/micro.sh builds and runs them.
-//   wgsd-micro [build|refresh|query|acl]...   (build, refresh and query when none is named)
+//   wgsd-micro [build|refresh|query|acl|tsig|pool]...   (build, refresh and query when none is named)
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "dns/acl.hpp"
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
+#include "dns/zone_build.hpp"
 #include "dns/responder.hpp"
 #include "dns/tsig.hpp"
 #include "support/dns_case.hpp"
@@ -232,6 +233,55 @@ void bench_tsig() {
             << median(ns[1]) << std::endl;
 }
 
+void bench_pool() {
+  // One query at a time at 1,000 peers: an instance's SRV, against a pool's SRV and A whose order
+  // is drawn for each query (3 members of weights 1, 2 and 5, all healthy; then 8 members).
+  const wg::Device device = device_with_peers(1000, 1024);
+  auto ref = reference_settings();
+  wg::Device copy = device;
+  const auto peers = server::published_peers(ref.publish, copy, wg::Clock::now());
+  std::array<dns::ZoneSet, 2> pooled;
+  for (std::size_t k = 0; k < 2; ++k) {
+    dns::PoolView view;
+    view.name = "vpn";
+    const unsigned members = k == 0 ? 3 : 8;
+    for (unsigned i = 0; i < members; ++i) {
+      const std::uint16_t weight = k == 0 ? std::array<std::uint16_t, 3>{1, 2, 5}[i] : 1;
+      view.members.push_back({key_n(10 + i), weight, wg::Endpoint{*wg::IpAddress::parse("198.51.100." + std::to_string(i + 1)), 51820}, true});
+    }
+    pooled[k] = zone_set(dns::build_zone(ref.settings, peers, wg::Clock::now(), nullptr, {view}));
+  }
+  std::vector<std::vector<std::uint8_t>> instance, pool_srv, pool_a;
+  for (unsigned i = 0; i < 4096; ++i) {
+    // With EDNS (1232 bytes), as resolvers ask: eight SRV records do not fit in 512.
+    const QueryOptions o{.edns = true, .id = static_cast<std::uint16_t>(i)};
+    instance.push_back(make_query(dns::instance_name(key_n(10 + i % 1000), "example.com."), LDNS_RR_TYPE_SRV, o));
+    pool_srv.push_back(make_query("_wireguard._udp.vpn.example.com.", LDNS_RR_TYPE_SRV, o));
+    pool_a.push_back(make_query("vpn.example.com.", LDNS_RR_TYPE_A, o));
+  }
+  const dns::QueryContext ctx{dns::Transport::udp, wg::IpAddress::parse("127.0.0.1")};
+  std::array<std::uint8_t, 1232> out{};
+  // instance SRV, pool SRV (3), pool A (3), pool SRV (8)
+  std::array<std::vector<double>, 4> ns;
+  std::size_t answered = 0;
+  for (int r = 0; r < 5; ++r) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      const auto& queries = k == 0 ? instance : k == 2 ? pool_a : pool_srv;
+      const dns::ZoneSet& zones = k == 3 ? pooled[1] : pooled[0];
+      const auto start = std::chrono::steady_clock::now();
+      for (unsigned round = 0; round < 50; ++round) {
+        for (const auto& q : queries) answered += dns::respond(q, zones, ctx, out) > 0 && dns::get_u16(out.data() + 6) > 0 ? 1 : 0;
+      }
+      ns[k].push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / (50.0 * queries.size()));
+    }
+  }
+  expect(answered == 4 * 5 * 50 * instance.size(), "every query answered with records");
+  const double base = median(ns[0]);
+  std::cout << "pool: 1000 peers, median of 5, ns per query: instance SRV " << base << ", pool SRV of 3 " << median(ns[1]) << " ("
+            << median(ns[1]) / base << "x), pool A of 3 " << median(ns[2]) << " (" << median(ns[2]) / base << "x), pool SRV of 8 "
+            << median(ns[3]) << " (" << median(ns[3]) / base << "x)" << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -248,8 +298,10 @@ int main(int argc, char** argv) {
       bench_acl();
     } else if (w == "tsig") {
       bench_tsig();
+    } else if (w == "pool") {
+      bench_pool();
     } else {
-      std::fprintf(stderr, "usage: wgsd-micro [build|refresh|query|acl|tsig]...  (unknown '%s')\n", w.c_str());
+      std::fprintf(stderr, "usage: wgsd-micro [build|refresh|query|acl|tsig|pool]...  (unknown '%s')\n", w.c_str());
       return 2;
     }
   }

@@ -67,6 +67,7 @@ PoolRecords build_pool(const PoolView& pool, const std::string& zone) {
     rdata += wire_of(instance_name(m.key, zone));  // RFC 2782: the target is never compressed
     add_rr(srv, rr_tail(type::srv, pool.ttl, rdata));
     constexpr std::uint16_t target_offset = 10 + 6;
+    // Exactly one additional record per SRV record, in the same order: the responder relies on it.
     srv.extras.push_back({static_cast<std::uint16_t>(srv.count() - 1), target_offset, false, address_tail});
     s.weights_srv.push_back(m.weight);
   }

@@ -148,15 +148,14 @@ public:
     }
     const std::size_t first = answer_offsets_count_;
     for (std::size_t k = 0; k < drawn; ++k) put_answer(set.rr(order[k]));
+    // A pool's SRV record i has exactly one additional record, extra i (its target's address).
+    if (set.extra_count() != set.count()) return true;
     for (std::size_t k = 0; k < drawn && first + k < answer_offsets_count_; ++k) {
-      for (std::size_t e = 0; e < set.extra_count(); ++e) {
-        const RRsetRef::Extra extra = set.extra(e);
-        if (extra.answer_rr != order[k]) continue;
-        const std::size_t pointer = answer_offsets_[first + k] + 2 + extra.name_offset;
-        if (pointer > 0x3fff || !w_.fits(2 + extra.tail.size(), reserve_)) return true;
-        w_.rr(static_cast<std::uint16_t>(pointer), extra.tail);
-        ++arcount_;
-      }
+      const RRsetRef::Extra extra = set.extra(order[k]);
+      const std::size_t pointer = answer_offsets_[first + k] + 2 + extra.name_offset;
+      if (pointer > 0x3fff || !w_.fits(2 + extra.tail.size(), reserve_)) break;
+      w_.rr(static_cast<std::uint16_t>(pointer), extra.tail);
+      ++arcount_;
     }
     return true;
   }
