@@ -7,6 +7,7 @@
 
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
+#include "dns/pool.hpp"
 #include "dns/zone_build.hpp"
 
 namespace wgsd::fuzz {
@@ -48,8 +49,21 @@ inline dns::ZoneSet zones() {
   dns::ZoneSettings c = a;
   c.zone = long_apex;
   c.ns = {{"ns." + long_apex, {*wg::IpAddress::parse("192.0.2.54")}}};
+  // A pool of IPv4 and IPv6 members, some unhealthy and one without an endpoint: its answers are
+  // drawn per query.
+  dns::PoolView pool;
+  pool.name = "vpn";
+  pool.answers = 3;
+  for (unsigned i = 0; i < 6; ++i) {
+    dns::PoolMemberView m;
+    m.key = key(i);
+    m.weight = static_cast<std::uint16_t>(1 + i * 1000);
+    m.endpoint = peers[i].endpoint;
+    m.healthy = i % 3 != 2;
+    pool.members.push_back(m);
+  }
   dns::ZoneSet set;
-  set.zones.push_back(dns::build_zone(a, peers, now, nullptr));
+  set.zones.push_back(dns::build_zone(a, peers, now, nullptr, {pool}));
   set.zones.push_back(dns::build_zone(b, with_self_endpoint, now, nullptr));
   set.zones.push_back(dns::build_zone(c, peers, now, nullptr));
   return set;
