@@ -1,7 +1,10 @@
 // --select over a fake device: which member it installs, when it gives up on one, what it leaves alone.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -69,7 +72,7 @@ struct SelectCase {
 
 }  // namespace
 
-TEST_CASE("--select installs one member with its endpoint, allowed IPs and keepalive", "[client][select]") {
+TEST_CASE("wgsd-client --select installs one member with its endpoint, allowed IPs and keepalive", "[client][select]") {
   SelectCase c;
   auto s = c.selector();
   s.step(c.now, c.wall, c.log);
@@ -85,7 +88,7 @@ TEST_CASE("--select installs one member with its endpoint, allowed IPs and keepa
   CHECK(c.log.str().find("installed with endpoint " + m.endpoint.to_string()) != std::string::npos);
 }
 
-TEST_CASE("--select tries every member once before any twice, and removes each that does not come up", "[client][select]") {
+TEST_CASE("wgsd-client --select tries every member once before any twice, and removes each that does not come up", "[client][select]") {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     SelectCase c;
     auto s = c.selector(seed);
@@ -106,7 +109,7 @@ TEST_CASE("--select tries every member once before any twice, and removes each t
   }
 }
 
-TEST_CASE("--select keeps an established member and moves on when nothing arrives from it for 3 x --check, at least 15 s", "[client][select]") {
+TEST_CASE("wgsd-client --select keeps an established member and moves on when nothing arrives from it for 3 x --check, at least 15 s", "[client][select]") {
   SelectCase c;
   auto s = c.selector();
   s.step(c.now, c.wall, c.log);
@@ -137,7 +140,7 @@ TEST_CASE("--select keeps an established member and moves on when nothing arrive
   CHECK(c.device().peers.size() == 2);
 }
 
-TEST_CASE("--select prints each member's state as JSON", "[client][select]") {
+TEST_CASE("wgsd-client --select prints each member's state as JSON", "[client][select]") {
   SelectCase c;
   auto s = c.selector();
   s.step(c.now, c.wall, c.log);
@@ -154,7 +157,7 @@ TEST_CASE("--select prints each member's state as JSON", "[client][select]") {
   }
 }
 
-TEST_CASE("--select survives its own restart: it finds the member it installed and removes only that", "[client][select]") {
+TEST_CASE("wgsd-client --select survives its own restart: it finds the member it installed and removes only that", "[client][select]") {
   SelectCase c;
   wg::Key first;
   {
@@ -185,4 +188,23 @@ TEST_CASE("--select survives its own restart: it finds the member it installed a
   CHECK(c.peer(first, after) == nullptr);
   CHECK(c.peer(manual, after) != nullptr);
   CHECK(c.peer(key_n(100), after) != nullptr);
+}
+
+TEST_CASE("wgsd-client --select flags: bad values are refused with exit code 1, naming the flag", "[client][select]") {
+  const std::string client = std::string(WGSD_CLIENT_BIN) + " --device wgsel0 --dns 127.0.0.1:5999 --zone example.com. ";
+  const std::string file = "/tmp/wgsd-select-flags-" + std::to_string(::getpid()) + ".out";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--check 2s", "wgsd-client: --check: only works with --select"},
+      {"--select vpn --check 500ms", "wgsd-client: --check: expected a duration from 1s to 1h, got '500ms'"},
+      {"--select vpn.example.com. ", "wgsd-client: --select: expected a pool name relative to the zone such as vpn, got 'vpn.example.com.'"},
+      {"--select vpn --sync --insecure --allowed-within 10.0.0.0/8", "wgsd-client: --select: cannot be combined with --sync"},
+      {"--select vpn --keepalive 0", "wgsd-client: --keepalive: expected a number from 1 to 65535, got '0'"},
+  };
+  for (const auto& [args, message] : cases) {
+    CHECK(sh(client + args + " >" + file + " 2>&1") == 1);
+    const std::string out = sh_out("cat " + file);
+    CAPTURE(out);
+    CHECK(out.find(message) != std::string::npos);
+  }
+  std::remove(file.c_str());
 }

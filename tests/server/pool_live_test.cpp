@@ -190,7 +190,7 @@ std::vector<std::string> installs(const std::string& log) {
 
 }  // namespace
 
-TEST_CASE("--select behind a NAT ends with a working tunnel, tries each member once per cycle, and fails over", "[client][live][pool][select]") {
+TEST_CASE("wgsd-client --select behind a NAT ends with a working tunnel, tries each member once per cycle, and fails over", "[client][live][pool][select]") {
   require_live({"wireguard-go", "wg", "ip", "dig", "iptables", "ping"});
   NatClient client;
   // Servers 1 and 2 serve the client; server 3 is alive for the registry but does not know the client.
