@@ -31,6 +31,7 @@ struct PoolView {
   std::uint32_t ttl{10};       ///< of every record of the pool
   std::uint32_t answers{0};    ///< at most this many records per answer; 0: every one
   std::vector<PoolMemberView> members;
+  std::uint64_t fail_open_episodes{};  ///< how often this pool has started failing open, for metrics; not published
   friend bool operator==(const PoolView&, const PoolView&) = default;
 
   /// No member is both healthy and reachable: every member with an endpoint is answered instead.
@@ -56,6 +57,7 @@ struct PoolSnapshot {
   const std::byte* service_block{};
   std::uint32_t answers{};           ///< 0: every one
   bool fail_open{};
+  std::uint64_t fail_open_episodes{};  ///< since the server started (as of this snapshot's build)
   /// The weights of the records of the A, AAAA and SRV RRsets, in the order the RRsets hold them.
   std::vector<std::uint16_t> weights_a, weights_aaaa, weights_srv;
   std::vector<Member> members;       ///< every configured member, in Corefile order

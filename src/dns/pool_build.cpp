@@ -44,6 +44,7 @@ PoolRecords build_pool(const PoolView& pool, const std::string& zone) {
   s.service_wire = wire_of("_wireguard._udp." + pool.name + "." + zone);
   s.answers = pool.answers;
   s.fail_open = pool.fail_open();
+  s.fail_open_episodes = pool.fail_open_episodes;
   RRset a, aaaa, srv;
   a.type = type::a;
   aaaa.type = type::aaaa;

@@ -51,14 +51,17 @@ std::vector<dns::PoolView> PoolHealth::update(const std::vector<PoolConfig>& poo
       v.members.push_back(std::move(mv));
     }
     const bool open = v.fail_open();
-    bool& was = failing_open_[pool.name];
+    Episodes& e = failing_open_[pool.name];
+    bool& was = e.failing;
     if (open && !was) {
       ++fail_open_episodes_;
+      ++e.count;
       log.push_back("pool " + pool.name + ": no healthy member, answering every member (fail open)");
     } else if (!open && was) {
       log.push_back("pool " + pool.name + ": healthy members again, answering only those");
     }
     was = open;
+    v.fail_open_episodes = e.count;
     views.push_back(std::move(v));
   }
   return views;

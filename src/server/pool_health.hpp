@@ -36,7 +36,11 @@ private:
     Steady::time_point last_growth;
   };
   std::unordered_map<wg::Key, Seen, wg::KeyHash> seen_;
-  std::unordered_map<std::string, bool> failing_open_;  // per pool name
+  struct Episodes {
+    bool failing{};
+    std::uint64_t count{};
+  };
+  std::unordered_map<std::string, Episodes> failing_open_;  // per pool name
   std::uint64_t fail_open_episodes_{};
 };
 

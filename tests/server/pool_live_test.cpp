@@ -125,7 +125,10 @@ TEST_CASE("a pool follows its servers' tunnels: a dead one leaves within max-age
   lab.servers[1]->wg.kill();
   const auto killed = std::chrono::steady_clock::now();
   CHECK(eventually([&] { return lab.addresses() == lab.expect({1, 3}); }, 8s));
-  CHECK(std::chrono::steady_clock::now() - killed >= 2500ms);  // not before max-age: a quiet second is no death
+  const auto gone = std::chrono::steady_clock::now() - killed;
+  std::cout << "figure: a dead pool member left the answers " << std::chrono::duration_cast<std::chrono::milliseconds>(gone).count()
+            << " ms after its wireguard-go was killed (max-age 3 s, refresh 200 ms)" << std::endl;
+  CHECK(gone >= 2500ms);  // not before max-age: a quiet second is no death
   CHECK(lab.srv_count() == 2);
 
   // It comes back (a new device with the same key: its first packet is a handshake).

@@ -200,5 +200,6 @@ TEST_CASE("the refresher publishes a pool, rebuilds it only when health changes,
   CHECK(answers(LDNS_RR_TYPE_A).size() == 1);
   CHECK(answers(LDNS_RR_TYPE_AAAA).size() == 1);
   CHECK(reader.current().zones[0]->pools.at(0).fail_open);
+  CHECK(reader.current().zones[0]->pools.at(0).fail_open_episodes == 1);
   CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return l.find("fail open") != std::string::npos; }) == 1);
 }
