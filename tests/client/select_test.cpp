@@ -198,7 +198,9 @@ TEST_CASE("wgsd-client --select flags: bad values are refused with exit code 1, 
       {"--select vpn --check 500ms", "wgsd-client: --check: expected a duration from 1s to 1h, got '500ms'"},
       {"--select vpn.example.com. ", "wgsd-client: --select: expected a pool name relative to the zone such as vpn, got 'vpn.example.com.'"},
       {"--select vpn --sync --insecure --allowed-within 10.0.0.0/8", "wgsd-client: --select: cannot be combined with --sync"},
-      {"--select vpn --keepalive 0", "wgsd-client: --keepalive: expected a number from 1 to 65535, got '0'"},
+      {"--select vpn --keepalive 0", "wgsd-client: --keepalive: expected whole seconds from 1 to 65535, got '0'"},
+      {"--select vpn --roam --backbone wgsel1", "wgsd-client: --select: cannot be combined with --roam"},
+      {"--established 1m", "wgsd-client: --established: only works with --select"},
   };
   for (const auto& [args, message] : cases) {
     CHECK(sh(client + args + " >" + file + " 2>&1") == 1);
