@@ -31,7 +31,7 @@ inline std::vector<dns::PublishedPeer> peers(wg::Clock::time_point now) {
     if (i % 3 == 0) p.handshake = now;
     peers.push_back(p);
   }
-  peers.push_back({key(999), wg::Endpoint{wg::IpAddress(), 51820}, true, {}, std::nullopt});  // self: the local address
+  peers.push_back({key(999), wg::Endpoint{wg::IpAddress(), 51820}, true, false, {}, std::nullopt});  // self: the local address
   return peers;
 }
 
@@ -39,7 +39,7 @@ inline dns::ZoneSet zones() {
   const auto now = wg::Clock::now();
   const auto peers = fuzz::peers(now);
   auto with_self_endpoint = peers;
-  with_self_endpoint.back() = {key(999), wg::Endpoint::parse("192.0.2.1:51820"), false, {}, std::nullopt};
+  with_self_endpoint.back() = {key(999), wg::Endpoint::parse("192.0.2.1:51820"), false, false, {}, std::nullopt};
   dns::ZoneSettings a;
   a.zone = "example.com.";
   a.ns.push_back({"ns1.example.com.", {*wg::IpAddress::parse("192.0.2.53")}});
