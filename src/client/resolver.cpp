@@ -75,7 +75,7 @@ std::vector<std::uint8_t> sign_query(std::vector<std::uint8_t>& query, const dns
 }
 
 std::string check_reply_tsig(const std::vector<std::uint8_t>& reply, const dns::tsig::Key& key,
-                             const std::vector<std::uint8_t>& request_mac, std::uint64_t now) {
+                             const std::vector<std::uint8_t>& request_mac, std::uint64_t now, bool later_message) {
   std::size_t owner = 0;
   const auto found = dns::tsig::locate(reply, owner);
   if (found == dns::tsig::Found::none) return "the answer is not signed (TSIG): refused";
@@ -83,7 +83,7 @@ std::string check_reply_tsig(const std::vector<std::uint8_t>& reply, const dns::
   if (!rec) return "the answer's TSIG record is malformed: refused";
   const std::string key_name = dns::wire_to_text({reinterpret_cast<const std::uint8_t*>(key.name.data()), key.name.size()});
   const bool unsigned_error = rec->mac_length == 0 && rec->error != 0;
-  switch (dns::tsig::verify_response(reply, *rec, key, request_mac, now)) {
+  switch (dns::tsig::verify_response(reply, *rec, key, request_mac, now, later_message)) {
     case dns::tsig::Check::ok: return "";
     case dns::tsig::Check::formerr: return "the answer's TSIG MAC is longer than its algorithm allows: refused";
     case dns::tsig::Check::badkey:

@@ -37,9 +37,11 @@ std::vector<std::uint8_t> sign_query(std::vector<std::uint8_t>& query, const dns
 
 /// Checks the TSIG of `reply` to a query signed with `key` whose MAC was `request_mac`, at `now`.
 /// Empty when it verifies; otherwise what is wrong, in words (unsigned, wrong signature, the
-/// registry refused our key or signature, the clock skew for BADTIME).
+/// registry refused our key or signature, the clock skew for BADTIME). `later_message`: a message
+/// after the first of a multi-message answer (a transfer), `request_mac` then being the MAC of the
+/// message before it.
 std::string check_reply_tsig(const std::vector<std::uint8_t>& reply, const dns::tsig::Key& key,
-                             const std::vector<std::uint8_t>& request_mac, std::uint64_t now);
+                             const std::vector<std::uint8_t>& request_mac, std::uint64_t now, bool later_message = false);
 
 /// Builds a query: random ID (returned through `id`), RD set, EDNS(0) with a 1232-byte payload,
 /// and each letter of `qname` in a random case (0x20 bits; with `random_case` false the name keeps

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "client/axfr_listing.hpp"
 #include "client/endpoint_check.hpp"
 #include "client/exchanges.hpp"
 #include "client/lookup.hpp"
@@ -25,27 +26,60 @@ constexpr std::size_t write_batch = 64;
 
 struct Listing {
   std::vector<wg::Key> keys;        // the union of what the registries listed, in their order
+  std::set<wg::Key> seen;           // the same keys, to find them fast
   bool complete{true};              // every registry answered with its whole list
   std::size_t answered{};           // registries that gave a listing
   std::vector<std::string> notes;
 };
 
-// Asks every registry for the PTR set of the service name over TCP (a UDP answer holds about 16
-// names), in one loop. A registry whose listing is cut short (TC over TCP) or that fails makes
-// the listing incomplete: what it did list is still added, but nothing is pruned.
-Listing list_registries(const Options& options, int stop_fd) {
+void add_keys(Listing& out, const std::vector<wg::Key>& keys) {
+  for (const auto& k : keys) {
+    if (out.seen.insert(k).second) out.keys.push_back(k);
+  }
+}
+
+// Lists every registry: by zone transfer (AXFR) first, which carries however many peers the zone
+// holds; a registry that refuses transfers is asked for the PTR set of the service name over TCP
+// instead (a UDP answer holds about 16 names, a TCP one about a thousand), those side by side in
+// one loop. A registry whose listing is cut short (TC over TCP) or that fails makes the listing
+// incomplete: what it did list is still added, but nothing is pruned. A note says which way each
+// registry was listed.
+Listing list_registries(const Options& options, const SyncOptions& sync, int stop_fd) {
   const std::string service = "_wireguard._udp." + options.zone;
-  ResolverOptions resolver{options.timeout, options.retries, options.tsig ? &*options.tsig : nullptr, true};
-  std::vector<std::unique_ptr<Exchange>> exchanges;
+  const dns::tsig::Key* key = options.tsig ? &*options.tsig : nullptr;
   Listing out;
-  for (const auto& r : options.registries) exchanges.push_back(std::make_unique<Exchange>(r, service, dns::type::ptr, resolver));
+  std::vector<wg::Endpoint> by_ptr;
+  AxfrLimits limits = sync.axfr_limits;
+  limits.message_timeout = options.timeout;
+  for (const auto& r : options.registries) {
+    const auto axfr = axfr_listing(r, options.zone, key, limits, stop_fd);
+    if (axfr.result == AxfrListing::Result::refused) {
+      out.notes.push_back(axfr.error + ": listing by PTR over TCP");
+      by_ptr.push_back(r);
+      continue;
+    }
+    if (axfr.result == AxfrListing::Result::failed) {
+      out.complete = false;
+      out.notes.push_back("listing from " + r.to_string() + " failed: " + axfr.error);
+      continue;
+    }
+    ++out.answered;
+    out.notes.push_back("listing from " + r.to_string() + ": by AXFR, " + std::to_string(axfr.keys.size()) + " peers in " +
+                        std::to_string(axfr.messages) + " messages");
+    if (axfr.ignored != 0) out.notes.push_back("listing from " + r.to_string() + ": " + std::to_string(axfr.ignored) + " names that are not peers ignored");
+    add_keys(out, axfr.keys);
+  }
+  if (by_ptr.empty()) return out;
+  ResolverOptions resolver{options.timeout, options.retries, key, true};
+  std::vector<std::unique_ptr<Exchange>> exchanges;
+  for (const auto& r : by_ptr) exchanges.push_back(std::make_unique<Exchange>(r, service, dns::type::ptr, resolver));
   if (auto why = run_exchanges(exchanges, options.concurrency, stop_fd); !why.empty()) {
     out.complete = false;
     out.notes.push_back("listing: " + why);
     return out;
   }
   for (std::size_t i = 0; i < exchanges.size(); ++i) {
-    const std::string registry = options.registries[i].to_string();
+    const std::string registry = by_ptr[i].to_string();
     if (exchanges[i]->state() != Exchange::State::done) {
       out.complete = false;
       out.notes.push_back("listing from " + registry + " failed: " + exchanges[i]->error());
@@ -63,12 +97,13 @@ Listing list_registries(const Options& options, int stop_fd) {
     if (ptr.truncated) {
       out.complete = false;
       out.notes.push_back("listing from " + registry + " was cut at " + std::to_string(ptr.keys.size()) +
-                          " peers (the whole PTR set does not fit one TCP message): nothing is pruned");
+                          " peers (the whole PTR set does not fit one TCP message; a registry that allows this client to "
+                          "transfer the zone lists them all): nothing is pruned");
+    } else {
+      out.notes.push_back("listing from " + registry + ": by PTR over TCP, " + std::to_string(ptr.keys.size()) + " peers");
     }
     if (ptr.ignored != 0) out.notes.push_back("listing from " + registry + ": " + std::to_string(ptr.ignored) + " names that are not peers ignored");
-    for (const auto& k : ptr.keys) {
-      if (std::find(out.keys.begin(), out.keys.end(), k) == out.keys.end()) out.keys.push_back(k);
-    }
+    add_keys(out, ptr.keys);
   }
   return out;
 }
@@ -206,7 +241,7 @@ SyncReport round(const Options& options, const SyncOptions& sync, SyncState& sta
     report.error = e.what();
     return report;
   }
-  Listing listing = list_registries(options, stop_fd);
+  Listing listing = list_registries(options, sync, stop_fd);
   report.notes = listing.notes;
   report.listed = listing.keys.size();
   if (listing.answered == 0) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "client/axfr_listing.hpp"
 #include "client/client.hpp"
 #include "wg/backend.hpp"
 
@@ -31,6 +32,7 @@ struct SyncOptions {
   std::optional<std::uint16_t> keepalive;           ///< persistent keepalive of added peers, seconds
   std::string state_file;
   double max_prune{0.10};                           ///< share of the synced peers one round may prune unconfirmed
+  AxfrLimits axfr_limits;                           ///< bounds of a listing by transfer (its message timeout is --timeout)
 };
 
 /// What the client added, and the prunes it holds back for a second round's confirmation.
