@@ -15,13 +15,16 @@ namespace wgsd::wg {
 /// The rtnetlink protocol of the routes wgsd adds (`ip route show proto 0x77`).
 inline constexpr std::uint8_t route_protocol = 0x77;
 
-/// The RTM_NEWROUTE (replace) or RTM_DELROUTE request for `prefix` via interface `ifindex`.
+/// The RTM_NEWROUTE (create, never replace: NLM_F_EXCL) or RTM_DELROUTE request for `prefix` via
+/// interface `ifindex`, tagged with route_protocol: a delete so tagged removes only wgsd's route.
 std::vector<std::byte> build_route_request(bool add, int ifindex, const Prefix& prefix, std::uint32_t seq);
 
-/// Adds `prefix dev ifname` to the main table, replacing a route to the same prefix. Throws
-/// wg::Error naming the interface and the prefix.
+/// Adds `prefix dev ifname` to the main table. A route to the same prefix that wgsd did not add is
+/// never replaced nor deleted: wg::Error (EEXIST) says so; one of wgsd's own on `ifname` is made
+/// anew. Throws wg::Error naming the interface and the prefix.
 void add_route(const std::string& ifname, const Prefix& prefix);
-/// Deletes `prefix dev ifname` from the main table; a route that is not there is no error.
+/// Deletes wgsd's `prefix dev ifname` from the main table (a route another protocol added is not
+/// matched); a route that is not there is no error.
 /// Throws wg::Error naming the interface and the prefix.
 void delete_route(const std::string& ifname, const Prefix& prefix);
 

@@ -368,14 +368,14 @@ TEST_CASE("the netlink codec skips the device's private key and zeroes it where 
   CHECK(contains(wiped, std::as_bytes(std::span(key_n(99).bytes()))));
 }
 
-TEST_CASE("build_route_request: a replacing RTM_NEWROUTE or an RTM_DELROUTE of PREFIX dev IFINDEX, tagged as wgsd's", "[wg][netlink][route]") {
+TEST_CASE("build_route_request: an exclusive RTM_NEWROUTE (never replacing) or an RTM_DELROUTE of PREFIX dev IFINDEX, tagged as wgsd's", "[wg][netlink][route]") {
   for (const bool add : {true, false}) {
     const auto msg = wg::build_route_request(add, 7, *wg::Prefix::parse("fd08::/64"), 3);
     std::vector<std::uint32_t> buf((msg.size() + 3) / 4);
     std::memcpy(buf.data(), msg.data(), msg.size());
     const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
     CHECK(nlh->nlmsg_type == (add ? RTM_NEWROUTE : RTM_DELROUTE));
-    CHECK(nlh->nlmsg_flags == (add ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE : NLM_F_REQUEST | NLM_F_ACK));
+    CHECK(nlh->nlmsg_flags == (add ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL : NLM_F_REQUEST | NLM_F_ACK));
     const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
     CHECK(rtm->rtm_family == AF_INET6);
     CHECK(rtm->rtm_dst_len == 64);
