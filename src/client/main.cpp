@@ -174,7 +174,11 @@ int run(int argc, char** argv) {
     select = client::select_options(select_flags, sync_flags, roam_flags.roam, options);
     sync = client::sync_options(sync_flags, options);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
-    roam = client::roam_options(roam_flags, sync.has_value());
+    roam = client::roam_options(roam_flags, sync.has_value(), options, sync_flags.insecure);
+    if (roam && !options.tsig) {
+      std::cerr << "wgsd-client: roam: without TSIG the other servers' clocks cannot be measured: --max-skew catches only "
+                   "handshakes in the future\n";
+    }
     if (roam && interval.empty()) {
       throw CLI::ValidationError("--roam", "needs --interval: what it routes is kept in memory and taken back when it stops");
     }

@@ -12,14 +12,15 @@ void add_sync_flags(CLI::App& app, SyncFlags& flags) {
   app.add_option("--allowed-within", flags.allowed_within, "with --sync (required): CIDRs every synced allowed IP must lie inside");
   app.add_option("--keepalive", flags.keepalive, "with --sync: persistent keepalive of added peers, e.g. 25s");
   app.add_option("--state", flags.state, "with --sync: the file recording the peers it added (default /var/lib/wgsd-client/DEVICE.sync)");
-  app.add_option("--max-prune", flags.max_prune, "with --prune: share of the synced peers one round may remove unconfirmed")->capture_default_str();
-  app.add_flag("--insecure", flags.insecure, "allow --sync without a TSIG key (-y/-k)");
+  app.add_option("--max-prune", flags.max_prune, "with --sync --prune: share of the synced peers one round may remove unconfirmed (default 10%)");
+  app.add_flag("--insecure", flags.insecure, "allow --sync or --roam without a TSIG key (-y/-k)");
 }
 
 std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options) {
   if (!flags.sync) {
     for (const auto& [given, name] : {std::pair{flags.prune, "--prune"}, std::pair{!flags.allowed_within.empty(), "--allowed-within"},
-                                      std::pair{!flags.keepalive.empty(), "--keepalive"}, std::pair{!flags.state.empty(), "--state"}}) {
+                                      std::pair{!flags.keepalive.empty(), "--keepalive"}, std::pair{!flags.state.empty(), "--state"},
+                                      std::pair{!flags.max_prune.empty(), "--max-prune"}}) {
       if (given) throw CLI::ValidationError(name, "only works with --sync");
     }
     return std::nullopt;
@@ -43,7 +44,8 @@ std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& o
     s.keepalive = static_cast<std::uint16_t>(std::chrono::duration_cast<std::chrono::seconds>(*d).count());
   }
   s.state_file = flags.state.empty() ? default_state_file(options.device) : flags.state;
-  std::string share = flags.max_prune;
+  if (!flags.prune && !flags.max_prune.empty()) throw CLI::ValidationError("--max-prune", "only works with --sync --prune");
+  std::string share = flags.max_prune.empty() ? "10%" : flags.max_prune;
   if (!share.empty() && share.back() == '%') share.pop_back();
   double percent = -1;
   auto [ptr, ec] = std::from_chars(share.data(), share.data() + share.size(), percent);
@@ -64,7 +66,7 @@ void add_roam_flags(CLI::App& app, RoamFlags& flags) {
   app.add_option("--max-skew", flags.max_skew, "with --roam: how far another server's clock may be off ours")->capture_default_str();
 }
 
-std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync) {
+std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const Options& options, bool insecure) {
   if (!flags.roam) {
     if (!flags.backbone.empty()) throw CLI::ValidationError("--backbone", "only works with --roam");
     return std::nullopt;
@@ -79,6 +81,11 @@ std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync) {
     throw CLI::ValidationError("--max-skew", "expected a duration from 0s to 1h, got '" + flags.max_skew + "'");
   }
   r.max_skew = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  if (!options.tsig && !insecure) {
+    throw CLI::ValidationError("--roam", "without a TSIG key (-y or -k) anyone who can answer for another server's registry could "
+                                         "pull clients' addresses to it, and its clock cannot be checked; give a key, or --insecure "
+                                         "to accept that");
+  }
   return r;
 }
 

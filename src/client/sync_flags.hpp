@@ -20,7 +20,7 @@ struct SyncFlags {
   std::vector<std::string> allowed_within;
   std::string keepalive;
   std::string state;
-  std::string max_prune = "10%";
+  std::string max_prune;   ///< empty: 10%
 };
 
 /// Adds --sync, --prune, --allowed-within, --keepalive, --state, --max-prune and --insecure.
@@ -39,7 +39,8 @@ struct RoamFlags {
 /// Adds --roam, --backbone and --max-skew.
 void add_roam_flags(CLI::App& app, RoamFlags& flags);
 
-/// nullopt without --roam. Throws CLI::ValidationError naming the flag and the bad value.
-std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync);
+/// nullopt without --roam. Without a TSIG key in `options` it is refused unless `insecure`.
+/// Throws CLI::ValidationError naming the flag and the bad value.
+std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const Options& options, bool insecure);
 
 }  // namespace wgsd::client

@@ -266,7 +266,7 @@ TEST_CASE("wgsd-client --roam: --backbone and --interval are required, and it do
   std::string out;
   CHECK(run("--roam --interval 2s", out) == 1);
   CHECK_THAT(out, Catch::Contains("--backbone: --roam needs the device whose peers are the other servers"));
-  CHECK(run("--roam --backbone wgb0", out) == 1);
+  CHECK(run("--roam --backbone wgb0 --insecure", out) == 1);
   CHECK_THAT(out, Catch::Contains("--roam: needs --interval"));
   CHECK(run("--backbone wgb0", out) == 1);
   CHECK_THAT(out, Catch::Contains("--backbone: only works with --roam"));
@@ -274,4 +274,36 @@ TEST_CASE("wgsd-client --roam: --backbone and --interval are required, and it do
   CHECK_THAT(out, Catch::Contains("--max-skew: expected a duration from 0s to 1h, got 'soon'"));
   CHECK(run("--roam --backbone wgb0 --interval 2s --sync --insecure --allowed-within 10.0.0.0/8 --state " + dir.path() + "/s", out) == 1);
   CHECK_THAT(out, Catch::Contains("--roam and --sync are for different devices"));
+}
+
+TEST_CASE("wgsd-client --roam: without a TSIG key it is refused unless --insecure, which warns once that skew is not measured",
+          "[client][roam][tsig]") {
+  TempDir dir;
+  const auto run = [&](const std::string& args, std::string& out) {
+    const int rc = sh("timeout -s TERM 3 " + std::string(WGSD_CLIENT_BIN) + " --device wgsdnodev0 --dns 127.0.0.2:53 --zone clients.example. " +
+                      args + " >" + dir.path() + "/out 2>&1");
+    out = sh_out("cat " + dir.path() + "/out");
+    return rc;
+  };
+  std::string out;
+  CHECK(run("--roam --backbone wgb0 --interval 1s", out) == 1);
+  CHECK_THAT(out, Catch::Contains("--roam: without a TSIG key (-y or -k)") && Catch::Contains("--insecure"));
+  run("--roam --backbone wgb0 --interval 1s --insecure", out);  // runs (against no device) until stopped
+  const std::string warning = "roam: without TSIG the other servers' clocks cannot be measured";
+  REQUIRE_THAT(out, Catch::Contains(warning));
+  CHECK(out.find(warning) == out.rfind(warning));
+}
+
+TEST_CASE("wgsd-client --max-prune only works with --sync --prune", "[client][sync]") {
+  TempDir dir;
+  std::string out;
+  const auto run = [&](const std::string& args) {
+    const int rc = sh(std::string(WGSD_CLIENT_BIN) + " --device wgc0 --dns 127.0.0.1:1 --zone example.com. " + args + " >" + dir.path() + "/out 2>&1");
+    out = sh_out("cat " + dir.path() + "/out");
+    return rc;
+  };
+  CHECK(run("--max-prune 20%") == 1);
+  CHECK_THAT(out, Catch::Contains("--max-prune: only works with --sync"));
+  CHECK(run("--sync --insecure --allowed-within 10.8.0.0/16 --max-prune 20% --state " + dir.path() + "/s") == 1);
+  CHECK_THAT(out, Catch::Contains("--max-prune: only works with --sync --prune"));
 }

@@ -298,7 +298,7 @@ TEST_CASE("wgsd-client --sync: --allowed-within and a TSIG key are required, its
   CHECK_THAT(out, Catch::Contains("without a TSIG key (-y or -k)") && Catch::Contains("--insecure"));
   CHECK(run("--sync --insecure --allowed-within 10.8.0.1/16", out) == 1);
   CHECK_THAT(out, Catch::Contains("'10.8.0.1/16' has host bits set: did you mean 10.8.0.0/16?"));
-  CHECK(run("--sync --insecure --allowed-within 10.8.0.0/16 --max-prune 120%", out) == 1);
+  CHECK(run("--sync --prune --insecure --allowed-within 10.8.0.0/16 --max-prune 120%", out) == 1);
   CHECK_THAT(out, Catch::Contains("expected a share from 0% to 100%, got '120%'"));
   CHECK(run("--prune", out) == 1);
   CHECK_THAT(out, Catch::Contains("--prune: only works with --sync"));
