@@ -275,6 +275,10 @@ SyncReport round(const Options& options, const SyncOptions& sync, SyncState& sta
       if (!failures.empty()) report.peers.push_back({wanted[i], SyncOutcome::failed, "not added: " + failures});
       continue;  // listed, then gone by the time it was asked about: the next round sees
     }
+    if (a->allowed.empty()) {
+      report.peers.push_back({wanted[i], SyncOutcome::refused, "not added: its TXT gives no allowed IPs (no allowed=): it could receive nothing"});
+      continue;
+    }
     if (auto why = why_refused(a->allowed, sync, taken); !why.empty()) {
       report.peers.push_back({wanted[i], SyncOutcome::refused, "not added: " + why});
       continue;

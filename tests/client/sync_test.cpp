@@ -154,6 +154,19 @@ TEST_CASE("sync adds the listed peers the device lacks: key, TXT allowed IPs, SR
   CHECK(std::none_of(again.peers.begin(), again.peers.end(), [](const auto& p) { return p.outcome == client::SyncOutcome::added; }));
 }
 
+TEST_CASE("sync: a listed peer whose TXT gives no allowed IPs is refused, not added with none", "[client][sync]") {
+  SyncCase c;
+  auto m = master();
+  m.peers.push_back(peer(8, "198.51.100.8:10008", {}));
+  c.master_peers(m.peers);
+  const auto r = c.round();
+  CHECK(c.on_device(8) == nullptr);
+  REQUIRE(c.entry(r, 8) != nullptr);
+  CHECK(c.entry(r, 8)->outcome == client::SyncOutcome::refused);
+  CHECK_THAT(c.entry(r, 8)->message, Catch::Contains("its TXT gives no allowed IPs (no allowed=)"));
+  CHECK(c.on_device(1) != nullptr);
+}
+
 TEST_CASE("sync --prune removes only what it added, and a large prune waits for a second round", "[client][sync]") {
   SyncCase c;
   auto m = master();
