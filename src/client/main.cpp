@@ -135,6 +135,7 @@ int run(int argc, char** argv) {
   std::optional<client::RoamOptions> roam;
   std::optional<client::SelectOptions> select;
   client::RoamState roam_state;
+  wg::UniqueFd sync_lock;
   try {
     app.parse(normalise_args(argc, argv));
     if (!tsig_y.empty() && !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "give one TSIG key, with -y or with -k, not both");
@@ -173,6 +174,7 @@ int run(int argc, char** argv) {
     wg::check_device_name(options.device);
     select = client::select_options(select_flags, sync_flags, roam_flags.roam, options);
     sync = client::sync_options(sync_flags, options);
+    if (sync && !options.dry_run) sync_lock = client::SyncState::lock(sync->state_file);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
     roam = client::roam_options(roam_flags, sync.has_value(), options, sync_flags.insecure);
     if (roam && !options.tsig) {

@@ -1,10 +1,16 @@
 #include "client/sync.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -305,7 +311,26 @@ SyncReport round(const Options& options, const SyncOptions& sync, SyncState& sta
     for (auto& p : report.peers) {
       if (p.outcome == SyncOutcome::added) entries.push_back(&p);
     }
-    apply_batches(options, backend, updates, entries, state, true);
+    // Recorded before they are written: a crash mid-round leaves no peer on the device that the
+    // state file does not name (a key that never reached the device is dropped by the next prune).
+    bool recorded = true;
+    if (!updates.empty() && !sync.state_file.empty()) {
+      SyncState before = state;
+      for (const auto& u : updates) before.added.insert(u.public_key);
+      try {
+        before.save(sync.state_file);
+        state = std::move(before);
+      } catch (const std::exception& e) {
+        recorded = false;
+        report.state_failed = true;
+        report.notes.push_back(std::string(e.what()) + ": nothing is added this round");
+        for (auto* p : entries) {
+          p->outcome = SyncOutcome::write_failed;
+          p->message = "not added: the state file could not record it first";
+        }
+      }
+    }
+    if (recorded) apply_batches(options, backend, updates, entries, state, true);
   }
   if (sync.prune) prune(options, sync, state, listing, backend, report);
   return report;
@@ -324,13 +349,21 @@ std::string default_state_file(const std::string& device) { return "/var/lib/wgs
 
 SyncState SyncState::load(const std::string& path) {
   SyncState s;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, not a state file");
   std::ifstream in(path);
   if (!in) {
     if (!std::filesystem::exists(path)) return s;
     throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
   }
+  // A file save() wrote is never empty and ends with a newline: anything else was cut short, and
+  // reading it as fewer peers would let them go unpruned, or be taken for another's.
+  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (content.empty()) throw std::runtime_error(path + ": is empty (a state file always has its header line): remove it to start afresh");
+  if (content.back() != '\n') throw std::runtime_error(path + ": is truncated (its last line is cut short): remove it to start afresh");
+  std::istringstream lines(content);
   std::string line;
-  for (std::size_t n = 1; std::getline(in, line); ++n) {
+  for (std::size_t n = 1; std::getline(lines, line); ++n) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream words(line);
     std::string kind;
@@ -348,19 +381,49 @@ SyncState SyncState::load(const std::string& path) {
 
 void SyncState::save(const std::string& path) const {
   std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (dir.empty()) dir = ".";
+  std::string text = "# wgsd-client --sync: the peers it added (only these are ever pruned), and prunes held for confirmation\n";
+  for (const auto& k : added) text += "added " + k.to_base64() + "\n";
+  for (const auto& k : held) text += "held " + k.to_base64() + "\n";
+  // A temporary file of its own (two writers never share one), flushed to the disk, renamed over
+  // the old one, and the directory flushed: after a crash the file is the old or the new, whole.
+  std::string tmp = path + ".XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw std::runtime_error(path + ": cannot create a temporary file beside it: " + std::strerror(errno));
+  wg::UniqueFd file(fd);
+  const auto fail = [&](const std::string& what) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(path + ": cannot write " + tmp + ": " + what + ": " + why);
+  };
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write");
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fchmod(fd, 0600) != 0) fail("chmod");
+  if (::fsync(fd) != 0) fail("fsync");
+  file.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
+  wg::UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d || ::fsync(d.get()) != 0) throw std::runtime_error(path + ": cannot flush its directory: " + std::strerror(errno));
+}
+
+wg::UniqueFd SyncState::lock(const std::string& path) {
+  std::error_code ec;
   const auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "# wgsd-client --sync: the peers it added (only these are ever pruned), and prunes held for confirmation\n";
-    for (const auto& k : added) out << "added " << k.to_base64() << "\n";
-    for (const auto& k : held) out << "held " << k.to_base64() << "\n";
-    out.flush();
-    if (!out) throw std::runtime_error(path + ": cannot write " + tmp + ": " + std::strerror(errno));
+  const std::string name = path + ".lock";
+  wg::UniqueFd fd(::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw std::runtime_error(name + ": cannot open: " + std::strerror(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) throw std::runtime_error(path + ": another wgsd-client --sync uses this state file (" + name + " is locked)");
+    throw std::runtime_error(name + ": cannot lock: " + std::strerror(errno));
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error(path + ": cannot replace it: " + ec.message());
+  return fd;
 }
 
 int SyncReport::exit_code() const {

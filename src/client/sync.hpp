@@ -23,6 +23,7 @@
 #include "client/axfr_listing.hpp"
 #include "client/client.hpp"
 #include "wg/backend.hpp"
+#include "wg/unique_fd.hpp"
 
 namespace wgsd::client {
 
@@ -43,9 +44,14 @@ struct SyncState {
   /// Reads `path`; a file that does not exist is an empty state. Throws std::runtime_error naming
   /// the file and line of anything it cannot read.
   static SyncState load(const std::string& path);
-  /// Writes `path` whole (a temporary file renamed over it), creating its directory. Throws
-  /// std::runtime_error naming the file.
+  /// Reads `path`; a file that does not exist is an empty state; one that is empty, cut short or a
+  /// directory is an error. Writes `path` whole: a temporary file of its own name, fsynced, renamed
+  /// over it, and the directory fsynced; its directory is created. Throws std::runtime_error
+  /// naming the file.
   void save(const std::string& path) const;
+  /// Locks `path` for this process (flock on `path`.lock, held while the fd lives), so two clients
+  /// never use one state file. Throws std::runtime_error naming the file when another holds it.
+  static wg::UniqueFd lock(const std::string& path);
 
   friend bool operator==(const SyncState&, const SyncState&) = default;
 };
@@ -80,7 +86,9 @@ struct SyncReport {
   [[nodiscard]] int exit_code() const;
 };
 
-/// One sync round, before the ordinary endpoint round. Updates `state` (the caller saves it).
+/// One sync round, before the ordinary endpoint round. Updates `state`; the keys it is about to
+/// add are saved to `sync.state_file` (when set) before they are written to the device, the rest
+/// the caller saves.
 /// Never throws.
 SyncReport sync_once(const Options& options, const SyncOptions& sync, SyncState& state, wg::Backend& backend, int stop_fd = -1);
 
