@@ -174,6 +174,7 @@ int run(int argc, char** argv) {
     wg::check_device_name(options.device);
     select = client::select_options(select_flags, sync_flags, roam_flags.roam, options);
     sync = client::sync_options(sync_flags, options);
+    if (sync) sync->min_confirm = std::max<std::chrono::seconds>(std::chrono::seconds(10), std::chrono::duration_cast<std::chrono::seconds>(every));
     if (sync && !options.dry_run) sync_lock = client::SyncState::lock(sync->state_file);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
     roam = client::roam_options(roam_flags, sync.has_value(), options, sync_flags.insecure);

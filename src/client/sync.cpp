@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <ctime>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -200,6 +202,11 @@ void prune(const Options& options, const SyncOptions& sync, SyncState& state, co
   std::erase_if(state.held, [&](const wg::Key& k) { return state.added.count(k) == 0; });
   if (!listing.complete) {
     report.notes.push_back("the listing is incomplete: nothing is pruned this round");
+    if (!state.held.empty() && !options.dry_run) {
+      report.notes.push_back("the prunes held are released: only consecutive whole listings confirm them");
+      state.held.clear();
+      state.held_since = 0;
+    }
     return;
   }
   std::vector<wg::Key> gone;
@@ -207,13 +214,31 @@ void prune(const Options& options, const SyncOptions& sync, SyncState& state, co
     if (std::find(listing.keys.begin(), listing.keys.end(), k) == listing.keys.end()) gone.push_back(k);
   }
   // Held last round and still gone: confirmed. The rest may go now if they are few enough.
+  // A hold is confirmed only by a round at least sync.min_confirm after the one that made it.
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  const bool ripe = now - state.held_since >= static_cast<std::int64_t>(sync.min_confirm.count());
   std::vector<wg::Key> confirmed;
   std::vector<wg::Key> fresh;
-  for (const auto& k : gone) (state.held.count(k) != 0 ? confirmed : fresh).push_back(k);
+  std::set<wg::Key> waiting;
+  for (const auto& k : gone) {
+    if (state.held.count(k) == 0) {
+      fresh.push_back(k);
+    } else if (ripe) {
+      confirmed.push_back(k);
+    } else {
+      waiting.insert(k);
+    }
+  }
   const auto limit = static_cast<std::size_t>(std::floor(sync.max_prune * static_cast<double>(state.added.size()) + 1e-9));
-  std::set<wg::Key> hold;
+  std::set<wg::Key> hold = waiting;
+  std::int64_t since = waiting.empty() ? 0 : state.held_since;
+  if (!waiting.empty()) {
+    report.notes.push_back(std::to_string(waiting.size()) + " held prunes wait: they are confirmed by a round at least " +
+                           std::to_string(sync.min_confirm.count()) + " s after the one that held them");
+  }
   if (gone.size() > limit && !fresh.empty()) {
     hold.insert(fresh.begin(), fresh.end());
+    since = now;  // newly missing peers join: the wait starts again for all
     fresh.clear();
     report.notes.push_back(std::to_string(gone.size()) + " of " + std::to_string(state.added.size()) +
                            " synced peers are no longer listed, over --max-prune (" + std::to_string(limit) +
@@ -234,6 +259,7 @@ void prune(const Options& options, const SyncOptions& sync, SyncState& state, co
   for (std::size_t i = report.peers.size() - updates.size(); i < report.peers.size(); ++i) entries.push_back(&report.peers[i]);
   if (options.dry_run) return;
   state.held = hold;
+  state.held_since = hold.empty() ? 0 : since;
   apply_batches(options, backend, updates, entries, state, false);
 }
 
@@ -253,6 +279,10 @@ SyncReport round(const Options& options, const SyncOptions& sync, SyncState& sta
   if (listing.answered == 0) {
     report.listing_failed = true;
     report.error = "no registry gave a listing: nothing is added or pruned";
+    if (!options.dry_run) {  // a hold is confirmed only by the next whole round
+      state.held.clear();
+      state.held_since = 0;
+    }
     return report;
   }
 
@@ -370,6 +400,15 @@ SyncState SyncState::load(const std::string& path) {
     std::string text;
     std::string extra;
     words >> kind >> text;
+    if (kind == "held-since") {
+      std::int64_t t = -1;
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), t);
+      if (ec != std::errc() || ptr != text.data() + text.size() || t < 0 || (words >> extra)) {
+        throw std::runtime_error(path + ":" + std::to_string(n) + ": expected 'held-since UNIXTIME', got '" + line + "'");
+      }
+      s.held_since = t;
+      continue;
+    }
     auto key = wg::Key::from_base64(text);
     if ((kind != "added" && kind != "held") || !key || (words >> extra)) {
       throw std::runtime_error(path + ":" + std::to_string(n) + ": expected 'added KEY' or 'held KEY', got '" + line + "'");
@@ -387,6 +426,7 @@ void SyncState::save(const std::string& path) const {
   std::string text = "# wgsd-client --sync: the peers it added (only these are ever pruned), and prunes held for confirmation\n";
   for (const auto& k : added) text += "added " + k.to_base64() + "\n";
   for (const auto& k : held) text += "held " + k.to_base64() + "\n";
+  if (!held.empty()) text += "held-since " + std::to_string(held_since) + "\n";
   // A temporary file of its own (two writers never share one), flushed to the disk, renamed over
   // the old one, and the directory flushed: after a crash the file is the old or the new, whole.
   std::string tmp = path + ".XXXXXX";

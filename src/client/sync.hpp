@@ -13,6 +13,7 @@
 // device.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -33,6 +34,9 @@ struct SyncOptions {
   std::optional<std::uint16_t> keepalive;           ///< persistent keepalive of added peers, seconds
   std::string state_file;
   double max_prune{0.10};                           ///< share of the synced peers one round may prune unconfirmed
+  /// The least time between the round that holds a large prune and the one that confirms it (the
+  /// program uses the larger of --interval and 10 s): two quick rounds are not two opinions.
+  std::chrono::seconds min_confirm{10};
   AxfrLimits axfr_limits;                           ///< bounds of a listing by transfer (its message timeout is --timeout)
 };
 
@@ -40,6 +44,7 @@ struct SyncOptions {
 struct SyncState {
   std::set<wg::Key> added;
   std::set<wg::Key> held;
+  std::int64_t held_since{};   ///< unix seconds of the round that held them (renewed when more join)
 
   /// Reads `path`; a file that does not exist is an empty state. Throws std::runtime_error naming
   /// the file and line of anything it cannot read.

@@ -79,9 +79,11 @@ struct SyncCase {
     sync.allowed_within = {*wg::Prefix::parse("10.8.0.0/16"), *wg::Prefix::parse("fd08::/64")};
     sync.keepalive = 25;
     sync.prune = true;
+    sync.min_confirm = 0s;  // rounds follow each other at once here; the wait has its own test
   }
 
   client::SyncReport round() { return client::sync_once(options, sync, state, device); }
+  client::SyncReport round_with(const client::Options& o) { return client::sync_once(o, sync, state, device); }
 
   // Changes the master's device and waits until a listing shows `listed` peers.
   void master_peers(std::vector<wg::Peer> peers) {
@@ -219,6 +221,38 @@ TEST_CASE("sync --prune removes only what it added, and a large prune waits for 
   }
 }
 
+TEST_CASE("sync --max-prune: a hold is confirmed only by a consecutive whole round at least the minimum time later", "[client][sync]") {
+  SyncCase c;
+  c.sync.min_confirm = 1s;
+  c.round();
+  REQUIRE(c.state.added == std::set<wg::Key>{key_n(1), key_n(2)});
+  c.master_peers({});  // both gone: over 10%, held
+  auto r = c.round();
+  REQUIRE(c.entry(r, 1) != nullptr);
+  CHECK(c.entry(r, 1)->outcome == client::SyncOutcome::held);
+  // At once again: too soon to confirm, still held.
+  r = c.round();
+  REQUIRE(c.entry(r, 1) != nullptr);
+  CHECK(c.entry(r, 1)->outcome == client::SyncOutcome::held);
+  CHECK(c.on_device(1) != nullptr);
+  // A round whose listing fails in between: the hold is released, and the wait starts again.
+  std::this_thread::sleep_for(1100ms);
+  auto broken = c.options;
+  broken.tsig.reset();  // the registry refuses: no listing
+  CHECK(c.round_with(broken).listing_failed);
+  CHECK(c.state.held.empty());
+  r = c.round();
+  CHECK(c.entry(r, 1)->outcome == client::SyncOutcome::held);
+  CHECK(c.on_device(1) != nullptr);
+  // The minimum time after that hold: confirmed.
+  std::this_thread::sleep_for(1100ms);
+  r = c.round();
+  REQUIRE(c.entry(r, 1) != nullptr);
+  CHECK(c.entry(r, 1)->outcome == client::SyncOutcome::pruned);
+  CHECK(c.on_device(1) == nullptr);
+  CHECK(c.on_device(2) == nullptr);
+}
+
 TEST_CASE("sync: a listing that fails or is incomplete adds what it can and prunes nothing", "[client][sync]") {
   SyncCase c;
   c.round();
@@ -281,7 +315,7 @@ TEST_CASE("sync state file: what was added and what is held is read back, and a 
   s.save(path);  // creates the directory
   CHECK(client::SyncState::load(path) == s);
   std::ofstream(path, std::ios::app) << "added not-a-key\n";
-  CHECK_THROWS_WITH(client::SyncState::load(path), Catch::Contains(path + ":5: expected 'added KEY' or 'held KEY', got 'added not-a-key'"));
+  CHECK_THROWS_WITH(client::SyncState::load(path), Catch::Contains(path + ":6: expected 'added KEY' or 'held KEY', got 'added not-a-key'"));
 }
 
 TEST_CASE("prefix containment and overlap for --allowed-within and stolen routes", "[client][sync]") {
