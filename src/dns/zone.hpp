@@ -159,7 +159,11 @@ struct Zone {
   bool loaded{};                     ///< false until the device was read once: queries get SERVFAIL
   std::uint32_t data_ttl{};          ///< of the peers' records, and of the address written per query
   std::uint32_t serial{};
-  std::string digest;                ///< of everything published; a change bumps the serial
+  std::string digest;                ///< of everything published; a change rebuilds the zone
+  /// Of the transfer view (everything but handshake times): a change bumps the serial, so that
+  /// secondaries see a new version when endpoints, allowed IPs or the peer set change, not when a
+  /// handshake is renewed (docs/transfer.md).
+  std::string view_digest;
   /// Every name. Shared: a rebuild reuses the nodes of peers that did not change.
   std::vector<std::shared_ptr<const Node>> nodes;
   std::size_t published{};           ///< peers in the PTR set

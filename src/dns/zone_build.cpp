@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "dns/ixfr_journal.hpp"
 #include "dns/names.hpp"
 #include "dns/pool_build.hpp"
 #include "dns/wire.hpp"
@@ -259,6 +260,7 @@ namespace {
 struct Collected {
   std::vector<Builder::Entry> entries;
   std::string digest;
+  std::string view_digest;  // the same without handshake times
 };
 
 // What the zone publishes, before any wire encoding: cheap enough to run on every refresh.
@@ -276,7 +278,7 @@ Collected collect(const std::vector<PublishedPeer>& peers, const std::vector<Poo
     randombytes_buf(k.data(), k.size());
     return k;
   }();
-  std::array<std::uint64_t, 2> sum{};
+  std::array<std::uint64_t, 2> sum{}, view_sum{};
   std::string record;
   for (const auto& p : peers) {
     Builder::Entry& e = entries.emplace_back(Builder::Entry{{}, &p});
@@ -288,23 +290,36 @@ Collected collect(const std::vector<PublishedPeer>& peers, const std::vector<Poo
     } else {
       record.push_back(p.listed ? '+' : '-');
     }
-    const std::int64_t handshake = p.handshake ? unix_seconds(*p.handshake) : -1;
-    put_u32(record, static_cast<std::uint32_t>(handshake >> 32));
-    put_u32(record, static_cast<std::uint32_t>(handshake));
     for (const auto& a : p.allowed_ips) {
       record.push_back(a.address().is_v4() ? '4' : '6');
       record.append(reinterpret_cast<const char*>(a.address().data()), a.address().size());
       record.push_back(static_cast<char>(a.length()));
     }
+    // The transfer view first (no handshake), then the whole record.
+    std::array<std::uint64_t, 2> view{};
+    crypto_shorthash_siphashx24(reinterpret_cast<unsigned char*>(view.data()), reinterpret_cast<const unsigned char*>(record.data()),
+                                record.size(), hash_key.data());
+    const std::int64_t handshake = p.handshake ? unix_seconds(*p.handshake) : -1;
+    put_u32(record, static_cast<std::uint32_t>(handshake >> 32));
+    put_u32(record, static_cast<std::uint32_t>(handshake));
     auto& h = e.source;
     static_assert(sizeof h == crypto_shorthash_siphashx24_BYTES);
     crypto_shorthash_siphashx24(reinterpret_cast<unsigned char*>(h.data()), reinterpret_cast<const unsigned char*>(record.data()),
                                 record.size(), hash_key.data());
-    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += h[i];
+    for (std::size_t i = 0; i < sum.size(); ++i) {
+      sum[i] += h[i];
+      view_sum[i] += view[i];
+    }
   }
   c.digest.assign(reinterpret_cast<const char*>(sum.data()), sizeof sum);
   c.digest += std::to_string(entries.size());
-  if (!pools.empty()) c.digest += pools_digest(pools);  // health changes rebuild; a zone without pools digests as before
+  c.view_digest.assign(reinterpret_cast<const char*>(view_sum.data()), sizeof view_sum);
+  c.view_digest += std::to_string(entries.size());
+  if (!pools.empty()) {
+    // Health changes rebuild (and change what is transferred); a zone without pools digests as before.
+    c.digest += pools_digest(pools);
+    c.view_digest += pools_digest(pools);
+  }
   return c;
 }
 
@@ -322,9 +337,12 @@ std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c
   zone->loaded = true;
   Builder b(settings, *zone);
   zone->digest = std::move(c.digest);
+  zone->view_digest = std::move(c.view_digest);
+  // The serial follows the clock (unix seconds) and moves only when the transfer view changes;
+  // it never goes back, and grows by at least one on every change.
   std::uint32_t serial = now_seconds(now);
   if (previous != nullptr) {
-    serial = previous->loaded && previous->digest == zone->digest ? previous->serial : std::max(previous->serial + 1, serial);
+    serial = previous->loaded && previous->view_digest == zone->view_digest ? previous->serial : std::max(previous->serial + 1, serial);
   }
   b.apex(serial);
 
@@ -352,6 +370,8 @@ std::shared_ptr<const Zone> build_from(const ZoneSettings& settings, Collected c
     p.address_block = zone->find(p.address_wire).block();
     p.service_block = zone->find(p.service_wire).block();
   }
+  // The IXFR journal: the previous version's, and the step from it to this one.
+  if (previous != nullptr) zone->journal = next_journal(*previous, *zone);
   return zone;
 }
 
