@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   app.add_option("--user", user_spec,
                  "NAME[:GROUP]: started as root, switch to this user (and its group, or GROUP) once every socket is bound, keeping only "
                  "the capabilities reading the devices and binding need (see docs/privileges.md)");
+  limits.state_dir = "/var/lib/wgsd";
+  app.add_option("--state-dir", limits.state_dir, "where zones that secondaries transfer keep their last serial, so a restart never lowers it")
+      ->capture_default_str();
   app.set_version_flag("-v,--version", std::string("wgsd-server ") + WGSD_VERSION, "print the version and exit");
   try {
     app.parse(argc, argv);

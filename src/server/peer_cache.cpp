@@ -150,6 +150,7 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
       continue;
     }
     // Data published under other settings is never shown under these: unloaded until read.
+    if (hooks_.floor) serial = std::max(serial, hooks_.floor(s.config.settings.zone));
     s.zone = dns::build_empty_zone(s.config.settings, serial);
     if (!s.read || !install(s, *s.read, s.read_at)) report_snapshot(s, false);
     if (s.read) s.due = now + s.config.refresh;
@@ -165,6 +166,10 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
       const bool listed = std::find(retired_.begin(), retired_.end(), p.zone) != retired_.end();
       if (!carried && !listed) retired_.push_back(p.zone);
     }
+  }
+  announce_.clear();
+  for (const auto& s : zones_) {
+    if (s.zone && s.zone->loaded) announce_.push_back(s.zone);
   }
   staged_.clear();
   if (acls.size() != holders_.size()) acls.clear();
@@ -184,6 +189,10 @@ void PeerCache::commit() noexcept {
   staged_.clear();
   staged_acls_.clear();
   count();
+  for (const auto& z : announce_) {
+    if (hooks_.changed) hooks_.changed(*z);
+  }
+  announce_.clear();
 }
 
 void PeerCache::count() noexcept {
@@ -294,19 +303,26 @@ void PeerCache::refresh(bool force) {
   sweep();
   const auto now = std::chrono::steady_clock::now();
   std::vector<bool> changed(holders_.size(), false);
+  std::vector<std::shared_ptr<const dns::Zone>> moved;  // zones with a new serial, told once published
   for (std::size_t i = 0; i < zones_.size(); ++i) {
     State& s = zones_[i];
     if (!s.zone) s.zone = dns::build_empty_zone(s.config.settings);  // refreshed without take_over()
     if (!force && now < s.due) continue;
     s.due = now + s.config.refresh;
     auto dev = read(s);
+    const std::uint32_t serial = s.zone->serial;
+    const bool was_loaded = s.zone->loaded;
     if (!dev || !install(s, *dev, wg::Clock::now())) continue;
     for (const std::size_t h : holders_of_[i]) changed[h] = true;
+    if (s.zone->serial != serial || !was_loaded) moved.push_back(s.zone);
   }
   for (std::size_t h = 0; h < holders_.size(); ++h) {
     if (changed[h]) publish(h);
   }
   count();
+  for (const auto& z : moved) {
+    if (hooks_.changed) hooks_.changed(*z);
+  }
 }
 
 void PeerCache::spawn() {

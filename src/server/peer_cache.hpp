@@ -84,6 +84,14 @@ public:
 
   /// The TSIG keys and rules every snapshot of `holder` carries (set before take_over()).
   void set_tsig(std::size_t holder, std::shared_ptr<const dns::tsig::Policy> policy);
+  /// Serials for zone transfers (set before load()): `floor` gives the lowest serial a zone may
+  /// start from (the last one published before a restart); `changed` hears of each new serial of a
+  /// loaded zone, after it is published, from prepare() and from the refresher.
+  struct SerialHooks {
+    std::function<std::uint32_t(const std::string& zone)> floor;
+    std::function<void(const dns::Zone& zone)> changed;
+  };
+  void set_serial_hooks(SerialHooks hooks) { hooks_ = std::move(hooks); }
   /// Who may transfer the zones of `holder` (set before take_over()); null: nobody.
   void set_transfer(std::size_t holder, std::shared_ptr<const dns::TransferPolicy> policy);
 
@@ -173,6 +181,8 @@ private:
   std::vector<std::shared_ptr<const dns::Acl>> staged_acls_;  // per holder, or empty: the acl commit() sets
   std::vector<std::shared_ptr<const dns::tsig::Policy>> tsig_;  // per holder
   std::vector<std::shared_ptr<const dns::TransferPolicy>> transfer_;  // per holder
+  SerialHooks hooks_;
+  std::vector<std::shared_ptr<const dns::Zone>> announce_;  // new serials prepare() found, told at commit()
   Log& log_;
   std::size_t max_peers_;
   ZoneStats* stats_{};

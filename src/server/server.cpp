@@ -162,9 +162,10 @@ HttpResponse Server::serve_http(const HttpRoutes& routes, std::string_view path)
 }
 
 Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits)
-    : factory_(std::move(factory)), log_(log), limits_(limits) {
+    : factory_(std::move(factory)), log_(log), limits_(limits), secondaries_(std::make_unique<Secondaries>(log, limits_.state_dir)) {
   configure_stats(config);
   Plan p = plan(config);
+  secondaries_->configure(config);
   std::vector<SnapshotHolder*> holders;
   for (auto& options : p.groups) {
     groups_.push_back(Group{std::move(options), std::make_unique<SnapshotHolder>(), nullptr});
@@ -175,6 +176,7 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
   cache_->observe(&stats_, &metrics_);
   for (std::size_t g = 0; g < p.tsig.size(); ++g) cache_->set_tsig(g, p.tsig[g]);
   for (std::size_t g = 0; g < p.transfer.size(); ++g) cache_->set_transfer(g, p.transfer[g]);
+  cache_->set_serial_hooks(secondaries_->hooks());
   cache_->load();
   cache_->take_over();
   for (auto& g : groups_) g.listener = std::make_unique<Listener>(g.options, *g.holder, log_, &metrics_);
@@ -184,6 +186,7 @@ Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, Ser
 Server::~Server() { stop(); }
 
 void Server::start() {
+  secondaries_->start();
   cache_->start();
   for (auto& g : groups_) g.listener->start();
 }
@@ -194,6 +197,7 @@ void Server::stop() {
     if (g.listener) g.listener->stop();
   }
   if (cache_) cache_->stop();
+  if (secondaries_) secondaries_->stop();
 }
 
 void Server::reload(const ServerConfig& config) {
@@ -222,6 +226,8 @@ void Server::reload(const ServerConfig& config) {
   cache->observe(&stats_, &metrics_);
   for (std::size_t g = 0; g < p.tsig.size(); ++g) cache->set_tsig(g, p.tsig[g]);
   for (std::size_t g = 0; g < p.transfer.size(); ++g) cache->set_transfer(g, p.transfer[g]);
+  cache->set_serial_hooks(secondaries_->hooks());
+  secondaries_->configure(config);
   std::vector<Http> http;
   try {
     cache->load(cache_.get());

@@ -14,6 +14,7 @@
 #include "server/listener.hpp"
 #include "server/peer_cache.hpp"
 #include "server/zone_stats.hpp"
+#include "server/secondaries.hpp"
 
 namespace wgsd::server {
 
@@ -24,6 +25,7 @@ struct ServerLimits {
   std::chrono::milliseconds tcp_idle_timeout{10000};  ///< an idle TCP connection is closed after this
   std::size_t max_peers{1000000};                     ///< a device read with more peers is refused whole
   HttpLimits http{};                                  ///< connections and timeouts of each HTTP address
+  std::string state_dir{};                            ///< where transferred zones keep their serial; "": nowhere
 };
 
 class Server {
@@ -40,6 +42,8 @@ public:
   /// change keep their snapshot. If anything fails before the switch (a backend that cannot be
   /// made, an address that cannot be bound) this throws and the running configuration is untouched.
   void reload(const ServerConfig& config);
+  /// NOTIFY and the serials kept for secondaries.
+  [[nodiscard]] const Secondaries& secondaries() const { return *secondaries_; }
 
   /// What the server publishes now, for the status line. Any thread may ask, during a reload too.
   struct Summary {
@@ -95,6 +99,7 @@ private:
   std::unique_ptr<PeerCache> cache_;
   mutable std::mutex swap_mutex_;  // held while reload() replaces groups_ or cache_, and by summary() and alive()
   std::vector<Http> http_;
+  std::unique_ptr<Secondaries> secondaries_;
 };
 
 /// The default factory: the backend the zone's `backend` option names.
