@@ -18,7 +18,7 @@ std::shared_ptr<const dns::Zone> build(const std::vector<dns::PublishedPeer>& pe
 
 }  // namespace
 
-TEST_CASE("SERIAL: handshakes alone never move it; endpoints, allowed IPs and the peer set do", "[dns][xfr][serial]") {
+TEST_CASE("SERIAL: handshakes alone never move it, endpoints, allowed IPs and the peer set do", "[dns][xfr][serial]") {
   auto peers = many_peers(50);
   auto z1 = build(peers, nullptr, 0);
   // Every handshake renewed: a new snapshot (TXT answers carry handshake=), the same serial.
