@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -118,7 +119,9 @@ void NotifySender::send(const Key& k, Pending& p, SteadyClock::time_point now) {
     log_.error("NOTIFY " + z->apex + " serial " + std::to_string(p.serial) + " to " + k.second.to_string() + ": no answer after " +
                std::to_string(p.attempts) + " tries (retrying)");
   }
-  p.due = now + p.backoff;
+  // Counted from the moment it left, so the secondary never sees two tries closer than the backoff
+  // even when this thread was held up between reading the clock and sending.
+  p.due = std::max(now, SteadyClock::now()) + p.backoff;
   p.backoff = std::min(p.backoff * 2, timing_.max_retry);
 }
 
