@@ -115,6 +115,7 @@ void check_threads(pid_t pid, std::uint64_t main_prm, std::uint64_t reader, unsi
   CHECK(names["wgsd-tcp"] >= 1);
   CHECK(names["wgsd-udp"] >= 1);
   CHECK(names["wgsd-log"] == 1);
+  CHECK(names["wgsd-xfrnotify"] == 1);  // NOTIFY to secondaries: nothing
 }
 
 unsigned nobody_uid() { return ::getpwnam("nobody")->pw_uid; }
