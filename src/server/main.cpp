@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
         const timespec wait{static_cast<time_t>(lameduck->count() / 1000), static_cast<long>(lameduck->count() % 1000) * 1000000L};
         (void)sigtimedwait(&signals, nullptr, &wait);
       }
+      notifier.finish();
       break;
     }
     server.stop();

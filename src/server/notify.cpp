@@ -66,11 +66,18 @@ void Notifier::reloading() {
 void Notifier::stopping() {
   {
     std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  send("STOPPING=1\nSTATUS=stopping");
+}
+
+void Notifier::finish() {
+  {
+    std::lock_guard lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  send("STOPPING=1\nSTATUS=stopping");
 }
 
 void Notifier::run() {
@@ -82,9 +89,10 @@ void Notifier::run() {
   bool withheld = false;
   std::unique_lock lock(mutex_);
   while (!stop_) {
+    const bool stopping = stopping_;
     lock.unlock();
     const std::string line = status_line(server_->summary());
-    if (line != shown) {
+    if (!stopping && line != shown) {
       send("STATUS=" + line);
       shown = line;
     }

@@ -36,8 +36,11 @@ public:
   void ready(const Server& server);
   /// RELOADING=1 with MONOTONIC_USEC (a SIGHUP); ready() follows when the reload is done.
   void reloading();
-  /// STOPPING=1; the thread ends (no WATCHDOG=1 while the server stops).
+  /// STOPPING=1. The thread goes on sending WATCHDOG=1 (the server still answers during a
+  /// lameduck wait, and systemd must not kill it then) until finish().
   void stopping();
+  /// The thread ends: no WATCHDOG=1 while the server stops.
+  void finish();
 
 private:
   void send(const std::string& message);
@@ -51,6 +54,7 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_{};
+  bool stopping_{};  // STOPPING=1 sent: the status line stays "stopping"
   bool failed_{};  // a send failed: said once
 };
 

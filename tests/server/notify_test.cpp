@@ -119,6 +119,29 @@ TEST_CASE("wgsd-server pings the systemd watchdog at half of WATCHDOG_USEC", "[s
   CHECK(server.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("wgsd-server keeps pinging the systemd watchdog during the lameduck wait", "[server][notify]") {
+  TempDir dir;
+  const auto port = std::to_string(free_port());
+  const auto health = std::to_string(free_port());
+  std::ofstream(dir.path() + "/Corefile") << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.org. wgabsentw1 {\n    backend uapi\n    ns ns.example.\n  }\n"
+                                          << "  health 127.0.0.1:" << health << " {\n    lameduck 1500ms\n  }\n}\n";
+  NotifySocket notify(dir.path() + "/notify");
+  Process server({"/usr/bin/env", notify.env(), "WATCHDOG_USEC=400000", WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"},
+                 dir.path() + "/log");
+  INFO("messages:\n" << notify.dump());
+  REQUIRE(notify.wait_for("READY=1", 5000ms) >= 0);
+  REQUIRE(::kill(server.pid(), SIGTERM) == 0);
+  const int stopping = notify.wait_for("STOPPING=1", 3000ms);
+  REQUIRE(stopping >= 0);
+  // 1.5 s of lameduck with a ping every 200 ms: a watchdog of 400 ms would fire without them.
+  const auto pings_after = [&] {
+    const auto& m = notify.messages();
+    return std::count_if(m.begin() + stopping, m.end(), [](const std::string& x) { return x.find("WATCHDOG=1") != std::string::npos; });
+  };
+  CHECK(eventually([&] { return pings_after() >= 4; }, 1400ms));
+  CHECK(server.stop(0, 3000ms) == 0);  // exits by itself once the lameduck time is over
+}
+
 TEST_CASE("Server::alive is false while the refresher is stuck in a device read, and summary() counts zones and published peers", "[server][notify]") {
   FakeBackend backend;
   backend.put(reference_device());
