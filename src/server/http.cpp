@@ -8,8 +8,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <exception>
+#include <optional>
 #include <stdexcept>
 
+#include "server/privilege.hpp"
+#include "server/spawn.hpp"
 #include "wg/unique_fd.hpp"
 
 namespace wgsd::server {
@@ -125,29 +129,50 @@ std::string HttpAddress::to_string() const {
 }
 
 HttpServer::HttpServer(const HttpAddress& address, HttpRoutes routes, HttpHandler handler, HttpLimits limits)
-    : address_(address), routes_(pack(routes)), handler_(std::move(handler)) {
+    : address_(address), routes_(pack(routes)), handler_(std::move(handler)), limits_(limits) {
+  std::optional<privilege::Raised> raised;
+  if (address.port != 0 && address.port < 1024 && (privilege::current().permitted & privilege::cap_net_bind_service) != 0) {
+    raised.emplace(privilege::cap_net_bind_service, "listen on " + address.to_string());
+  }
   wg::UniqueFd fd = listen_on(address);
+  raised.reset();
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     if (const auto bound = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len)) port_ = bound->port;
   }
-  // One thread of its own polls every connection (epoll): no thread per connection, and a slow or
-  // hostile client costs a descriptor and a bounded buffer until the timeout closes it.
-  daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, &on_request, this,
-                             MHD_OPTION_LISTEN_SOCKET, fd.get(),
-                             MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections),
-                             MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits.timeout.count()),
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.memory_per_connection,
-                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections / 2),
-                             MHD_OPTION_STRICT_FOR_CLIENT, 1,  // HTTP/1.1 as written: a request without Host is a 400
-                             MHD_OPTION_END);
-  if (daemon_ == nullptr) throw std::runtime_error("cannot listen on " + address.to_string() + ": the HTTP server did not start");
-  (void)fd.release();  // the daemon owns it now and closes it when stopped
+  fd_ = fd.release();
+}
+
+void HttpServer::start() {
+  if (daemon_ != nullptr) return;
+  // A thread inherits its creator's capabilities: libmicrohttpd's is created from one that holds
+  // none (it parses network input), named wgsd-http until libmicrohttpd names its own.
+  std::exception_ptr error;
+  spawn_thread("wgsd-http", [this, &error] {
+    try {
+      // One thread of its own polls every connection (epoll): no thread per connection, and a slow
+      // or hostile client costs a descriptor and a bounded buffer until the timeout closes it.
+      daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, &on_request, this,
+                                 MHD_OPTION_LISTEN_SOCKET, fd_,
+                                 MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits_.max_connections),
+                                 MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.timeout.count()),
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.memory_per_connection,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits_.max_connections / 2),
+                                 MHD_OPTION_STRICT_FOR_CLIENT, 1,  // HTTP/1.1 as written: a request without Host is a 400
+                                 MHD_OPTION_END);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }).join();
+  if (error) std::rethrow_exception(error);
+  if (daemon_ == nullptr) throw std::runtime_error("cannot listen on " + address_.to_string() + ": the HTTP server did not start");
+  fd_ = -1;  // the daemon owns it now and closes it when stopped
 }
 
 HttpServer::~HttpServer() {
   if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void HttpServer::set_routes(HttpRoutes routes) noexcept { routes_.store(pack(routes), std::memory_order_relaxed); }

@@ -57,12 +57,19 @@ struct HttpLimits {
 
 class HttpServer {
 public:
-  /// Binds `address` and starts answering. Throws std::runtime_error
+  /// Binds `address` (CAP_NET_BIND_SERVICE raised around the bind for a port below 1024, when
+  /// permitted); answers nothing until start(). Throws std::runtime_error
   /// "cannot listen on 127.0.0.1:9153: Address already in use".
   HttpServer(const HttpAddress& address, HttpRoutes routes, HttpHandler handler, HttpLimits limits = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Starts answering: libmicrohttpd's thread is created from a thread that holds no capability,
+  /// so it holds none either, whatever the caller holds. Does nothing the second time. Throws
+  /// std::runtime_error when the daemon does not start.
+  void start();
+  [[nodiscard]] bool started() const noexcept { return daemon_ != nullptr; }
 
   /// The routes from now on (a reload).
   void set_routes(HttpRoutes routes) noexcept;
@@ -78,7 +85,9 @@ private:
   HttpAddress address_;
   std::atomic<unsigned> routes_;
   HttpHandler handler_;
+  HttpLimits limits_;
   std::uint16_t port_{};
+  int fd_{-1};  // the listening socket until start() hands it to the daemon
   MHD_Daemon* daemon_{};
 };
 

@@ -124,6 +124,9 @@ std::vector<Server::Http> Server::bind_http(const ServerConfig& config) const {
         try {
           it->server = std::make_unique<HttpServer>(
               h.address, HttpRoutes{}, [this](const HttpRoutes& r, std::string_view path) { return serve_http(r, path); }, limits_.http);
+          // Before start() the daemon waits: its thread must not inherit what the main thread
+          // holds before it drops to its permitted set.
+          if (started_) it->server->start();
         } catch (const std::exception& e) {
           throw std::runtime_error(h.where + ": " + names[static_cast<int>(h.kind)] + ": " + e.what());
         }
@@ -189,6 +192,8 @@ void Server::start() {
   secondaries_->start();
   cache_->start();
   for (auto& g : groups_) g.listener->start();
+  for (auto& h : http_) h.server->start();
+  started_ = true;
 }
 
 void Server::stop() {

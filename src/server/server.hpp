@@ -100,6 +100,7 @@ private:
   mutable std::mutex swap_mutex_;  // held while reload() replaces groups_ or cache_, and by summary() and alive()
   std::vector<Http> http_;
   std::unique_ptr<Secondaries> secondaries_;
+  bool started_{};  // start() ran: an HTTP address a reload adds answers at once
 };
 
 /// The default factory: the backend the zone's `backend` option names.

@@ -87,7 +87,8 @@ void share(const TempDir& dir, const std::string& corefile) {
 }
 
 // What every thread holds once the server answers: the main thread `main_prm` in its permitted set
-// only, the reader exactly `reader` (effective and permitted), every other thread nothing.
+// only, the reader exactly `reader` (effective and permitted), every other thread nothing: the
+// HTTP daemon's thread (libmicrohttpd's, named MHD-... or wgsd-http) included.
 void check_threads(pid_t pid, std::uint64_t main_prm, std::uint64_t reader, unsigned uid, unsigned gid) {
   const auto threads = threads_of(pid);
   REQUIRE(threads.count(pid) == 1);
@@ -96,6 +97,7 @@ void check_threads(pid_t pid, std::uint64_t main_prm, std::uint64_t reader, unsi
   for (const auto& [tid, s] : threads) {
     INFO("thread " << tid << " " << s.name);
     ++names[s.name];
+    if (s.name.rfind("MHD", 0) == 0 || s.name == "wgsd-http") ++names["http"];
     CHECK(s.uid == ids(uid));
     CHECK(s.gid == ids(gid));
     CHECK(s.inh == 0);
@@ -116,6 +118,7 @@ void check_threads(pid_t pid, std::uint64_t main_prm, std::uint64_t reader, unsi
   CHECK(names["wgsd-udp"] >= 1);
   CHECK(names["wgsd-log"] == 1);
   CHECK(names["wgsd-xfrnotify"] == 1);  // NOTIFY to secondaries: nothing
+  CHECK(names["http"] >= 1);
 }
 
 unsigned nobody_uid() { return ::getpwnam("nobody")->pw_uid; }
@@ -142,7 +145,9 @@ TEST_CASE("wgsd-server --user nobody serves port 53 from a wireguard-go device w
   CHECK((st.st_mode & 0007) == 0);
 
   const std::string zone = "  wgsd example.com. " + wgo.ifname() + " {\n    refresh 100ms\n    ns ns1.example.com. 127.0.0.1\n  }\n";
-  std::ofstream(corefile) << ".:53 {\n  bind 127.0.0.1\n" << zone << "}\n";
+  // HTTP on a port below 1024 too: bound before the switch to nobody.
+  const std::string http = "  prometheus 127.0.0.1:9153\n  health 127.0.0.1:80\n";
+  std::ofstream(corefile) << ".:53 {\n  bind 127.0.0.1\n" << zone << http << "}\n";
   share(dir, corefile);
   Process server(ns.wrap({WGSD_SERVER_BIN, "--conf", corefile, "--user", "nobody"}), log);
   const auto dig = [&](const std::string& args, int port = 53) {
@@ -158,13 +163,19 @@ TEST_CASE("wgsd-server --user nobody serves port 53 from a wireguard-go device w
   const std::string name = dns::instance_name(key_from_b64(peer), "example.com.");
   CHECK(eventually([&] { return dig(name + " A").answer == std::vector<std::string>{name + " 0 IN A 198.51.100.7"}; }, 5000ms));
 
-  // A reload binds another port below 1024 (CAP_NET_BIND_SERVICE raised around its bind).
-  std::ofstream(corefile) << ".:53 {\n  bind 127.0.0.1\n" << zone << "}\n.:54 {\n  bind 127.0.0.1\n" << zone << "}\n";
+  CHECK(ns.exec("curl -sf -o /dev/null http://127.0.0.1:80/health") == 0);
+
+  // A reload binds other ports below 1024, DNS and HTTP (CAP_NET_BIND_SERVICE raised around each bind).
+  std::ofstream(corefile) << ".:53 {\n  bind 127.0.0.1\n" << zone << http << "}\n.:54 {\n  bind 127.0.0.1\n" << zone
+                          << "  prometheus 127.0.0.1:81\n}\n";
   REQUIRE(::kill(server.pid(), SIGHUP) == 0);
   if (!eventually([&] { return dig(name + " A", 54).answer == std::vector<std::string>{name + " 0 IN A 198.51.100.7"}; }, 5000ms)) {
     FAIL("port 54 does not answer after the reload; log:\n" << sh_out("cat " + log));
   }
   CHECK(dig(name + " A").answer == std::vector<std::string>{name + " 0 IN A 198.51.100.7"});
+  if (!eventually([&] { return ns.exec("curl -sf -o /dev/null http://127.0.0.1:81/metrics") == 0; }, 3000ms)) {
+    FAIL("metrics on port 81 does not answer after the reload; log:\n" << sh_out("cat " + log));
+  }
   check_threads(server.pid(), net_bind_service | dac_override, dac_override, nobody_uid(), nogroup_gid());
   CHECK(server.stop(SIGTERM) == 0);
 }
@@ -177,7 +188,8 @@ TEST_CASE("wgsd-server started as nobody with ambient capabilities keeps CAP_NET
   const std::string corefile = dir.path() + "/Corefile";
   const std::string log = dir.path() + "/server.log";
   const std::string device = unique_name("wgn");
-  std::ofstream(corefile) << ".:53 {\n  bind 127.0.0.1\n  wgsd example.com. " << device << " {\n    backend netlink\n    ns ns1.example.com. 127.0.0.1\n  }\n}\n";
+  std::ofstream(corefile) << ".:53 {\n  bind 127.0.0.1\n  wgsd example.com. " << device << " {\n    backend netlink\n    ns ns1.example.com. 127.0.0.1\n  }\n"
+                          << "  prometheus 127.0.0.1:9153\n  health 127.0.0.1:8080\n}\n";
   share(dir, corefile);
   // As systemd starts it with User=nobody and AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN.
   Process server(ns.wrap({"setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "--inh-caps=+net_bind_service,+net_admin",
@@ -187,6 +199,7 @@ TEST_CASE("wgsd-server started as nobody with ambient capabilities keeps CAP_NET
   if (!eventually([&] { return test::dig(ns, "@127.0.0.1 -p 53 +norec example.com. SOA").status == "SERVFAIL"; }, 5000ms)) {
     FAIL("no answer; log:\n" << sh_out("cat " + log));
   }
+  CHECK(ns.exec("curl -sf -o /dev/null http://127.0.0.1:8080/health") == 0);
   check_threads(server.pid(), net_bind_service | net_admin, net_admin, nobody_uid(), nogroup_gid());
   CHECK_THAT(sh_out("cat " + log), !Catch::Contains("running as uid 0"));
   CHECK(server.stop(SIGTERM) == 0);
