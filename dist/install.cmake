@@ -26,7 +26,9 @@ configure_file(dist/systemd/wgsd-client@.timer dist/systemd/wgsd-client@.timer C
 install(FILES dist/systemd/wgsd-client@.timer DESTINATION ${WGSD_SYSTEMD_UNITDIR})
 
 install(TARGETS wgsd-server wgsd-client RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
-install(FILES Corefile.example DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/wgsd RENAME Corefile)
+# The Corefile is the operator's once installed: a later install never overwrites an edited one.
+install(CODE "set(WGSD_ETC \"${CMAKE_INSTALL_FULL_SYSCONFDIR}/wgsd\")\nset(WGSD_EXAMPLE \"${PROJECT_SOURCE_DIR}/Corefile.example\")")
+install(SCRIPT dist/install_corefile.cmake)
 install(FILES README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
 # Every page of docs/, as the README links them.
 file(GLOB wgsd_docs CONFIGURE_DEPENDS docs/*.md docs/*.png)

@@ -52,6 +52,13 @@ if ! grep -qx "ExecStart=$prefix/sbin/wgsd-server --conf $sysconfdir/wgsd/Corefi
   grep '^ExecStart=' "$tmp$unitdir/wgsd-server.service"
   fail=1
 fi
+# An edited Corefile is the operator's: installing again keeps it.
+echo "# edited by the operator" > "$tmp$sysconfdir/wgsd/Corefile"
+DESTDIR=$tmp cmake --install "$build" >/dev/null
+if [[ $(cat "$tmp$sysconfdir/wgsd/Corefile") != "# edited by the operator" ]]; then
+  echo "FAILED: a second cmake --install overwrote the edited $sysconfdir/wgsd/Corefile"
+  fail=1
+fi
 if grep -rl '@WGSD_' "$tmp$unitdir"; then
   echo "FAILED: a unit above still has an unconfigured @WGSD_...@ placeholder"
   fail=1
