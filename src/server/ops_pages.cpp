@@ -1,6 +1,7 @@
 #include "server/ops_pages.hpp"
 
 #include <dirent.h>
+#include <ctime>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -91,13 +92,14 @@ void render_process_metrics(std::string& out) {
   }
   // f[0] is field 3 (state): utime is field 14, stime 15, starttime 22, vsize 23, rss 24.
   const auto field = [&](std::size_t n) { return n - 3 < f.size() ? std::stod(f[n - 3]) : 0.0; };
-  double boot = 0;
-  {
-    std::istringstream in(read_file("/proc/stat"));
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind("btime ", 0) == 0) boot = std::stod(line.substr(6));
-    }
-  }
+  // When the system booted, from the clocks rather than /proc/stat's btime: the shipped unit's
+  // ProcSubset=pid hides /proc/stat, and a start time counted from 0 would say the process has run
+  // since 1970. starttime is in ticks since boot, suspend included, as CLOCK_BOOTTIME counts.
+  timespec real{}, since_boot{};
+  ::clock_gettime(CLOCK_REALTIME, &real);
+  ::clock_gettime(CLOCK_BOOTTIME, &since_boot);
+  const double boot = static_cast<double>(real.tv_sec - since_boot.tv_sec) +
+                      static_cast<double>(real.tv_nsec - since_boot.tv_nsec) / 1e9;
   std::size_t fds = 0;
   if (DIR* d = ::opendir("/proc/self/fd")) {
     while (const dirent* e = ::readdir(d)) {
