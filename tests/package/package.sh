@@ -46,6 +46,16 @@ ls "$tmp"/*.deb
 deb=$(ls "$tmp"/wgsd_*.deb)
 dpkg-deb -c "$deb" | awk '{print $6}'
 
+echo "== maintainer scripts: an upgrade restarts an enabled server, removal stops it, nothing is enabled"
+dpkg-deb -e "$deb" "$tmp/control"
+grep -q 'deb-systemd-invoke.*restart.*wgsd-server.service' "$tmp/control/postinst" \
+  || { echo "FAILED: postinst does not restart wgsd-server.service after an upgrade"; exit 1; }
+grep -q 'deb-systemd-invoke stop.*wgsd-server.service' "$tmp/control/prerm" \
+  || { echo "FAILED: prerm does not stop wgsd-server.service on removal"; exit 1; }
+if grep -q 'deb-systemd-helper enable' "$tmp/control/postinst"; then
+  echo "FAILED: postinst enables a unit"; exit 1
+fi
+
 echo "== lintian"
 lintian_out=$(lintian --pedantic --display-info --tag-display-limit 0 "$deb" 2>&1 | grep -v '^running with root privileges') || true
 echo "${lintian_out:-(nothing to say)}"
