@@ -256,7 +256,15 @@ int run(int argc, char** argv) {
       client::print_roam_messages(roamed, std::cerr);
       code = roamed.exit_code();
       if (every.count() == 0) return code;
+      if (daemon) {
+        std::size_t failed = 0;
+        for (const auto& p : roamed.peers) failed += p.changed ? 0 : 1;
+        const std::string status = options.device + ": roam, " + std::to_string(roamed.peers.size() - failed) +
+                                   " moved, " + std::to_string(failed) + " failed" + (roamed.device_failed ? ", device failed" : "");
+        sd_notify(0, ((first ? "READY=1\nSTATUS=" : "STATUS=") + status).c_str());
+      }
       if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every))) {
+        sd_notify(0, "STOPPING=1");
         client::print_roam_messages(client::roam_undo(options, *roam, roam_state, *wg_backend, *router), std::cerr);
         return 0;
       }

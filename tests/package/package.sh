@@ -48,9 +48,10 @@ dpkg-deb -c "$deb" | awk '{print $6}'
 
 echo "== maintainer scripts: an upgrade restarts an enabled server, removal stops it, nothing is enabled"
 dpkg-deb -e "$deb" "$tmp/control"
-grep -q 'deb-systemd-invoke.*restart.*wgsd-server.service' "$tmp/control/postinst" \
+{ grep -q '_dh_action=restart' "$tmp/control/postinst" &&
+  grep -Eq 'deb-systemd-invoke \$_dh_action .*wgsd-server\.service' "$tmp/control/postinst"; } \
   || { echo "FAILED: postinst does not restart wgsd-server.service after an upgrade"; exit 1; }
-grep -q 'deb-systemd-invoke stop.*wgsd-server.service' "$tmp/control/prerm" \
+grep -Eq 'deb-systemd-invoke stop .*wgsd-server\.service' "$tmp/control/prerm" \
   || { echo "FAILED: prerm does not stop wgsd-server.service on removal"; exit 1; }
 if grep -q 'deb-systemd-helper enable' "$tmp/control/postinst"; then
   echo "FAILED: postinst enables a unit"; exit 1

@@ -192,3 +192,27 @@ TEST_CASE("wgsd-client --interval: READY=1 with the round's STATUS after the fir
   CHECK(notify.wait_for("STOPPING=1", 1000ms, ready + 1) > ready);
   CHECK(notify.count("READY=1") == 1);
 }
+
+TEST_CASE("wgsd-client --roam --interval: READY=1 with the round's STATUS after the first round, STOPPING=1 on SIGTERM", "[client][notify]") {
+  require_live({});
+  TempDir dir;
+  const std::string device = unique_name("wgr");
+  const std::string backbone = unique_name("wgb");
+  const std::string no_peers = "private_key=" + std::string(62, '0') + "40\nlisten_port=51820\nerrno=0\n\n";
+  UapiServer clients(uapi_dir(), device);
+  clients.set_reply(no_peers);
+  UapiServer servers(uapi_dir(), backbone);
+  servers.set_reply(no_peers);
+  NotifySocket notify(dir.path() + "/notify");
+  Process client({"/usr/bin/env", notify.env(), WGSD_CLIENT_BIN, "--device", device, "--backbone", backbone, "--dns", "127.0.0.1:9",
+                  "--zone", "example.org.", "--backend", "uapi", "--roam", "--insecure", "--interval", "1s"},
+                 dir.path() + "/log");
+  INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log"));
+  const int ready = notify.wait_for("READY=1", 5000ms);
+  REQUIRE(ready >= 0);
+  CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=" + device + ": roam, 0 moved, 0 failed"));
+  CHECK(notify.wait_for("STATUS=", 5000ms, ready + 1) > ready);  // the next round reports too
+  CHECK(client.stop(SIGTERM) == 0);
+  CHECK(notify.wait_for("STOPPING=1", 1000ms, ready + 1) > ready);
+  CHECK(notify.count("READY=1") == 1);
+}
