@@ -53,9 +53,9 @@ dpkg-deb -e "$deb" "$tmp/control"
   || { echo "FAILED: postinst does not restart wgsd-server.service after an upgrade"; exit 1; }
 grep -Eq 'deb-systemd-invoke stop .*wgsd-server\.service' "$tmp/control/prerm" \
   || { echo "FAILED: prerm does not stop wgsd-server.service on removal"; exit 1; }
-if grep -q 'deb-systemd-helper enable' "$tmp/control/postinst"; then
-  echo "FAILED: postinst enables a unit"; exit 1
-fi
+# --no-enable: debhelper's snippet re-enables on upgrade only a unit the operator had enabled.
+grep -Eq 'deb-systemd-helper debian-installed .*wgsd-server\.service' "$tmp/control/postinst" \
+  || { echo "FAILED: postinst enables wgsd-server.service on installation"; exit 1; }
 
 echo "== lintian"
 lintian_out=$(lintian --pedantic --display-info --tag-display-limit 0 "$deb" 2>&1 | grep -v '^running with root privileges') || true
