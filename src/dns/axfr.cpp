@@ -205,7 +205,7 @@ void TransferStream::advance() {
   }
 }
 
-std::size_t TransferStream::next(std::span<std::uint8_t> out) {
+std::size_t TransferStream::next(std::span<std::uint8_t> out, std::uint64_t now) {
   if (done_ || out.size() < 512) return 0;
   const std::size_t reserve = signing_ ? tsig::record_size(signing_->key.name.size(), signing_->key.algorithm, false, 0) : 0;
   Packer p(out, std::min(out.size(), max_message) - reserve, zone_->apex_wire, service_wire_);
@@ -241,7 +241,7 @@ std::size_t TransferStream::next(std::span<std::uint8_t> out) {
     const bool first = messages_ == 0;
     sp.request_mac = first ? std::span<const std::uint8_t>(signing_->request_mac) : std::span<const std::uint8_t>(prior_mac_.data(), prior_mac_size_);
     sp.timers_only = !first;
-    sp.time_signed = signing_->now;
+    sp.time_signed = now;
     sp.fudge = signing_->fudge;
     sp.original_id = signing_->original_id;
     const std::size_t signed_size = tsig::sign(out, size, signing_->key, sp);
@@ -291,7 +291,7 @@ std::unique_ptr<TransferStream> open_transfer(std::span<const std::uint8_t> quer
     const auto rec = tsig::read_record(query, owner);
     if (!rec) return nullptr;
     const auto mac = tsig::mac_of(query, *rec);
-    signing = TransferSigning{*info.transfer_key, {mac.begin(), mac.end()}, rec->original_id, info.transfer_time, info.transfer_fudge};
+    signing = TransferSigning{*info.transfer_key, {mac.begin(), mac.end()}, rec->original_id, info.transfer_fudge};
   }
   if (info.qtype == type::ixfr) {
     std::vector<std::shared_ptr<const JournalDelta>> steps;

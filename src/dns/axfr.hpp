@@ -21,12 +21,11 @@ namespace wgsd::dns {
 
 struct JournalDelta;
 
-/// How a transfer signs its messages: the request's key, MAC and time (RFC 8945 §5.3.1).
+/// How a transfer signs its messages: the request's key and MAC (RFC 8945 §5.3.1), and the fudge.
 struct TransferSigning {
   tsig::Key key;
   std::vector<std::uint8_t> request_mac;
   std::uint16_t original_id{};
-  std::uint64_t now{};
   std::uint16_t fudge{tsig::default_fudge};
 };
 
@@ -41,7 +40,9 @@ public:
                  std::span<const std::uint8_t> query, std::optional<TransferSigning> signing);
 
   /// Writes the next message into `out` (max_message bytes) and returns its size; 0 once done.
-  std::size_t next(std::span<std::uint8_t> out);
+  /// `now` (unix seconds) is the time a signed message says it was signed: the moment it is made,
+  /// since a slow reader may drain a transfer for longer than the fudge.
+  std::size_t next(std::span<std::uint8_t> out, std::uint64_t now);
   [[nodiscard]] bool done() const { return done_; }
   [[nodiscard]] std::size_t messages() const { return messages_; }
   [[nodiscard]] std::size_t records() const { return records_; }

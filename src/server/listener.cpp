@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -434,7 +435,7 @@ void Listener::tcp_loop() {
       c.out_sent = 0;
     }
     while (c.xfr && c.out.size() - c.out_sent <= tcp_output_cap) {
-      const std::size_t size = c.xfr->next(response);
+      const std::size_t size = c.xfr->next(response, static_cast<std::uint64_t>(std::time(nullptr)));
       if (size > 0) {
         c.out.push_back(static_cast<std::uint8_t>(size >> 8));
         c.out.push_back(static_cast<std::uint8_t>(size & 0xff));

@@ -144,3 +144,47 @@ TEST_CASE("transfer view: a TXT loses its handshake= string and nothing else", "
   const auto srv = node.find(dns::type::srv).rr(0);
   CHECK(dns::transfer_tail(srv, buf).data() == srv.data());
 }
+
+TEST_CASE("AXFR signed to a slow reader: each message is signed at the time it is made, within a fudge of 2", "[dns][xfr][tsig]") {
+  const auto key = valid_key("key.example.", "hmac-sha256", "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=");
+  dns::ZoneSet zones = transferable(many_zone(2000));
+  auto policy = std::make_shared<dns::tsig::Policy>();
+  dns::tsig::Rule rule;
+  rule.keys.push_back(key);
+  rule.fudge = 2;
+  policy->rules.push_back(rule);
+  zones.tsig = policy;
+  const std::uint64_t start = 1'700'000'000;
+  auto query = make_query("example.com.", LDNS_RR_TYPE_AXFR);
+  dns::tsig::SignParams p;
+  p.time_signed = start;
+  p.fudge = 2;
+  p.original_id = 0x1234;
+  query.resize(query.size() + 200);
+  query.resize(dns::tsig::sign(query, query.size() - 200, key, p));
+  const sockaddr_in src = loopback_source();
+  dns::QueryContext ctx{dns::Transport::tcp, std::nullopt, reinterpret_cast<const sockaddr*>(&src)};
+  ctx.now = start;
+  std::vector<std::uint8_t> out(dns::max_message);
+  dns::ResponseInfo info;
+  dns::respond(query, zones, ctx, out, &info);
+  REQUIRE(info.transfer != nullptr);
+  auto stream = dns::open_transfer(query, zones, info);
+  REQUIRE(stream);
+  // The reader takes 5 s per message: every message must verify at the moment it arrives.
+  std::vector<std::uint8_t> prior(dns::tsig::mac_of(query, record_of(query)).begin(), dns::tsig::mac_of(query, record_of(query)).end());
+  std::size_t messages = 0;
+  for (std::uint64_t at = start; !stream->done(); at += 5) {
+    const std::size_t size = stream->next(out, at);
+    REQUIRE(size > 0);
+    const std::vector<std::uint8_t> m(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(size));
+    const auto rec = record_of(m);
+    CHECK(rec.time_signed == at);
+    CHECK(rec.fudge == 2);
+    CHECK(dns::tsig::verify_response(m, rec, key, prior, at, messages > 0) == dns::tsig::Check::ok);
+    const auto mac = dns::tsig::mac_of(m, rec);
+    prior.assign(mac.begin(), mac.end());
+    REQUIRE(++messages < 1000);
+  }
+  CHECK(messages > 2);
+}

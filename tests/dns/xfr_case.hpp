@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,7 +98,7 @@ inline std::vector<std::vector<std::uint8_t>> transfer_messages(const std::vecto
   REQUIRE(stream);
   std::vector<std::vector<std::uint8_t>> messages;
   while (!stream->done()) {
-    const std::size_t size = stream->next(out);
+    const std::size_t size = stream->next(out, static_cast<std::uint64_t>(std::time(nullptr)));
     REQUIRE(size > 0);
     REQUIRE(size <= dns::max_message);
     messages.emplace_back(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(size));
