@@ -125,18 +125,46 @@ AclAction Acl::decide(bool known, bool v6, const std::uint8_t* address, std::uin
   for (std::uint32_t r = block->rules.begin; r < block->rules.end; ++r) {
     const Rule& rule = rules_[r];
     if (longest(rule.zones, qname) == 0) continue;
-    for (std::uint32_t s = rule.statements.begin; s < rule.statements.end; ++s) {
-      const Statement& st = statements_[s];
-      bool type_ok = st.types.begin == st.types.end;
-      for (std::uint32_t t = st.types.begin; t < st.types.end && !type_ok; ++t) type_ok = types_[t] == qtype;
-      if (!type_ok) continue;
-      bool net_ok = st.nets.begin == st.nets.end;
-      for (std::uint32_t n = st.nets.begin; n < st.nets.end && !net_ok && known; ++n) net_ok = nets_[n].contains(v6, address);
-      if (!net_ok) continue;
-      return st.action;  // allow ends the search too, as in CoreDNS
-    }
+    if (const Statement* st = first_match(rule, false, qtype, known, v6, address)) return st->action;  // allow ends it too, as in CoreDNS
   }
   return AclAction::allow;
+}
+
+const Acl::Statement* Acl::first_match(const Rule& rule, bool any_type, std::uint16_t qtype, bool known, bool v6,
+                                       const std::uint8_t* address) const noexcept {
+  for (std::uint32_t s = rule.statements.begin; s < rule.statements.end; ++s) {
+    const Statement& st = statements_[s];
+    bool type_ok = st.types.begin == st.types.end;
+    for (std::uint32_t t = st.types.begin; t < st.types.end && !type_ok && !any_type; ++t) type_ok = types_[t] == qtype;
+    if (!type_ok) continue;
+    bool net_ok = st.nets.begin == st.nets.end;
+    for (std::uint32_t n = st.nets.begin; n < st.nets.end && !net_ok && known; ++n) net_ok = nets_[n].contains(v6, address);
+    if (net_ok) return &st;
+  }
+  return nullptr;
+}
+
+AclAction Acl::decide_source(bool known, bool v6, const std::uint8_t* address) const noexcept {
+  // No name, so no block or zone to go by: every rule is asked, by its statements without a type.
+  for (const Rule& rule : rules_) {
+    const Statement* st = first_match(rule, true, 0, known, v6, address);
+    if (st != nullptr && st->action == AclAction::drop) return AclAction::drop;
+  }
+  return AclAction::allow;
+}
+
+AclAction Acl::decide_source(const sockaddr* source) const noexcept {
+  if (source != nullptr && source->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(source);
+    return decide_source(true, false, reinterpret_cast<const std::uint8_t*>(&in->sin_addr));
+  }
+  if (source != nullptr && source->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(source);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&in6->sin6_addr);
+    if (std::memcmp(b, v4_mapped_prefix, sizeof v4_mapped_prefix) == 0) return decide_source(true, false, b + 12);
+    return decide_source(true, true, b);
+  }
+  return decide_source(false, false, nullptr);
 }
 
 AclAction Acl::decide(const wg::IpAddress& source, std::uint16_t qtype, std::string_view qname) const noexcept {

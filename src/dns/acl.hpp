@@ -61,6 +61,10 @@ public:
   /// only by statements without `net`.
   [[nodiscard]] AclAction decide(const sockaddr* source, std::uint16_t qtype, std::string_view qname) const noexcept;
 
+  /// For a message that does not parse (no question to go by): `drop` when, in any rule of any block,
+  /// the first statement without `type` whose source matches says drop; otherwise allow.
+  [[nodiscard]] AclAction decide_source(const sockaddr* source) const noexcept;
+
   /// Whether any block has a rule: without one, nothing needs to be asked.
   [[nodiscard]] bool empty() const noexcept { return statements_.empty(); }
 
@@ -80,6 +84,10 @@ private:
     Range keys, served, rules;
   };
   AclAction decide(bool known, bool v6, const std::uint8_t* address, std::uint16_t qtype, std::string_view qname) const noexcept;
+  AclAction decide_source(bool known, bool v6, const std::uint8_t* address) const noexcept;
+  /// The first statement of `rule` that matches the source, and the type unless `any_type`.
+  const Statement* first_match(const Rule& rule, bool any_type, std::uint16_t qtype, bool known, bool v6,
+                               const std::uint8_t* address) const noexcept;
   /// Octets of `qname`'s longest suffix among zones_[r] plus one (0: none).
   std::size_t longest(Range r, std::string_view qname) const noexcept;
 

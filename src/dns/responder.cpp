@@ -99,8 +99,9 @@ public:
   // form the requester checks. The TSIG repeats the request's key name, algorithm, time and fudge,
   // with an empty MAC (as Knot answers). The question goes when the record would not fit with it; if
   // it does not fit even then, TC sends the requester to TCP.
-  std::size_t unsigned_error(bool with_question, std::uint16_t error) {
+  std::size_t unsigned_error(bool with_question, std::uint16_t error, std::uint16_t original_id) {
     tsig_error_ = error;
+    tsig_original_id_ = original_id;
     tsig_owner_len_ = expand_name(q_, query_.tsig_owner, tsig_owner_);
     tsig_algorithm_len_ = expand_name(q_, query_.tsig_algorithm, tsig_algorithm_);
     const std::size_t size = tsig_owner_len_ + 10 + tsig_algorithm_len_ + 16;
@@ -114,6 +115,7 @@ public:
   // query has EDNS (a requester without EDNS gets the bare REFUSED).
   std::size_t prohibited(bool with_question) {
     ede_ = ede_prohibited;
+    if (query_.edns) reserve_ += ede_size;  // as the OPT is: a signed answer must still fit
     return error(rcode::refused, with_question);
   }
 
@@ -266,7 +268,7 @@ public:
       w_.bytes(tsig_algorithm_.data(), tsig_algorithm_len_);
       w_.bytes(q_.data() + query_.tsig_time, 8);
       w_.u16(0);
-      w_.u16(query_.id);
+      w_.u16(tsig_original_id_);  // the request's, as RFC 8945 §5.3 asks
       w_.u16(tsig_error_);
       w_.u16(0);
       ++arcount_;
@@ -328,6 +330,7 @@ private:
   std::array<std::uint8_t, max_name> tsig_owner_, tsig_algorithm_;  // written only by badkey(): no cost per query
   std::size_t tsig_owner_len_{}, tsig_algorithm_len_{};
   std::uint16_t tsig_error_{rcode::badkey};
+  std::uint16_t tsig_original_id_{};
   const tsig::Key* key_{};
   const tsig::Record* rec_{};
   std::uint64_t now_{};
@@ -370,7 +373,17 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
 
   Response r(q, query, ctx, out, info);
   // A malformed message first; then a signed one, which is never answered unsigned; then the rest.
-  if (query.formerr) return r.error(rcode::formerr, query.has_question);
+  // A message that does not parse has no question for the acl to judge: its source alone decides
+  // whether it is dropped (a dropped source learns nothing, not even that the server is there).
+  if (query.formerr) {
+    if (zones.acl && zones.acl->decide_source(ctx.source) == AclAction::drop) {
+      info.acl_checked = true;
+      info.acl = AclAction::drop;
+      info.dropped_by_acl = true;
+      return 0;
+    }
+    return r.error(rcode::formerr, query.has_question);
+  }
   // A signed message is verified first, whatever the acl says of it: its TSIG errors are answered
   // as RFC 8945 says, and a REFUSED or empty answer the acl gives it afterwards is signed. Only
   // `drop` outranks the signature: a dropped source gets nothing, well signed or not.
@@ -392,14 +405,14 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   std::optional<tsig::Record> rec;  // outlives r's use of it
   const tsig::Key* signed_with = nullptr;  // the request's key, once verified
   if (query.tsig) {
-    if (policy == nullptr) {
-      info.tsig_error = tsig::badkey;
-      return r.unsigned_error(query.has_question, tsig::badkey);
-    }
     rec = tsig::read_record(q, query.tsig_owner);
     if (!rec) {
       info.tsig_error = rcode::formerr;
       return r.error(rcode::formerr, query.has_question);
+    }
+    if (policy == nullptr) {
+      info.tsig_error = tsig::badkey;
+      return r.unsigned_error(query.has_question, tsig::badkey, rec->original_id);
     }
     const std::uint64_t now = ctx.now != 0 ? ctx.now : static_cast<std::uint64_t>(std::time(nullptr));
     // Only the keys of the `tsig` that governs the name count; a message without a question is
@@ -411,13 +424,12 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
       case tsig::Check::ok:
         r.sign_with(*key, *rec, now, fudge, 0);
         signed_with = key;
-        info.transfer_time = now;
         info.transfer_fudge = fudge;
         break;
       case tsig::Check::formerr: info.tsig_error = rcode::formerr; return r.error(rcode::formerr, query.has_question);
-      case tsig::Check::badkey: info.tsig_error = tsig::badkey; return r.unsigned_error(query.has_question, tsig::badkey);
-      case tsig::Check::badsig: info.tsig_error = tsig::badsig; return r.unsigned_error(query.has_question, tsig::badsig);
-      case tsig::Check::badtrunc: info.tsig_error = tsig::badtrunc; return r.unsigned_error(query.has_question, tsig::badtrunc);
+      case tsig::Check::badkey: info.tsig_error = tsig::badkey; return r.unsigned_error(query.has_question, tsig::badkey, rec->original_id);
+      case tsig::Check::badsig: info.tsig_error = tsig::badsig; return r.unsigned_error(query.has_question, tsig::badsig, rec->original_id);
+      case tsig::Check::badtrunc: info.tsig_error = tsig::badtrunc; return r.unsigned_error(query.has_question, tsig::badtrunc, rec->original_id);
       case tsig::Check::badtime:
         info.tsig_error = tsig::badtime;
         r.sign_with(*key, *rec, now, fudge, tsig::badtime);

@@ -47,16 +47,16 @@ struct ResponseInfo {
   std::uint16_t answers{};
   std::size_t size{};
   /// An allowed AXFR or IXFR over TCP: nothing was written, the caller streams this zone
-  /// (dns/axfr.hpp), signed with `transfer_key` (null: unsigned) at `transfer_time` and fudge.
+  /// (dns/axfr.hpp), signed with `transfer_key` (null: unsigned) and `transfer_fudge`, each message
+  /// at the time it is made.
   const Zone* transfer{};
   const tsig::Key* transfer_key{};
-  std::uint64_t transfer_time{};
   std::uint16_t transfer_fudge{};
   // For the metrics:
   const Zone* zone{};              ///< the zone the answer came from; null when none was looked up
   bool acl_checked{};              ///< an `acl` applies here and decided `acl`
   AclAction acl{AclAction::allow};
-  std::uint16_t tsig_error{};      ///< a signed query refused: BADSIG, BADKEY, BADTIME, BADTRUNC, or FORMERR (malformed)
+  std::uint16_t tsig_error{};      ///< a signed query refused: BADSIG, BADKEY, BADTIME, or FORMERR (malformed, or a MAC cut too short)
 };
 
 inline constexpr std::size_t max_message = 65535;

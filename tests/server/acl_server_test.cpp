@@ -95,6 +95,29 @@ std::vector<std::uint8_t> query(const std::string& name, ldns_rr_type type) {
   return make_query(name, type, o);
 }
 
+// A message that does not parse, of the three kinds that cannot be read for their question:
+// "qdcount=2" (one question, the count says two), "tsig-not-last" (a TSIG before an OPT) and
+// "two-tsig". "" is the well-formed query for `type`.
+std::vector<std::uint8_t> shaped(const std::string& shape, ldns_rr_type type) {
+  if (shape.empty()) return query(name1, type);
+  auto q = make_query(name1, type);
+  if (shape == "qdcount=2") {
+    q[5] = 2;
+    return q;
+  }
+  // Root owner, TYPE, CLASS, TTL 0, RDLENGTH 0: enough for the layout to be wrong.
+  const auto rr = [&](std::uint16_t rrtype, std::uint16_t rrclass) {
+    const std::uint8_t b[] = {0, static_cast<std::uint8_t>(rrtype >> 8), static_cast<std::uint8_t>(rrtype & 0xff),
+                              static_cast<std::uint8_t>(rrclass >> 8), static_cast<std::uint8_t>(rrclass & 0xff), 0, 0, 0, 0, 0, 0};
+    q.insert(q.end(), std::begin(b), std::end(b));
+    ++q[11];
+  };
+  rr(250, 255);  // TSIG
+  if (shape == "tsig-not-last") rr(41, 1232);  // OPT after it
+  else rr(250, 255);
+  return q;
+}
+
 }  // namespace
 
 TEST_CASE("acl over UDP and TCP: statements x sources x types from loopback addresses", "[server][acl]") {
@@ -106,22 +129,35 @@ TEST_CASE("acl over UDP and TCP: statements x sources x types from loopback addr
             "  allow net 127.0.0.1 ::1\n"
             "  filter type TXT net 127.0.0.2\n"
             "  drop type SRV net 127.0.0.2\n"
+            "  drop net 127.0.0.4\n"
             "  block net 127.0.0.0/8\n"
             " }\n"
             "}\n");
-  struct Case { std::string source; ldns_rr_type type; std::string want; };
+  struct Case { std::string source; ldns_rr_type type; std::string want; std::string shape; };
   std::vector<Case> cases = {
-      {"127.0.0.1", LDNS_RR_TYPE_SRV, "noerror-1"},     {"127.0.0.1", LDNS_RR_TYPE_TXT, "noerror-1"},
-      {"127.0.0.2", LDNS_RR_TYPE_TXT, "noerror-empty"}, {"127.0.0.2", LDNS_RR_TYPE_SRV, "none"},
-      {"127.0.0.2", LDNS_RR_TYPE_A, "refused+ede18"},   {"127.0.0.3", LDNS_RR_TYPE_SRV, "refused+ede18"},
-      {"127.0.0.3", LDNS_RR_TYPE_AXFR, "refused+ede18"},
+      {"127.0.0.1", LDNS_RR_TYPE_SRV, "noerror-1", ""},     {"127.0.0.1", LDNS_RR_TYPE_TXT, "noerror-1", ""},
+      {"127.0.0.2", LDNS_RR_TYPE_TXT, "noerror-empty", ""}, {"127.0.0.2", LDNS_RR_TYPE_SRV, "none", ""},
+      {"127.0.0.2", LDNS_RR_TYPE_A, "refused+ede18", ""},   {"127.0.0.3", LDNS_RR_TYPE_SRV, "refused+ede18", ""},
+      {"127.0.0.3", LDNS_RR_TYPE_AXFR, "refused+ede18", ""}, {"127.0.0.4", LDNS_RR_TYPE_SRV, "none", ""},
+      // A message that does not parse is judged by its source alone: the statements without a
+      // type whose net matches. `drop` sends nothing; anything else leaves the FORMERR.
+      {"127.0.0.4", LDNS_RR_TYPE_SRV, "none", "qdcount=2"},   {"127.0.0.4", LDNS_RR_TYPE_SRV, "none", "tsig-not-last"},
+      {"127.0.0.4", LDNS_RR_TYPE_SRV, "none", "two-tsig"},    {"127.0.0.2", LDNS_RR_TYPE_SRV, "formerr", "qdcount=2"},
+      {"127.0.0.3", LDNS_RR_TYPE_SRV, "formerr", "two-tsig"}, {"127.0.0.1", LDNS_RR_TYPE_SRV, "formerr", "tsig-not-last"},
   };
-  if (has_ipv6_loopback()) cases.push_back({"::1", LDNS_RR_TYPE_SRV, "noerror-1"});
+  if (has_ipv6_loopback()) cases.push_back({"::1", LDNS_RR_TYPE_SRV, "noerror-1", ""});
   for (const bool tcp : {false, true}) {
     for (const auto& c : cases) {
-      INFO((tcp ? "tcp " : "udp ") << c.source << " " << c.type);
+      INFO((tcp ? "tcp " : "udp ") << c.source << " " << c.type << " " << c.shape);
       Client client(c.source, static_cast<std::uint16_t>(port), tcp);
-      CHECK(outcome(client.ask(query(name1, c.type), c.want == "none" ? 300 : 2000)) == c.want);
+      const auto reply = client.ask(shaped(c.shape, c.type), c.want == "none" ? 300 : 2000);
+      if (c.want == "formerr") {
+        REQUIRE(reply);
+        REQUIRE(reply->size() >= 12);
+        CHECK(((*reply)[3] & 0x0f) == 1);
+      } else {
+        CHECK(outcome(reply) == c.want);
+      }
     }
   }
   // TCP: a dropped query leaves the connection open; the next one on it is answered.
