@@ -83,9 +83,10 @@ std::string check_reply_tsig(const std::vector<std::uint8_t>& reply, const dns::
   if (!rec) return "the answer's TSIG record is malformed: refused";
   const std::string key_name = dns::wire_to_text({reinterpret_cast<const std::uint8_t*>(key.name.data()), key.name.size()});
   const bool unsigned_error = rec->mac_length == 0 && rec->error != 0;
+  if (rec->mac_length == 0 && rec->error == 0) return "the answer is not signed (TSIG): refused";
   switch (dns::tsig::verify_response(reply, *rec, key, request_mac, now, later_message)) {
     case dns::tsig::Check::ok: return "";
-    case dns::tsig::Check::formerr: return "the answer's TSIG MAC is longer than its algorithm allows: refused";
+    case dns::tsig::Check::formerr: return "the answer's TSIG MAC is longer or shorter than its algorithm allows: refused";
     case dns::tsig::Check::badkey:
       if (unsigned_error) return "the registry does not know TSIG key " + key_name + " with algorithm " + std::string(dns::tsig::algorithm_name(key.algorithm)) + " (BADKEY)";
       return "the answer is signed with another key than " + key_name + ": refused";

@@ -126,7 +126,9 @@ Check check_mac(std::span<const std::uint8_t> msg, const Record& rec, const Key&
                 bool timers_only = false) {
   const std::size_t full = mac_size(key.algorithm);
   if (rec.mac_length > full) return Check::formerr;
-  if (rec.mac_length < min_mac_size(key.algorithm)) return Check::badtrunc;
+  // Shorter than the RFC allows is a malformed message (RFC 8945 §5.2.2.1), as longer than the hash;
+  // BADTRUNC would be for a MAC the RFC allows but local policy finds too short, and there is none.
+  if (rec.mac_length < min_mac_size(key.algorithm)) return Check::formerr;
   Hmac h(key);
   if (!request_mac.empty()) {
     h.u16(static_cast<std::uint16_t>(request_mac.size()));

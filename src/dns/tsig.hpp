@@ -92,8 +92,8 @@ enum class Check { ok, formerr, badkey, badsig, badtrunc, badtime };
 std::uint16_t error_code(Check c);   ///< the TSIG error for a failed check (0 for ok and formerr)
 
 /// Verifies a signed request `msg` carrying `rec` against `key` (nullptr: no key of that name), at
-/// `now` (unix seconds). The algorithm must be the key's; a MAC longer than the hash is malformed;
-/// one shorter than min_mac_size() is BADTRUNC; the MAC is compared in constant time.
+/// `now` (unix seconds). The algorithm must be the key's; a MAC longer than the hash or shorter than
+/// min_mac_size() is malformed (FORMERR); the MAC is compared in constant time.
 /// The time may be off by the request's fudge, and never by more than `max_fudge`.
 Check verify_request(std::span<const std::uint8_t> msg, const Record& rec, const Key* key, std::uint64_t now,
                      std::uint16_t max_fudge = 0xffff);

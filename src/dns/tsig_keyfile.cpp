@@ -172,6 +172,10 @@ std::vector<Key> parse_key_file(std::string_view text, const std::string& file) 
         algorithm_where = at(i);
       } else if (option == "secret") {
         secret = w[i + 1].text;
+        // What follows may be more of the secret (one split by a space): named, never quoted.
+        if (i + 2 >= w.size() || w[i + 2].quoted || w[i + 2].text != ";") {
+          throw KeyFileError(at(i) + ": key " + quoted(name) + ": expected ';' after the secret (one base64 word)");
+        }
       } else {
         throw KeyFileError(at(i) + ": key " + quoted(name) + ": unknown option " + quoted(option) + " (algorithm or secret)");
       }

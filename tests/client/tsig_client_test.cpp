@@ -69,6 +69,20 @@ TEST_CASE("client TSIG: answers verify, and each failure says which", "[client][
   std::vector<std::uint8_t> bare(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(owner));
   bare[11] = static_cast<std::uint8_t>(bare[11] - 1);
   CHECK(client::check_reply_tsig(bare, k, mac, now()) == "the answer is not signed (TSIG): refused");
+  // A TSIG record with no MAC and no error: an unsigned NOERROR answer, not a MAC cut short.
+  {
+    const auto rec = dns::tsig::read_record(good, owner);
+    REQUIRE(rec);
+    std::vector<std::uint8_t> empty(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(rec->mac_offset - 2));
+    empty.push_back(0);
+    empty.push_back(0);
+    empty.insert(empty.end(), good.begin() + static_cast<std::ptrdiff_t>(rec->mac_offset + rec->mac_length), good.end());
+    const std::size_t rdlen_at = owner + rec->key_name_length + 8;
+    const std::size_t rdlen = empty.size() - rdlen_at - 2;
+    empty[rdlen_at] = static_cast<std::uint8_t>(rdlen >> 8);
+    empty[rdlen_at + 1] = static_cast<std::uint8_t>(rdlen & 0xff);
+    CHECK(client::check_reply_tsig(empty, k, mac, now()) == "the answer is not signed (TSIG): refused");
+  }
 
   CHECK_THAT(client::check_reply_tsig(registry_answer(q, key("key.example.", other_secret), now()), k, mac, now()),
              Catch::Contains("could not verify our TSIG signature") && Catch::Contains("BADSIG"));

@@ -146,7 +146,7 @@ TEST_CASE("tsig responder: each failed check gets the RFC 8945 reply", "[dns][ts
   }
 }
 
-TEST_CASE("tsig responder: a MAC cut below 16 bytes is BADTRUNC, a malformed TSIG FORMERR", "[dns][tsig][responder]") {
+TEST_CASE("tsig responder: a MAC cut below 16 bytes is FORMERR (RFC 8945 5.2.2.1), as a malformed TSIG", "[dns][tsig][responder]") {
   const ZoneSet zones = zones_with(one_key());
   Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
   Bytes qw = signed_query(q);
@@ -160,15 +160,52 @@ TEST_CASE("tsig responder: a MAC cut below 16 bytes is BADTRUNC, a malformed TSI
   const std::size_t rdlen_at = rec.start + rec.key_name_length + 8;
   cut[rdlen_at + 1] = static_cast<std::uint8_t>(cut[rdlen_at + 1] - 17);
   const Bytes r = respond(cut, zones, at_time(now()));
-  CHECK((r[3] & 0x0f) == rcode::notauth);
-  CHECK(record_of(r).error == tsig::badtrunc);
-  CHECK(record_of(r).mac_length == 0);
+  CHECK((r[3] & 0x0f) == rcode::formerr);
+  std::size_t owner = 0;
+  CHECK(tsig::locate(r, owner) == tsig::Found::none);
 
   // A TSIG of class IN is no TSIG the RFC knows: FORMERR.
   Bytes in_class = qw;
   in_class[rec.start + rec.key_name_length + 3] = 1;
   const Bytes f = respond(in_class, zones, at_time(now()));
   CHECK((f[3] & 0x0f) == rcode::formerr);
+}
+
+TEST_CASE("tsig responder: unsigned TSIG errors echo the request's original ID; without tsig a broken TSIG is FORMERR", "[dns][tsig][responder]") {
+  // Signed with ID 0x2a2a, then sent with another ID (as a forwarder may): the MAC still covers the
+  // original, and the error's TSIG repeats that original ID (RFC 8945 5.3).
+  for (const char* name : {"nobody.example.", "key.example."}) {
+    CAPTURE(name);
+    Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
+    Bytes qw = signed_query(q, name, "hmac-sha256.", name == std::string("key.example.") ? other_secret : secret);
+    qw[0] = 0x55;
+    qw[1] = 0x66;
+    const Bytes r = respond(qw, zones_with(one_key()), at_time(now()));
+    CHECK((r[3] & 0x0f) == rcode::notauth);
+    CHECK(r[0] == 0x55);
+    CHECK(r[1] == 0x66);
+    CHECK(record_of(r).mac_length == 0);
+    CHECK(record_of(r).original_id == 0x2a2a);
+  }
+  // No `tsig` anywhere: a well-formed TSIG is BADKEY (with the original ID), a malformed one FORMERR.
+  const ZoneSet plain = test::reference_zones();
+  Pkt q = query(test::name1, LDNS_RR_TYPE_SRV);
+  Bytes qw = signed_query(q);
+  qw[0] = 0x55;
+  const Bytes k = respond(qw, plain, at_time(now()));
+  CHECK((k[3] & 0x0f) == rcode::notauth);
+  CHECK(record_of(k).error == tsig::badkey);
+  CHECK(record_of(k).original_id == 0x2a2a);
+  // Bytes after the TSIG: its RDATA no longer ends the message, so it cannot be read.
+  for (const bool with_tsig : {false, true}) {
+    Bytes trailing = qw;
+    trailing.push_back(0);
+    const Bytes f = respond(trailing, with_tsig ? zones_with(one_key()) : plain, at_time(now()));
+    CAPTURE(with_tsig);
+    CHECK((f[3] & 0x0f) == rcode::formerr);
+    std::size_t owner = 0;
+    CHECK(tsig::locate(f, owner) == tsig::Found::none);
+  }
 }
 
 TEST_CASE("tsig responder: require refuses the listed types unsigned, inside the rule's zones", "[dns][tsig][responder]") {
@@ -209,7 +246,7 @@ TEST_CASE("tsig responder: hostile TSIG records get FORMERR or a TSIG error, nev
     return std::pair<int, int>{r[3] & 0x0f, error};
   };
   // The MAC cut or padded to every size from 0 to 70, MAC size and RDLENGTH kept honest: the
-  // real MAC's first bytes verify from 16 bytes up, shorter is BADTRUNC, longer than 32 FORMERR.
+  // real MAC's first bytes verify from 16 bytes up; shorter or longer than 32 is FORMERR.
   for (std::size_t n = 0; n <= 70; ++n) {
     Bytes m(qw.begin(), qw.begin() + static_cast<std::ptrdiff_t>(rec.mac_offset - 2));
     m.push_back(0);
@@ -222,8 +259,8 @@ TEST_CASE("tsig responder: hostile TSIG records get FORMERR or a TSIG error, nev
     CAPTURE(n);
     const auto [rc, error] = rcode_and_error(m);
     if (n < 16) {
-      CHECK(rc == rcode::notauth);
-      CHECK(error == tsig::badtrunc);
+      CHECK(rc == rcode::formerr);
+      CHECK(error == -1);
     } else if (n <= 32) {
       CHECK(rc == rcode::noerror);
       CHECK(error == 0);

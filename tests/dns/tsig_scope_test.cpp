@@ -217,3 +217,28 @@ TEST_CASE("tsig scope: one key name with a different secret in each block verifi
   CHECK(signed_outcome(zones, name1, "shared.key.", other_secret) == std::pair<int, int>{rcode::notauth, tsig::badsig});
   CHECK(signed_outcome(zones, "x.other.test.", "shared.key.", secret) == std::pair<int, int>{rcode::notauth, tsig::badsig});
 }
+
+TEST_CASE("tsig and acl: a blocked signed query under EDNS 512 with a long key name always gets a signed REFUSED", "[dns][tsig][acl]") {
+  // A key name of 4 x 60 octets: the TSIG record takes over 300 of the 512 bytes, so the question,
+  // the OPT with its EDE option and the signature only just fit, or do not.
+  std::string key_name;
+  for (const char c : {'a', 'b', 'c', 'd'}) key_name += std::string(60, c) + ".";
+  const ZoneSet zones = zones_of(".:53 {\n wgsd example.com. wg0 {\n  ns ns.example.\n }\n acl {\n  block net 127.0.0.1\n }\n"
+                                 " tsig {\n  secret " + key_name + " " + std::string(secret) + "\n }\n}\n");
+  for (const auto transport : {Transport::udp, Transport::tcp}) {
+    // Question names from 143 to 205 octets: across the point where the EDE option no longer fits.
+    for (std::size_t n = 1; n <= 63; ++n) {
+      const std::string qname = std::string(n, 'x') + "." + std::string(63, 'y') + "." + std::string(63, 'z') + ".example.com.";
+      INFO((transport == Transport::udp ? "udp " : "tcp ") << "first label " << n);
+      Pkt q = query(qname, LDNS_RR_TYPE_SRV, true);
+      ldns_pkt_set_edns_udp_size(q.get(), 512);
+      Bytes qw = signed_query(q, key_name.c_str());
+      const Bytes r = answer(zones, qw, "127.0.0.1", transport);
+      REQUIRE(r.size() > header_size);
+      if (transport == Transport::udp) CHECK(r.size() <= 512);
+      CHECK((r[3] & 0x0f) == rcode::refused);
+      CHECK(tsig_error(r) == 0);
+      CHECK(ldns_verifies(q, r, key_name.c_str()));
+    }
+  }
+}

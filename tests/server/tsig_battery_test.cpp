@@ -223,8 +223,8 @@ TEST_CASE("tsig battery: hostile TSIG records get FORMERR or NOTAUTH as RFC 8945
           cut.mac.resize(n, 0xaa);
           Tsig garbage = good.tsig;
           garbage.mac.assign(n, 0x5c);
-          const std::string expect_cut = n < least ? "NOTAUTH/22/unsigned" : n <= hash ? "NOERROR/0/signed" : "FORMERR/-";
-          const std::string expect_garbage = n < least ? "NOTAUTH/22/unsigned" : n <= hash ? "NOTAUTH/16/unsigned" : "FORMERR/-";
+          const std::string expect_cut = n < least ? "FORMERR/-" : n <= hash ? "NOERROR/0/signed" : "FORMERR/-";
+          const std::string expect_garbage = n < least ? "FORMERR/-" : n <= hash ? "NOTAUTH/16/unsigned" : "FORMERR/-";
           CHECK(ask(with(plain, {cut.wire()}), *key) == expect_cut);
           CHECK(ask(with(plain, {garbage.wire()}), *key) == expect_garbage);
         }

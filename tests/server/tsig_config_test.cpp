@@ -37,8 +37,19 @@ TEST_CASE("tsig key files: BIND key blocks as tsig-keygen writes them", "[server
         "keys.conf:2: key 'k': unsupported TSIG algorithm 'hmac-md5' (hmac-sha256 or hmac-sha512)");
   CHECK(error_of("key \"k\" {\n algorithm hmac-sha256;\n};\n") == "keys.conf:1: key 'k': no secret");
   CHECK(error_of("key \"k\" {\n secret \"sec ret!\";\n};\n") == "keys.conf:1: key 'k': the secret of TSIG key 'k' is not base64");
-  CHECK(error_of("key \"k\" {\n secret \"" + std::string(b64) + "\"\n};\n") == "keys.conf:3: expected ';', got '}'");
+  CHECK(error_of("key \"k\" {\n secret \"" + std::string(b64) + "\"\n};\n") ==
+        "keys.conf:2: key 'k': expected ';' after the secret (one base64 word)");
   CHECK(error_of("") == "keys.conf: no key blocks");
+  // A word after the secret may be part of it (a secret split by a space): never printed.
+  for (const std::string& bad : {"key k {\n secret " + std::string(b64) + " LEAKED;\n};\n",
+                                 "key k {\n secret \"" + std::string(b64) + "\" \"LEAKED\";\n};\n",
+                                 "key k {\n secret " + std::string(b64) + " LEAKED\n};\n"}) {
+    const std::string e = error_of(bad);
+    CAPTURE(e);
+    CHECK(e.rfind("keys.conf:2: key 'k': ", 0) == 0);
+    CHECK(e.find("LEAKED") == std::string::npos);
+    CHECK(e.find(b64) == std::string::npos);
+  }
 }
 
 TEST_CASE("tsig directive: secret, secrets, require, fudge and the zones it covers", "[server][corefile][tsig]") {
