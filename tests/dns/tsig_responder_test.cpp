@@ -171,7 +171,7 @@ TEST_CASE("tsig responder: a MAC cut below 16 bytes is FORMERR (RFC 8945 5.2.2.1
   CHECK((f[3] & 0x0f) == rcode::formerr);
 }
 
-TEST_CASE("tsig responder: unsigned TSIG errors echo the request's original ID; without tsig a broken TSIG is FORMERR", "[dns][tsig][responder]") {
+TEST_CASE("tsig responder: unsigned TSIG errors echo the request's original ID, and without tsig a broken TSIG is FORMERR", "[dns][tsig][responder]") {
   // Signed with ID 0x2a2a, then sent with another ID (as a forwarder may): the MAC still covers the
   // original, and the error's TSIG repeats that original ID (RFC 8945 5.3).
   for (const char* name : {"nobody.example.", "key.example."}) {
