@@ -115,12 +115,12 @@ std::vector<std::vector<std::uint8_t>> signed_transfer(const std::vector<std::ui
   const auto rec = dns::tsig::read_record(query, owner);
   REQUIRE(rec);
   const auto mac = dns::tsig::mac_of(query, *rec);
-  dns::TransferSigning signing{tsig_key(), {mac.begin(), mac.end()}, dns::get_u16(query.data()), static_cast<std::uint64_t>(std::time(nullptr)), 5};
+  dns::TransferSigning signing{tsig_key(), {mac.begin(), mac.end()}, dns::get_u16(query.data()), 5};
   dns::TransferStream stream(many_zone(n), std::span<const std::uint8_t>(query.data(), rec->start), signing);
   std::vector<std::vector<std::uint8_t>> out;
   std::vector<std::uint8_t> buf(dns::max_message);
   while (!stream.done()) {
-    const auto size = stream.next(buf);
+    const auto size = stream.next(buf, static_cast<std::uint64_t>(std::time(nullptr)));
     REQUIRE(size > 0);
     out.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(size));
   }
