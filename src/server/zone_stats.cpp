@@ -29,7 +29,10 @@ std::vector<PeerStatus> classify(const PublishPolicy& policy, const wg::Device& 
 void ZoneStats::configure(const std::vector<std::pair<std::string, std::string>>& zones) {
   std::lock_guard lock(mutex_);
   std::vector<ZoneStatus> next;
-  for (const auto& [zone, device] : zones) {
+  for (const auto& entry : zones) {
+    // Named copies of the pair's parts: clang 14 cannot capture structured bindings in a lambda.
+    const std::string& zone = entry.first;
+    const std::string& device = entry.second;
     const auto old = std::find_if(zones_.begin(), zones_.end(), [&](const ZoneStatus& z) { return z.zone == zone && z.device == device; });
     if (old != zones_.end()) {
       next.push_back(std::move(*old));
