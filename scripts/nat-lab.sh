@@ -40,8 +40,7 @@ for tool in ip iptables wireguard-go wg dig ping; do
 done
 [[ -x "$server_bin" && -x "$client_bin" ]] || cannot_run "wgsd binaries not built in $build"
 
-id="wl$$"
-id=${id:0:8}
+id="wl$(printf %x $$)"  # a PID is at most 0x3fffff: unique among live labs, and short enough for interface names
 ns_inet="${id}-inet"; ns_reg="${id}-reg"; ns_nat1="${id}-nat1"; ns_nat2="${id}-nat2"; ns_p1="${id}-p1"; ns_p2="${id}-p2"; ns_p3="${id}-p3"
 wg_reg="${id}r"; wg_p1="${id}a"; wg_p2="${id}b"; wg_p3="${id}c"
 work=$(mktemp -d /tmp/wgsd-nat-lab.XXXXXX)
