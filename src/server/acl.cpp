@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "dns/wire.hpp"
+#include "server/zone_args.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -82,12 +83,7 @@ dns::AclStatement parse_statement(const Directive& line) {
 
 dns::AclRule parse_acl(const Directive& d, const std::vector<std::string>& block_zones) {
   dns::AclRule rule;
-  for (const auto& a : d.args) {
-    auto zone = dns::normalize_zone(a.text);
-    if (!zone) fail(a, "not a valid zone name: " + quoted(a.text));
-    rule.zones.push_back(*zone);
-  }
-  if (rule.zones.empty()) rule.zones = block_zones;
+  rule.zones = directive_zones(d, block_zones);
   if (!d.has_block || d.block.empty()) fail(d.name, "expected a block of statements { allow|block|filter|drop [type QTYPE...] [net CIDR...] }");
   for (const auto& line : d.block) rule.statements.push_back(parse_statement(line));
   return rule;

@@ -1,6 +1,7 @@
 #include "server/transfer_config.hpp"
 
 #include "dns/wire.hpp"
+#include "server/zone_args.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -14,18 +15,7 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 TransferConfig parse_transfer(const Directive& d, const std::vector<std::string>& block_zones) {
   TransferConfig t;
   t.where = d.name.where();
-  std::vector<std::string> zones;
-  for (const auto& a : d.args) {
-    auto z = dns::normalize_zone(a.text);
-    if (!z) fail(a, "expected a zone name, got " + quoted(a.text));
-    zones.push_back(*z);
-  }
-  if (zones.empty()) zones = block_zones;
-  for (const auto& z : zones) {
-    auto wire = dns::name_to_wire(z);
-    if (!wire) fail(d.name, "expected a zone name, got " + quoted(z));
-    t.rule.zones.push_back(*wire);
-  }
+  t.rule.zones = directive_zone_wires(d, block_zones);
   if (!d.has_block || d.block.empty()) fail(d.name, "expected a block with 'to ADDRESS...' or 'to *'");
   for (const auto& o : d.block) {
     if (o.name.text != "to") fail(o.name, "unknown property " + quoted(o.name.text) + " (expected 'to ADDRESS[:PORT]...' or 'to *')");

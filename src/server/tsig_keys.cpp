@@ -7,6 +7,7 @@
 #include "dns/tsig_keyfile.hpp"
 #include "dns/wire.hpp"
 #include "server/config.hpp"
+#include "server/zone_args.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -53,18 +54,7 @@ std::vector<dns::tsig::Key> read_key_file(const std::string& path) {
 TsigConfig parse_tsig(const Directive& d, const std::vector<std::string>& block_zones) {
   TsigConfig t;
   t.where = d.name.where();
-  std::vector<std::string> zones;
-  for (const auto& a : d.args) {
-    auto z = dns::normalize_zone(a.text);
-    if (!z) fail(a, "expected a zone name, got " + quoted(a.text));
-    zones.push_back(*z);
-  }
-  if (zones.empty()) zones = block_zones;
-  for (const auto& z : zones) {
-    auto wire = dns::name_to_wire(z);
-    if (!wire) fail(d.name, "expected a zone name, got " + quoted(z));
-    t.rule.zones.push_back(*wire);
-  }
+  t.rule.zones = directive_zone_wires(d, block_zones);
   bool require_seen = false;
   for (const auto& o : d.block) {
     const std::string& name = o.name.text;

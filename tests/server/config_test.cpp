@@ -155,7 +155,8 @@ TEST_CASE("Corefile errors name the place and the bad value", "[corefile]") {
        "Corefile:4: transfer: to: expected an IP address, ADDRESS:PORT ([IPv6]:PORT) or *, got '192.0.2.300'"},
       {"transfer unknown property", ".:53 {\n wgsd a. wg0\n transfer {\n from 192.0.2.1\n }\n}",
        "Corefile:4: transfer: unknown property 'from' (expected 'to ADDRESS[:PORT]...' or 'to *')"},
-      {"transfer bad zone", ".:53 {\n wgsd a. wg0\n transfer exa..mple {\n to *\n }\n}", "Corefile:3: transfer: expected a zone name, got 'exa..mple'"},
+      {"transfer bad zone", ".:53 {\n wgsd a. wg0\n transfer exa..mple {\n to *\n }\n}", "Corefile:3: transfer: not a valid zone name: 'exa..mple'"},
+      {"tsig bad zone", ".:53 {\n wgsd a. wg0\n tsig a. exa..mple {\n  secret k. c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\n }\n}", "Corefile:3: tsig: not a valid zone name: 'exa..mple'"},
       {"prometheus twice", ".:53 {\n wgsd example.org. wg0 {\n  ns ns.example.\n }\n prometheus\n prometheus :9253\n}", "Corefile:6: prometheus: given twice in one server block"},
       {"health without port", ".:53 {\n health localhost\n}", "Corefile:2: health: ADDRESS must be HOST:PORT such as :8080, [::1]:8080 or :PORT, got 'localhost'"},
       {"lameduck differs", ".:53 {\n wgsd example.org. wg0 {\n  ns ns.example.\n }\n health :8080 {\n  lameduck 1s\n }\n}\n"
