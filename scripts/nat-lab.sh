@@ -13,80 +13,15 @@
 #   --demo    narrate each step (the README's first command runs this)
 #   default   test mode: quiet, exit 0 on success, 1 on failure, 77 when it cannot run here
 set -euo pipefail
-
-demo=0
-build=""
-while (($#)); do
-  case "$1" in
-    --demo) demo=1 ;;
-    --build-dir) build="$2"; shift ;;
-    *) echo "nat-lab: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${build:-$here/build}
-server_bin="$build/wgsd-server"
-client_bin="$build/wgsd-client"
-
-cannot_run() {
-  if [[ "${CI:-}" == "true" ]]; then echo "nat-lab: FAILED: must run in CI but $1" >&2; exit 1; fi
-  echo "nat-lab: SKIPPED: $1"
-  exit 77
-}
-[[ $(id -u) -eq 0 ]] || cannot_run "needs root for network namespaces"
-for tool in ip iptables wireguard-go wg dig ping; do
-  command -v "$tool" >/dev/null || cannot_run "needs $tool (run scripts/setup.sh)"
-done
-[[ -x "$server_bin" && -x "$client_bin" ]] || cannot_run "wgsd binaries not built in $build"
-
-id="wl$(printf %x $$)"  # a PID is at most 0x3fffff: unique among live labs, and short enough for interface names
+source "$(dirname "$0")/lab-lib.sh"
+lab_init nat-lab wl "$@"
 ns_inet="${id}-inet"; ns_reg="${id}-reg"; ns_nat1="${id}-nat1"; ns_nat2="${id}-nat2"; ns_p1="${id}-p1"; ns_p2="${id}-p2"; ns_p3="${id}-p3"
 wg_reg="${id}r"; wg_p1="${id}a"; wg_p2="${id}b"; wg_p3="${id}c"
-work=$(mktemp -d /tmp/wgsd-nat-lab.XXXXXX)
-pids=()
-
-say() { if ((demo)); then printf '\n\033[1m==> %s\033[0m\n' "$*"; fi; }
-show() { if ((demo)); then sed 's/^/    /'; else cat >/dev/null; fi; }
-fail() { echo "nat-lab: FAILED: $*" >&2; exit 1; }
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-cleanup() {
-  local rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  for ns in "$ns_p1" "$ns_p2" "$ns_p3" "$ns_nat1" "$ns_nat2" "$ns_reg" "$ns_inet"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -f "/var/run/wireguard/$wg_reg.sock" "/var/run/wireguard/$wg_p1.sock" "/var/run/wireguard/$wg_p2.sock" "/var/run/wireguard/$wg_p3.sock"
-  if ((rc != 0 && rc != 77)); then
-    echo "nat-lab: logs kept in $work" >&2
-    tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits up to $1 tenths of a second for the command to succeed.
-wait_for() { local n=$1; shift; for _ in $(seq 1 "$n"); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done; return 1; }
 
 say "Building the lab: an internet, a registry, two NAT routers, two peers behind them"
-for ns in "$ns_inet" "$ns_reg" "$ns_nat1" "$ns_nat2" "$ns_p1" "$ns_p2" "$ns_p3"; do
-  ip netns add "$ns"
-  in_ns "$ns" ip link set lo up
-done
+lab_netns "$ns_inet" "$ns_reg" "$ns_nat1" "$ns_nat2" "$ns_p1" "$ns_p2" "$ns_p3"
 in_ns "$ns_inet" ip link add br0 type bridge
 in_ns "$ns_inet" ip link set br0 up
-link() {  # link NS_A IF_A NS_B IF_B: a veth between two namespaces
-  ip link add "$2-$id" type veth peer name "$4-$id"
-  ip link set "$2-$id" netns "$1"; ip link set "$4-$id" netns "$3"
-  in_ns "$1" ip link set "$2-$id" name "$2"; in_ns "$3" ip link set "$4-$id" name "$4"
-  in_ns "$1" ip link set "$2" up; in_ns "$3" ip link set "$4" up
-}
 link "$ns_reg" wan "$ns_inet" p0
 link "$ns_nat1" wan "$ns_inet" p1
 link "$ns_nat2" wan "$ns_inet" p2
@@ -123,9 +58,7 @@ printf '%s\n' "internet 192.0.2.0/24: registry .1, nat1 .11, nat2 .12" \
 
 say "Starting wireguard-go on the registry and both peers"
 start_wg() {  # start_wg NS IFNAME TUNNEL-ADDRESS
-  ip netns exec "$1" wireguard-go -f "$2" >"$work/$2.log" 2>&1 &
-  pids+=($!)
-  wait_for 100 test -S "/var/run/wireguard/$2.sock" || fail "wireguard-go did not start for $2"
+  lab_wireguard "$1" "$2"
   (umask 077; in_ns "$1" wg genkey >"$work/$2.key")
   in_ns "$1" wg set "$2" private-key "$work/$2.key" listen-port 51820
   in_ns "$1" ip addr add "$3" dev "$2"

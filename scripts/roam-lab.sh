@@ -14,84 +14,22 @@
 #
 # Usage: roam-lab.sh [--demo] [--build-dir DIR]
 set -euo pipefail
-
-demo=0
-build=""
-while (($#)); do
-  case "$1" in
-    --demo) demo=1 ;;
-    --build-dir) build="$2"; shift ;;
-    *) echo "roam-lab: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${build:-$here/build}
-server_bin="$build/wgsd-server"
-client_bin="$build/wgsd-client"
+source "$(dirname "$0")/lab-lib.sh"
+lab_init roam-lab rm "$@"
 interval=2
-
-cannot_run() {
-  if [[ "${CI:-}" == "true" ]]; then echo "roam-lab: FAILED: must run in CI but $1" >&2; exit 1; fi
-  echo "roam-lab: SKIPPED: $1"
-  exit 77
-}
-[[ $(id -u) -eq 0 ]] || cannot_run "needs root for network namespaces"
-for tool in ip iptables wireguard-go wg dig ping; do
-  command -v "$tool" >/dev/null || cannot_run "needs $tool (run scripts/setup.sh)"
-done
-[[ -x "$server_bin" && -x "$client_bin" ]] || cannot_run "wgsd binaries not built in $build"
-
-id="rm$(printf %x $$)"  # a PID is at most 0x3fffff: unique among live labs, and short enough for interface names
 ns_inet="${id}-inet"; ns_c="${id}-cl"; ns_h="${id}-host"
 ns_s=("" "${id}-s1" "${id}-s2" "${id}-s3")
 wg_b=("" "${id}b1" "${id}b2" "${id}b3")   # backbone devices
 wg_c=("" "${id}c1" "${id}c2" "${id}c3")   # the client-facing device on each server
 wg_k="${id}k"                             # the client's device
-work=$(mktemp -d /tmp/wgsd-roam-lab.XXXXXX)
-pids=()
-
-say() { if ((demo)); then printf '\n\033[1m==> %s\033[0m\n' "$*"; fi; }
-show() { if ((demo)); then sed 's/^/    /'; else cat >/dev/null; fi; }
-fail() { echo "roam-lab: FAILED: $*" >&2; exit 1; }
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-cleanup() {
-  local rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  for ns in "$ns_h" "$ns_c" "${ns_s[1]}" "${ns_s[2]}" "${ns_s[3]}" "$ns_inet"; do ip netns del "$ns" 2>/dev/null || true; done
-  for dev in "$wg_k" "${wg_b[@]:1}" "${wg_c[@]:1}"; do rm -f "/var/run/wireguard/$dev.sock"; done
-  if ((rc != 0 && rc != 77)); then
-    echo "roam-lab: logs kept in $work" >&2
-    tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() { local n=$1; shift; for _ in $(seq 1 "$n"); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done; return 1; }
 
 say "Building the lab: three servers and a client on an internet, a host behind server 3"
-for ns in "$ns_inet" "${ns_s[1]}" "${ns_s[2]}" "${ns_s[3]}" "$ns_c" "$ns_h"; do
-  ip netns add "$ns"
-  in_ns "$ns" ip link set lo up
+lab_netns "$ns_inet" "${ns_s[1]}" "${ns_s[2]}" "${ns_s[3]}" "$ns_c" "$ns_h"
+for ns in "${lab_namespaces[@]}"; do
   in_ns "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 done
 in_ns "$ns_inet" ip link add br0 type bridge
 in_ns "$ns_inet" ip link set br0 up
-link() {  # link NS_A IF_A NS_B IF_B
-  ip link add "$2-$id" type veth peer name "$4-$id"
-  ip link set "$2-$id" netns "$1"; ip link set "$4-$id" netns "$3"
-  in_ns "$1" ip link set "$2-$id" name "$2"; in_ns "$3" ip link set "$4-$id" name "$4"
-  in_ns "$1" ip link set "$2" up; in_ns "$3" ip link set "$4" up
-}
 for n in 1 2 3; do
   link "${ns_s[$n]}" wan "$ns_inet" "p$n"
   in_ns "$ns_inet" ip link set "p$n" master br0
@@ -107,9 +45,7 @@ in_ns "$ns_h" ip addr add 192.0.2.130/25 dev eth0
 in_ns "$ns_h" ip route add default via 192.0.2.129
 
 start_wg() {  # start_wg NS IFNAME KEYFILE PORT ADDRESS
-  ip netns exec "$1" wireguard-go -f "$2" >"$work/$2.log" 2>&1 &
-  pids+=($!)
-  wait_for 100 test -S "/var/run/wireguard/$2.sock" || fail "wireguard-go did not start for $2"
+  lab_wireguard "$1" "$2"
   in_ns "$1" wg set "$2" private-key "$3" listen-port "$4"
   in_ns "$1" ip addr add "$5" dev "$2"
   in_ns "$1" ip link set "$2" up
