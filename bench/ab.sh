@@ -13,17 +13,9 @@ cd "$(dirname "$0")/.."
 n=100000
 seconds=10
 rounds=3
-while (($#)); do
-  case "$1" in
-    --peers) n="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    *) echo "ab: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-for bin in "$a_bin" "$b_bin"; do [[ -x "$bin" ]] || { echo "ab: '$bin' is not an executable" >&2; exit 2; }; done
 source bench/lib.sh
+bench_options ab "n=--peers seconds=--seconds rounds=--rounds" "$@"
+for bin in "$a_bin" "$b_bin"; do [[ -x "$bin" ]] || { echo "ab: '$bin' is not an executable" >&2; exit 2; }; done
 bench_prepare ab dnsperf python3
 bench_namespace ab
 data="$work/$n"

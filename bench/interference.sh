@@ -13,21 +13,12 @@ peers=100000
 rounds=3
 seconds=10
 actions="idle wg drain read parse burn read+burn read+parse read+parse,once refresh"
-while (($#)); do
-  case "$1" in
-    --peers) peers="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --actions) actions="$2"; shift ;;
-    *) echo "interference: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
+source bench/lib.sh
+bench_options interference "peers=--peers rounds=--rounds seconds=--seconds actions=--actions" "$@"
 for action in $actions; do
   [[ $action =~ ^(idle|wg|refresh|(drain|read|parse|burn|read\+burn|read\+parse)(,once|,thread)?)$ ]] ||
     { echo "interference: unknown action '$action'" >&2; exit 2; }
 done
-source bench/lib.sh
 bench_prepare interference dnsperf python3
 cmake --build build-bench -j"$(nproc)" --target wgsd-interference >/dev/null
 bench_namespace ifr

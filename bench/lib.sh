@@ -1,6 +1,26 @@
 # Shared by the benchmark scripts (sourced): prerequisites, the build, one network namespace with
 # everything started in it stopped by PID on exit, and a wireguard-go device in it.
 
+# bench_options NAME "VAR=--flag ..." "$@": each --flag VALUE given sets VAR (its default is what
+# VAR held before); anything else, or a flag without its value, stops the script naming it.
+bench_options() {
+  local name=$1 spec=$2 pair matched
+  shift 2
+  while (($#)); do
+    matched=0
+    for pair in $spec; do
+      [[ "$1" == "${pair#*=}" ]] || continue
+      (($# >= 2)) || { echo "$name: $1 needs a value" >&2; exit 2; }
+      printf -v "${pair%%=*}" '%s' "$2"
+      matched=1
+      shift
+      break
+    done
+    ((matched)) || { echo "$name: unknown argument '$1'" >&2; exit 2; }
+    shift
+  done
+}
+
 # bench_prepare NAME PACKAGE...: root, the project's packages plus these, a Release build of wgsd-server.
 bench_prepare() {
   local name=$1; shift
@@ -19,7 +39,7 @@ bench_prepare() {
 # directory) and pids (append every background PID); all of it goes on exit.
 bench_namespace() {
   ns="${1}ns$$"
-  dev="wg${1}$$"; dev=${dev:0:15}
+  dev="wg${1:0:6}$(printf %x $$)"  # at most 14 characters, unique among live runs
   work=$(mktemp -d "/tmp/wgsd-$1.XXXXXX")
   pids=()
   trap bench_cleanup EXIT

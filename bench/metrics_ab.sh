@@ -13,17 +13,9 @@ if (($#)) && [[ "$1" != --* ]]; then bin=$(realpath "$1"); shift; fi
 n=10000
 seconds=10
 rounds=5
-while (($#)); do
-  case "$1" in
-    --peers) n="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    *) echo "metrics_ab: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-[[ -x "$bin" ]] || { echo "metrics_ab: '$bin' is not an executable (give the wgsd-server to measure)" >&2; exit 2; }
 source bench/lib.sh
+bench_options metrics_ab "n=--peers seconds=--seconds rounds=--rounds" "$@"
+[[ -x "$bin" ]] || { echo "metrics_ab: '$bin' is not an executable (give the wgsd-server to measure)" >&2; exit 2; }
 bench_prepare metrics dnsperf python3 curl
 bench_namespace metrics
 data="$work/$n"

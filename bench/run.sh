@@ -26,22 +26,11 @@ rounds=3
 sample=300
 break_zone=""
 also_refresh=""
-while (($#)); do
-  case "$1" in
-    --peers) peers_list="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    --sample) sample="$2"; shift ;;
-    --break-zone) break_zone="$2"; shift ;;
-    --also-refresh) also_refresh="$2"; shift ;;
-    *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
+source bench/lib.sh
+bench_options bench "peers_list=--peers seconds=--seconds rounds=--rounds sample=--sample break_zone=--break-zone also_refresh=--also-refresh" "$@"
 [[ -z $break_zone || $break_zone == knot || $break_zone == nsd ]] ||
   { echo "bench: --break-zone takes knot or nsd, got '$break_zone'" >&2; exit 2; }
 ((sample >= 200)) || { echo "bench: --sample must be at least 200, got '$sample'" >&2; exit 2; }
-source bench/lib.sh
 source bench/servers.sh
 bench_prepare bench knot nsd dnsperf python3 python3-dnspython gnuplot-nox
 cmake --build build-bench -j"$(nproc)" --target wgsd-floor >/dev/null

@@ -8,15 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=10000
 minutes=10
-while (($#)); do
-  case "$1" in
-    --peers) peers="$2"; shift ;;
-    --minutes) minutes="$2"; shift ;;
-    *) echo "soak: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
 source bench/lib.sh
+bench_options soak "peers=--peers minutes=--minutes" "$@"
 bench_prepare soak dnsperf
 bench_namespace soak
 python3 bench/gen.py "$peers" "$work"

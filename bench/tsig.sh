@@ -18,17 +18,8 @@ n=10000
 seconds=10
 rounds=3
 sample=300
-while (($#)); do
-  case "$1" in
-    --peers) n="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    --sample) sample="$2"; shift ;;
-    *) echo "tsig: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
 source bench/lib.sh
+bench_options tsig "n=--peers seconds=--seconds rounds=--rounds sample=--sample" "$@"
 source bench/servers.sh
 bench_prepare tsig knot dnsperf python3 python3-dnspython
 bench_namespace tsig
