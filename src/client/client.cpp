@@ -160,14 +160,9 @@ void write_endpoints(const Options& options, wg::Backend& backend, std::vector<P
 RunReport round(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop, int stop_fd) {
   RunReport report;
   report.device = options.device;
-  wg::Device device;
-  try {
-    device = backend.get_device(options.device);
-  } catch (const std::exception& e) {
-    report.device_failed = true;
-    report.error = e.what();
-    return report;
-  }
+  auto read = read_device_or_report(backend, options.device, report);
+  if (!read) return report;
+  const wg::Device& device = *read;
   const auto now = wg::Clock::now();
   report.peers.resize(device.peers.size());
   std::vector<std::size_t> asked;  // peers to look up

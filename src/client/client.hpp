@@ -63,6 +63,19 @@ struct RunReport {
   [[nodiscard]] int exit_code() const;
 };
 
+/// Reads `name` from `backend`; when it cannot be read, says why in `report` (a RunReport, SyncReport
+/// or RoamReport: `device_failed` and `error`) and gives nothing.
+template <class Report>
+std::optional<wg::Device> read_device_or_report(wg::Backend& backend, const std::string& name, Report& report) {
+  try {
+    return backend.get_device(name);
+  } catch (const std::exception& e) {
+    report.device_failed = true;
+    report.error = e.what();
+    return std::nullopt;
+  }
+}
+
 /// One round over every peer, in the calling thread (no thread is started). `stop` (may be null)
 /// and `stop_fd` (a signalfd, or -1) end the waiting early. Never throws.
 RunReport run_once(const Options& options, wg::Backend& backend, const std::atomic<bool>* stop = nullptr, int stop_fd = -1);

@@ -265,14 +265,9 @@ void prune(const Options& options, const SyncOptions& sync, SyncState& state, co
 
 SyncReport round(const Options& options, const SyncOptions& sync, SyncState& state, wg::Backend& backend, int stop_fd) {
   SyncReport report;
-  wg::Device device;
-  try {
-    device = backend.get_device(options.device);
-  } catch (const std::exception& e) {
-    report.device_failed = true;
-    report.error = e.what();
-    return report;
-  }
+  auto read = read_device_or_report(backend, options.device, report);
+  if (!read) return report;
+  const wg::Device& device = *read;
   Listing listing = list_registries(options, sync, stop_fd);
   report.notes = listing.notes;
   report.listed = listing.keys.size();
