@@ -8,15 +8,16 @@
 # medians and the difference on − off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath build-bench/wgsd-server 2>/dev/null || true)
+bin=""  # default: the Release build bench_prepare makes
 if (($#)) && [[ "$1" != --* ]]; then bin=$(realpath "$1"); shift; fi
 n=10000
 seconds=10
 rounds=5
 source bench/lib.sh
 bench_options metrics_ab "n=--peers seconds=--seconds rounds=--rounds" "$@"
-[[ -x "$bin" ]] || { echo "metrics_ab: '$bin' is not an executable (give the wgsd-server to measure)" >&2; exit 2; }
+[[ -z $bin || -x $bin ]] || { echo "metrics_ab: '$bin' is not an executable (give the wgsd-server to measure)" >&2; exit 2; }
 bench_prepare metrics dnsperf python3 curl
+bin=${bin:-$PWD/build-bench/wgsd-server}
 bench_namespace metrics
 data="$work/$n"
 python3 bench/gen.py "$n" "$data"
