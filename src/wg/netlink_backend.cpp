@@ -75,21 +75,19 @@ public:
     return Access{Access::Kind::netlink, {}};
   }
 
+  // A large update goes as several messages (see build_set_device), each acknowledged before the
+  // next is sent, as wg(8) does; a refusal stops there, with what went before already applied.
   void apply(const DeviceUpdate& update) override {
     check_device_name(update.name);
-    const auto reply = with_socket([&] {
-      return request(build_set_device(family_id_, ++seq_, update), "set device '" + update.name + "'");
+    with_socket([&] {
+      const auto messages = build_set_device(family_id_, seq_ + 1, update);
+      seq_ += static_cast<std::uint32_t>(messages.size());
+      for (std::size_t i = 0; i < messages.size(); ++i) {
+        std::string what = "set device '" + update.name + "'";
+        if (messages.size() > 1) what += " (message " + std::to_string(i + 1) + " of " + std::to_string(messages.size()) + ")";
+        check_ack(request(messages[i], what), update.name, what);
+      }
     });
-    // The reply is a single NLMSG_ERROR: 0 is the ACK.
-    nlmsghdr hdr{};
-    if (reply.size() < sizeof hdr + sizeof(nlmsgerr)) throw Error(std::errc::bad_message, "netlink: set device '" + update.name + "': short reply");
-    std::memcpy(&hdr, reply.data(), sizeof hdr);
-    nlmsgerr err{};
-    std::memcpy(&err, reply.data() + MNL_NLMSG_HDRLEN, sizeof err);
-    if (hdr.nlmsg_type != NLMSG_ERROR) throw Error(std::errc::bad_message, "netlink: set device '" + update.name + "': unexpected reply");
-    if (err.error == 0) return;
-    if (error_code(err.error) == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + update.name + "'");
-    throw Error(error_code(err.error), "netlink: set device '" + update.name + "'");
   }
 
   [[nodiscard]] bool retains(std::span<const std::byte> bytes) const {
@@ -99,6 +97,19 @@ public:
 
 private:
   static constexpr std::size_t recv_size = 32768;
+
+  // The reply to a set is a single NLMSG_ERROR: 0 is the ACK.
+  static void check_ack(const std::vector<std::byte>& reply, const std::string& name, const std::string& what) {
+    nlmsghdr hdr{};
+    if (reply.size() < sizeof hdr + sizeof(nlmsgerr)) throw Error(std::errc::bad_message, "netlink: " + what + ": short reply");
+    std::memcpy(&hdr, reply.data(), sizeof hdr);
+    nlmsgerr err{};
+    std::memcpy(&err, reply.data() + MNL_NLMSG_HDRLEN, sizeof err);
+    if (hdr.nlmsg_type != NLMSG_ERROR) throw Error(std::errc::bad_message, "netlink: " + what + ": unexpected reply");
+    if (err.error == 0) return;
+    if (error_code(err.error) == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + name + "'");
+    throw Error(error_code(err.error), "netlink: " + what);
+  }
 
   // Runs `f` on an open socket with the family resolved.
   template <typename F>

@@ -276,51 +276,6 @@ std::vector<std::byte> build_get_device(std::uint16_t family_id, std::uint32_t s
   return finish(nlh, buf);
 }
 
-std::vector<std::byte> build_set_device(std::uint16_t family_id, std::uint32_t seq, const DeviceUpdate& update) {
-  // Per peer: nest headers, 32-byte key, flags, keepalive and a sockaddr_in6 add up to well under
-  // 128 bytes; each allowed IP (nest, family, 16-byte address, mask) under 48.
-  std::size_t size = 256 + update.peers.size() * 128;
-  for (const auto& p : update.peers) size += p.allowed_ips ? p.allowed_ips->size() * 48 : 0;
-  std::vector<std::uint32_t> buf(size / 4);
-  nlmsghdr* nlh = put_genl_header(buf, family_id, NLM_F_REQUEST | NLM_F_ACK, seq, WG_CMD_SET_DEVICE, WG_GENL_VERSION);
-  mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, update.name.c_str());
-  nlattr* peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
-  std::uint16_t index = 0;
-  for (const auto& p : update.peers) {
-    nlattr* peer = mnl_attr_nest_start(nlh, index++);
-    mnl_attr_put(nlh, WGPEER_A_PUBLIC_KEY, key_size, p.public_key.bytes().data());
-    if (p.remove) {
-      mnl_attr_put_u32(nlh, WGPEER_A_FLAGS, WGPEER_F_REMOVE_ME);
-      mnl_attr_nest_end(nlh, peer);
-      continue;
-    }
-    std::uint32_t flags = p.update_only ? WGPEER_F_UPDATE_ONLY : 0;
-    if (p.allowed_ips) flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
-    if (flags != 0) mnl_attr_put_u32(nlh, WGPEER_A_FLAGS, flags);
-    if (p.endpoint) {
-      sockaddr_storage ss{};
-      const std::size_t len = p.endpoint->to_sockaddr(ss);
-      mnl_attr_put(nlh, WGPEER_A_ENDPOINT, len, &ss);
-    }
-    if (p.persistent_keepalive) mnl_attr_put_u16(nlh, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, *p.persistent_keepalive);
-    if (p.allowed_ips) {
-      nlattr* list = mnl_attr_nest_start(nlh, WGPEER_A_ALLOWEDIPS);
-      std::uint16_t at = 0;
-      for (const auto& a : *p.allowed_ips) {
-        nlattr* entry = mnl_attr_nest_start(nlh, at++);
-        mnl_attr_put_u16(nlh, WGALLOWEDIP_A_FAMILY, a.address().is_v4() ? AF_INET : AF_INET6);
-        mnl_attr_put(nlh, WGALLOWEDIP_A_IPADDR, a.address().size(), a.address().data());
-        mnl_attr_put_u8(nlh, WGALLOWEDIP_A_CIDR_MASK, a.length());
-        mnl_attr_nest_end(nlh, entry);
-      }
-      mnl_attr_nest_end(nlh, list);
-    }
-    mnl_attr_nest_end(nlh, peer);
-  }
-  mnl_attr_nest_end(nlh, peers);
-  return finish(nlh, buf);
-}
-
 std::vector<std::byte> build_get_family(std::uint32_t seq) {
   std::vector<std::uint32_t> buf(MNL_SOCKET_BUFFER_SIZE / 4);
   nlmsghdr* nlh = put_genl_header(buf, GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, seq, CTRL_CMD_GETFAMILY, 1);

@@ -28,11 +28,23 @@ void wipe_private_key(::nlmsghdr* nlh);
 /// Builds the WG_CMD_GET_DEVICE dump request for `device`.
 std::vector<std::byte> build_get_device(std::uint16_t family_id, std::uint32_t seq, const std::string& device);
 
-/// Builds WG_CMD_SET_DEVICE for `update`: per peer the public key, then WGPEER_F_REMOVE_ME alone,
-/// or WGPEER_F_UPDATE_ONLY, the endpoint, the keepalive and the allowed IPs (with
-/// WGPEER_F_REPLACE_ALLOWEDIPS) as far as the update gives them; never a private key, listen port
-/// or fwmark.
-std::vector<std::byte> build_set_device(std::uint16_t family_id, std::uint32_t seq, const DeviceUpdate& update);
+/// The largest WG_CMD_SET_DEVICE message build_set_device writes, as wg(8) does (one page, at most
+/// 8 KiB): far below the 64 KiB a netlink attribute's 16-bit length can describe.
+inline constexpr std::size_t set_device_message_limit = 8192;
+/// The smallest limit build_set_device accepts: one peer with every attribute and one allowed IP.
+inline constexpr std::size_t set_device_message_minimum = 256;
+
+/// Builds WG_CMD_SET_DEVICE for `update` as one or more messages of at most `limit` bytes (raised to
+/// set_device_message_minimum), numbered `first_seq`, `first_seq + 1`, ...; each is sent and
+/// acknowledged in turn. Per peer: the public key, then WGPEER_F_REMOVE_ME alone, or
+/// WGPEER_F_UPDATE_ONLY, the endpoint, the keepalive and the allowed IPs (with
+/// WGPEER_F_REPLACE_ALLOWEDIPS) as far as the update gives them; never a private key, listen port or
+/// fwmark. When the next attribute does not fit, the message ends and the next one carries the
+/// device name again and continues where it stopped, as wg(8) does: a peer cut inside its allowed
+/// IPs is repeated with its key (and WGPEER_F_UPDATE_ONLY if it had it) and the rest of its allowed
+/// IPs, without WGPEER_F_REPLACE_ALLOWEDIPS, which only its first part carries.
+std::vector<std::vector<std::byte>> build_set_device(std::uint16_t family_id, std::uint32_t first_seq, const DeviceUpdate& update,
+                                                     std::size_t limit = set_device_message_limit);
 
 /// True if a whole netlink message of nlmsg_len bytes starts at `nlh` with `left` bytes available.
 /// Unlike mnl_nlmsg_ok, safe for lengths over 2^31.

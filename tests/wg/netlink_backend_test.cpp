@@ -29,6 +29,8 @@ struct FakeKernel {
   unsigned dumps = 0;
   bool fail_next_receive = false;
   int device_errno = 0;
+  std::vector<std::vector<std::byte>> sets;  // every WG_CMD_SET_DEVICE received
+  std::size_t refuse_set = 0;                // 1-based: the set message answered with EINVAL; 0: none
   std::array<std::uint8_t, 32> private_key{};
 
   FakeKernel() {
@@ -54,6 +56,9 @@ struct FakeKernel {
         mnl_attr_put_u16(nlh, CTRL_ATTR_FAMILY_ID, test::family);
         d.finish();
         d.error(0);
+      } else if (static_cast<const genlmsghdr*>(static_cast<const void*>(message.data() + MNL_NLMSG_HDRLEN))->cmd == WG_CMD_SET_DEVICE) {
+        k_.sets.emplace_back(message.begin(), message.end());
+        d.error(k_.sets.size() == k_.refuse_set ? EINVAL : 0);
       } else if (k_.device_errno != 0) {
         ++k_.dumps;
         d.error(k_.device_errno);
@@ -139,4 +144,39 @@ TEST_CASE("netlink backend keeps no trace of the device's private key", "[wg][ne
   CHECK_FALSE(wg::netlink_backend_retains(*backend, std::as_bytes(std::span(kernel.private_key))));
   // The receive buffer is wiped whole, not only the key: nothing of the dump is left.
   CHECK_FALSE(wg::netlink_backend_retains(*backend, std::as_bytes(std::span(key_n(99).bytes()))));
+}
+
+TEST_CASE("netlink backend sends a large update as several messages, each acknowledged, and stops at a refusal", "[wg][netlink]") {
+  FakeKernel kernel;
+  auto backend = wg::make_netlink_backend(kernel.opener());
+  wg::PeerUpdate add{key_n(5), false, wg::Endpoint::parse("192.0.2.1:51820")};
+  std::vector<wg::Prefix> ips;
+  for (unsigned i = 0; i < 10'000; ++i) {
+    ips.emplace_back(wg::IpAddress::v4({10, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}), 32);
+  }
+  add.allowed_ips = ips;
+  backend->apply({"wg0", {add}});
+  const std::size_t count = kernel.sets.size();
+  CHECK(count > 1);
+  std::vector<std::byte> all;
+  std::uint32_t prev_seq = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& m = kernel.sets[i];
+    CHECK(m.size() <= wg::set_device_message_limit);
+    nlmsghdr h{};
+    std::memcpy(&h, m.data(), sizeof h);
+    if (i > 0) CHECK(h.nlmsg_seq == prev_seq + 1);  // each its own sequence number, matched to its ACK
+    prev_seq = h.nlmsg_seq;
+    all.insert(all.end(), m.begin(), m.end());
+  }
+  const auto dev = wg::parse_device_messages(all, "wg0");
+  REQUIRE(dev.peers.size() == 1);
+  CHECK(dev.peers[0].allowed_ips == ips);
+
+  // The kernel refuses the second message: the error names it, and nothing more is sent.
+  kernel.sets.clear();
+  kernel.refuse_set = 2;
+  CHECK_THROWS_WITH(backend->apply({"wg0", {add}}),
+                    Catch::Contains("netlink: set device 'wg0' (message 2 of " + std::to_string(count) + ")"));
+  CHECK(kernel.sets.size() == 2);
 }

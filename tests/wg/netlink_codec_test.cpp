@@ -221,7 +221,9 @@ TEST_CASE("netlink dump errors are precise", "[wg][netlink]") {
 
 TEST_CASE("build_set_device carries key, update-only flag and endpoint only", "[wg][netlink]") {
   wg::DeviceUpdate update{"wg0", {{key_n(5), true, wg::Endpoint::parse("[2001:db8::9]:4242")}}};
-  const auto msg = wg::build_set_device(family, 7, update);
+  const auto messages = wg::build_set_device(family, 7, update);
+  REQUIRE(messages.size() == 1);
+  const auto& msg = messages[0];
   std::vector<std::uint32_t> buf((msg.size() + 3) / 4);
   std::memcpy(buf.data(), msg.data(), msg.size());
   const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
@@ -256,7 +258,9 @@ TEST_CASE("build_set_device creates a peer with replaced allowed IPs and keepali
   add.persistent_keepalive = 25;
   wg::PeerUpdate gone{key_n(6), true, wg::Endpoint::parse("192.0.2.2:2")};
   gone.remove = true;
-  const auto msg = wg::build_set_device(family, 7, {"wg0", {add, gone}});
+  const auto messages = wg::build_set_device(family, 7, {"wg0", {add, gone}});
+  REQUIRE(messages.size() == 1);
+  const auto& msg = messages[0];
   std::vector<std::uint32_t> buf((msg.size() + 3) / 4);
   std::memcpy(buf.data(), msg.data(), msg.size());
   const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
