@@ -31,6 +31,8 @@ struct FakeKernel {
   int device_errno = 0;
   std::vector<std::vector<std::byte>> sets;  // every WG_CMD_SET_DEVICE received
   std::size_t refuse_set = 0;                // 1-based: the set message answered with EINVAL; 0: none
+  bool split_dump = false;                   // the peer's allowed IPs continue in a second message,
+                                             // and every message is a datagram of its own
   std::array<std::uint8_t, 32> private_key{};
 
   FakeKernel() {
@@ -70,6 +72,20 @@ struct FakeKernel {
         nlattr* peers = d.peers();
         nlattr* p = d.peer(1, 0);
         d.endpoint("198.51.100.7:40001");
+        if (k_.split_dump) {
+          nlattr* ips = mnl_attr_nest_start(d.nlh(), WGPEER_A_ALLOWEDIPS);
+          d.allowed("10.0.0.1/32");
+          d.end(ips);
+          d.end(p);
+          d.end(peers);
+          d.finish();
+          d.begin("wg0", false);  // as the kernel continues: no device attributes, the peer's key again
+          peers = d.peers();
+          p = d.peer(1, 0);
+          ips = mnl_attr_nest_start(d.nlh(), WGPEER_A_ALLOWEDIPS);
+          d.allowed("fd00::2/128");
+          d.end(ips);
+        }
         d.end(p);
         d.end(peers);
         d.finish();
@@ -83,9 +99,10 @@ struct FakeKernel {
         h.nlmsg_seq = req.nlmsg_seq;
         h.nlmsg_pid = port_;
         std::memcpy(bytes.data() + at, &h, sizeof h);
+        if (k_.split_dump) pending_.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin() + static_cast<std::ptrdiff_t>(at + MNL_ALIGN(h.nlmsg_len)));
         at += MNL_ALIGN(h.nlmsg_len);
       }
-      pending_.push_back(std::move(bytes));
+      if (!k_.split_dump) pending_.push_back(std::move(bytes));
     }
     std::size_t receive(std::span<std::byte> buf, const std::string& what) override {
       if (k_.fail_next_receive) {
@@ -179,4 +196,14 @@ TEST_CASE("netlink backend sends a large update as several messages, each acknow
   CHECK_THROWS_WITH(backend->apply({"wg0", {add}}),
                     Catch::Contains("netlink: set device 'wg0' (message 2 of " + std::to_string(count) + ")"));
   CHECK(kernel.sets.size() == 2);
+}
+
+TEST_CASE("netlink backend reads a dump whose peer continues in a later datagram", "[wg][netlink]") {
+  FakeKernel kernel;
+  kernel.split_dump = true;
+  auto backend = wg::make_netlink_backend(kernel.opener());
+  const auto dev = backend->get_device("wg0");
+  REQUIRE(dev.peers.size() == 1);
+  CHECK(dev.peers[0].endpoint->to_string() == "198.51.100.7:40001");
+  CHECK(dev.peers[0].allowed_ips == std::vector<wg::Prefix>{*wg::Prefix::parse("10.0.0.1/32"), *wg::Prefix::parse("fd00::2/128")});
 }
