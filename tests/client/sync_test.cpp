@@ -280,7 +280,10 @@ TEST_CASE("sync: a listing that fails or is incomplete adds what it can and prun
   CHECK(c.on_device(2) != nullptr);
 }
 
-TEST_CASE("sync: a signed answer older than the registry's fudge of 5 s is refused as a replay", "[client][sync][tsig]") {
+TEST_CASE("reply TSIG check: a signed answer read past the registry's fudge of 5 s is BADTIME, one chained to another query BADSIG",
+          "[client][sync][tsig]") {
+  // The verifier alone, with the clock in the test's hand. sync_replay_test.cpp replays a recorded
+  // answer through the whole listing path.
   // The registry's answer to a signed listing query, signed with its fudge of 5 s, read 6 s later.
   const auto k = tsig_key();
   dns::ZoneSet zones = reference_zones();
