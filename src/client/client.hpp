@@ -15,6 +15,8 @@
 
 namespace wgsd::client {
 
+struct SyncReport;
+
 struct Options {
   std::string device;
   std::vector<wg::Endpoint> registries;           ///< in --dns order, asked side by side; the first wins ties
@@ -83,7 +85,8 @@ RunReport run_once(const Options& options, wg::Backend& backend, const std::atom
 /// "wgsd-client: <key>: <what happened>" lines for a report.
 void print_messages(const RunReport& report, bool dry_run, std::ostream& out);
 /// One JSON object for a report.
-void print_json(const RunReport& report, bool dry_run, std::ostream& out);
+/// With `sync` (--sync), the sync round's part joins the document as "sync": still one per round.
+void print_json(const RunReport& report, bool dry_run, std::ostream& out, const SyncReport* sync = nullptr);
 
 /// One line for systemd's STATUS= in daemon mode: "wg0: 3 peers, 1 updated, 0 failed".
 std::string status_line(const RunReport& report);

@@ -13,6 +13,8 @@
 #include <random>
 
 #include "client/client.hpp"
+#include "client/state_file.hpp"
+#include "client/sync.hpp"
 #include "client/sync_flags.hpp"
 #include "client/select_flags.hpp"
 #include "dns/wire.hpp"
@@ -117,7 +119,7 @@ int run(int argc, char** argv) {
   app.add_option("--concurrency", concurrency, "DNS exchanges in flight at once, 1-4096 (one thread runs them all)")->capture_default_str();
   app.add_option("--interval", interval, "run as a daemon, one round per interval (with jitter)");
   app.add_flag("--dry-run", options.dry_run, "change nothing; print what would be done");
-  app.add_flag("--json", options.json, "print one JSON report per round on stdout");
+  app.add_flag("--json", options.json, "print one JSON report per round on stdout (with --sync, --roam and --select too)");
   app.add_option("--backend", backend, "auto, uapi or netlink")->capture_default_str();
   app.add_option("-y", tsig_y, "TSIG key [ALG:]NAME:SECRET, as dig takes it (hmac-sha256 or hmac-sha512)");
   app.add_option("-k", tsig_k, "TSIG key file (BIND key block, as tsig-keygen writes it)");
@@ -136,6 +138,7 @@ int run(int argc, char** argv) {
   std::optional<client::SelectOptions> select;
   client::RoamState roam_state;
   wg::UniqueFd sync_lock;
+  wg::UniqueFd roam_lock;
   try {
     app.parse(normalise_args(argc, argv));
     if (!tsig_y.empty() && !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "give one TSIG key, with -y or with -k, not both");
@@ -173,17 +176,20 @@ int run(int argc, char** argv) {
     if (!wg::parse_backend_kind(backend)) throw CLI::ValidationError("--backend", "expected auto, uapi or netlink, got '" + backend + "'");
     wg::check_device_name(options.device);
     select = client::select_options(select_flags, sync_flags, roam_flags.roam, options);
-    sync = client::sync_options(sync_flags, options);
+    sync = client::sync_options(sync_flags, options, roam_flags.roam);
     if (sync) sync->min_confirm = std::max<std::chrono::seconds>(std::chrono::seconds(10), std::chrono::duration_cast<std::chrono::seconds>(every));
     if (sync && !options.dry_run) sync_lock = client::SyncState::lock(sync->state_file);
     if (sync) sync_state = client::SyncState::load(sync->state_file);
-    roam = client::roam_options(roam_flags, sync.has_value(), options, sync_flags.insecure);
+    roam = client::roam_options(roam_flags, sync.has_value(), options, sync_flags.insecure, sync_flags.state);
+    // What an earlier run placed (and a crash may have left) is reclaimed by the first round.
+    if (roam && !options.dry_run) roam_lock = client::lock_state_file(roam->state_file, "wgsd-client --roam");
+    if (roam) roam_state = client::load_roam_state(roam->state_file);
     if (roam && !options.tsig) {
       std::cerr << "wgsd-client: roam: without TSIG the other servers' clocks cannot be measured: --max-skew catches only "
                    "handshakes in the future\n";
     }
     if (roam && interval.empty()) {
-      throw CLI::ValidationError("--roam", "needs --interval: what it routes is kept in memory and taken back when it stops");
+      throw CLI::ValidationError("--roam", "needs --interval: it follows the clients round after round, and takes back what it routed when it stops");
     }
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
@@ -238,22 +244,25 @@ int run(int argc, char** argv) {
   const bool daemon = every.count() != 0;
   for (bool first = true;; first = false) {
     int sync_code = 0;
+    std::optional<client::SyncReport> synced;
     if (sync) {  // first the listing's peers, then the ordinary round sets every peer's endpoint
-      auto synced = client::sync_once(options, *sync, sync_state, *wg_backend, signal_fd.get());
+      synced = client::sync_once(options, *sync, sync_state, *wg_backend, signal_fd.get());
       if (!options.dry_run) {
         try {
           sync_state.save(sync->state_file);
         } catch (const std::exception& e) {
-          synced.state_failed = true;
-          synced.notes.push_back(e.what());
+          synced->state_failed = true;
+          synced->notes.push_back(e.what());
         }
       }
-      client::print_sync_messages(synced, options.dry_run, std::cerr);
-      sync_code = synced.exit_code();
+      client::print_sync_messages(*synced, options.dry_run, std::cerr);
+      sync_code = synced->exit_code();
     }
     if (roam) {  // the client device's peers are clients to route, not peers to resolve
       const auto roamed = client::roam_once(options, *roam, roam_state, *wg_backend, *router, signal_fd.get());
       client::print_roam_messages(roamed, std::cerr);
+      if (options.json) client::print_roam_json(roamed, options, *roam, std::cout);
+      std::cout.flush();
       code = roamed.exit_code();
       if (every.count() == 0) return code;
       if (daemon) {
@@ -265,7 +274,10 @@ int run(int argc, char** argv) {
       }
       if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every))) {
         sd_notify(0, "STOPPING=1");
-        client::print_roam_messages(client::roam_undo(options, *roam, roam_state, *wg_backend, *router), std::cerr);
+        const auto undone = client::roam_undo(options, *roam, roam_state, *wg_backend, *router);
+        client::print_roam_messages(undone, std::cerr);
+        if (options.json) client::print_roam_json(undone, options, *roam, std::cout);
+        std::cout.flush();
         return 0;
       }
       continue;
@@ -275,7 +287,7 @@ int run(int argc, char** argv) {
     // round's exit code stands.
     const bool stop = signalled(signal_fd.get(), std::chrono::milliseconds(0));
     client::print_messages(report, options.dry_run, std::cerr);
-    if (options.json) client::print_json(report, options.dry_run, std::cout);
+    if (options.json) client::print_json(report, options.dry_run, std::cout, synced ? &*synced : nullptr);
     std::cout.flush();
     code = std::max(report.exit_code(), sync_code);
     if (daemon) sd_notify(0, ((first ? "READY=1\nSTATUS=" : "STATUS=") + client::status_line(report)).c_str());

@@ -2,6 +2,8 @@
 #include <cstdio>
 
 #include "client/client.hpp"
+#include "client/roam.hpp"
+#include "client/sync.hpp"
 
 namespace wgsd::client {
 namespace {
@@ -21,6 +23,37 @@ std::string json_escape(const std::string& s) {
     }
   }
   return out;
+}
+
+const char* sync_outcome_name(SyncOutcome outcome) {
+  switch (outcome) {
+    case SyncOutcome::added: return "added";
+    case SyncOutcome::refused: return "refused";
+    case SyncOutcome::failed: return "failed";
+    case SyncOutcome::write_failed: return "write_failed";
+    case SyncOutcome::pruned: return "pruned";
+    case SyncOutcome::held: return "held";
+  }
+  return "?";
+}
+
+void print_strings(const char* name, const std::vector<std::string>& items, std::ostream& out) {
+  out << ",\"" << name << "\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) out << (i ? "," : "") << "\"" << json_escape(items[i]) << "\"";
+  out << "]";
+}
+
+void print_sync_json(const SyncReport& sync, std::ostream& out) {
+  out << "{\"exit_code\":" << sync.exit_code() << ",\"listed\":" << sync.listed;
+  if (!sync.error.empty()) out << ",\"error\":\"" << json_escape(sync.error) << "\"";
+  print_strings("notes", sync.notes, out);
+  out << ",\"peers\":[";
+  for (std::size_t i = 0; i < sync.peers.size(); ++i) {
+    const auto& p = sync.peers[i];
+    out << (i ? "," : "") << "{\"public_key\":\"" << p.public_key.to_base64() << "\",\"outcome\":\"" << sync_outcome_name(p.outcome)
+        << "\",\"message\":\"" << json_escape(p.message) << "\"}";
+  }
+  out << "]}";
 }
 
 }  // namespace
@@ -59,7 +92,7 @@ void print_messages(const RunReport& report, bool, std::ostream& out) {
   for (const auto& p : report.peers) out << "wgsd-client: " << p.public_key.to_base64() << ": " << p.message << "\n";
 }
 
-void print_json(const RunReport& report, bool dry_run, std::ostream& out) {
+void print_json(const RunReport& report, bool dry_run, std::ostream& out, const SyncReport* sync) {
   out << "{\"device\":\"" << json_escape(report.device) << "\",\"dry_run\":" << (dry_run ? "true" : "false")
       << ",\"exit_code\":" << report.exit_code();
   if (report.device_failed || report.round_failed) out << ",\"error\":\"" << json_escape(report.error) << "\"";
@@ -77,6 +110,25 @@ void print_json(const RunReport& report, bool dry_run, std::ostream& out) {
     }
     if (!p.registry.empty()) out << ",\"registry\":\"" << json_escape(p.registry) << "\"";
     out << ",\"message\":\"" << json_escape(p.message) << "\"}";
+  }
+  out << "]";
+  if (sync) {
+    out << ",\"sync\":";
+    print_sync_json(*sync, out);
+  }
+  out << "}\n";
+}
+
+void print_roam_json(const RoamReport& report, const Options& options, const RoamOptions& roam, std::ostream& out) {
+  out << "{\"device\":\"" << json_escape(options.device) << "\",\"backbone\":\"" << json_escape(roam.backbone)
+      << "\",\"dry_run\":" << (options.dry_run ? "true" : "false") << ",\"exit_code\":" << report.exit_code();
+  if (!report.error.empty()) out << ",\"error\":\"" << json_escape(report.error) << "\"";
+  print_strings("notes", report.notes, out);
+  out << ",\"peers\":[";
+  for (std::size_t i = 0; i < report.peers.size(); ++i) {
+    const auto& p = report.peers[i];
+    out << (i ? "," : "") << "{\"public_key\":\"" << p.public_key.to_base64() << "\",\"outcome\":\"" << json_escape(p.outcome)
+        << "\",\"message\":\"" << json_escape(p.message) << "\"}";
   }
   out << "]}\n";
 }

@@ -1,6 +1,12 @@
 #include "client/roam.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <optional>
 #include <set>
@@ -21,6 +27,26 @@ class KernelRouter final : public Router {
 public:
   void add(const std::string& device, const wg::Prefix& prefix) override { wg::add_route(device, prefix); }
   void remove(const std::string& device, const wg::Prefix& prefix) override { wg::delete_route(device, prefix); }
+  std::vector<wg::Prefix> list(const std::string& device) override { return wg::list_routes(device); }
+  std::vector<wg::IpAddress> addresses(const std::string& device) override {
+    ifaddrs* all = nullptr;
+    if (::getifaddrs(&all) != 0) throw std::runtime_error("the addresses of '" + device + "': getifaddrs: " + std::strerror(errno));
+    std::vector<wg::IpAddress> out;
+    for (const ifaddrs* i = all; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || device != i->ifa_name) continue;
+      if (i->ifa_addr->sa_family == AF_INET) {
+        std::array<std::uint8_t, 4> b{};
+        std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+        out.push_back(wg::IpAddress::v4(b));
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        std::array<std::uint8_t, 16> b{};
+        std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+        out.push_back(wg::IpAddress::v6(b));
+      }
+    }
+    ::freeifaddrs(all);
+    return out;
+  }
 };
 
 std::string list(const std::vector<wg::Prefix>& prefixes) {
@@ -33,68 +59,6 @@ std::string ago(std::optional<std::int64_t> handshake, std::int64_t now) {
   return handshake ? std::to_string(now - *handshake) + " s ago" : "never";
 }
 
-bool contains(const std::vector<wg::Prefix>& v, const wg::Prefix& p) { return std::find(v.begin(), v.end(), p) != v.end(); }
-
-// The backbone's allowed IPs as they will be written: read from the device, changed in memory,
-// then one update for the peers that changed.
-struct Backbone {
-  std::map<wg::Key, std::vector<wg::Prefix>> allowed;
-  std::set<wg::Key> changed;
-  void take(const wg::Key& via, const std::vector<wg::Prefix>& prefixes) {
-    auto it = allowed.find(via);
-    if (it == allowed.end()) return;  // the peer left the backbone: nothing of ours is there
-    std::erase_if(it->second, [&](const wg::Prefix& a) { return contains(prefixes, a); });
-    changed.insert(via);
-  }
-  void give(const wg::Key& via, const std::vector<wg::Prefix>& prefixes) {
-    auto& a = allowed[via];
-    for (const auto& p : prefixes) {
-      if (!contains(a, p)) a.push_back(p);
-    }
-    changed.insert(via);
-  }
-};
-
-struct RouteChange {
-  bool add{};
-  wg::Prefix prefix;
-  wg::Key client;
-};
-
-// Writes the backbone's changed peers, then the routes. A failure is reported on the clients.
-void apply(const Options& options, const RoamOptions& roam, Backbone& bb, std::vector<RouteChange>& routes, wg::Backend& backend,
-           Router& router, RoamReport& report) {
-  if (!bb.changed.empty()) {
-    wg::DeviceUpdate update{roam.backbone, {}};
-    for (const auto& k : bb.changed) {
-      wg::PeerUpdate u{k, true, std::nullopt};
-      u.allowed_ips = bb.allowed[k];
-      update.peers.push_back(u);
-    }
-    try {
-      backend.apply(update);
-    } catch (const std::exception& e) {
-      report.device_failed = true;
-      report.error = "could not set the allowed IPs of the backbone '" + roam.backbone + "': " + e.what();
-      return;
-    }
-  }
-  // Deletions first: a prefix that moves between backbone peers keeps one route, replaced.
-  std::stable_sort(routes.begin(), routes.end(), [](const RouteChange& a, const RouteChange& b) { return !a.add && b.add; });
-  for (const auto& r : routes) {
-    try {
-      if (r.add) {
-        router.add(roam.backbone, r.prefix);
-      } else {
-        router.remove(roam.backbone, r.prefix);
-      }
-    } catch (const std::exception& e) {
-      report.device_failed = true;
-      report.peers.push_back({r.client, false, std::string("route ") + (r.add ? "add" : "delete") + " failed: " + e.what()});
-    }
-  }
-  (void)options;
-}
 
 RoamReport round(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router, int stop_fd) {
   RoamReport report;
@@ -192,16 +156,19 @@ RoamReport round(const Options& options, const RoamOptions& roam, RoamState& sta
     }
   }
 
-  Backbone bb;
-  for (const auto& p : backbone.peers) bb.allowed[p.public_key] = p.allowed_ips;
-  std::vector<RouteChange> routes;
-  const auto here_again = [&](const wg::Key& k, const std::string& why) {
-    auto it = state.find(k);
-    if (it == state.end()) return;
-    bb.take(it->second.via, it->second.prefixes);
-    for (const auto& p : it->second.prefixes) routes.push_back({false, p, k});
-    report.peers.push_back({k, true, why + ": " + list(it->second.prefixes) + " no longer routed via the backbone"});
-    state.erase(it);
+  // This server's own addresses, on the client device and on the backbone: a client whose allowed
+  // IPs cover one would take this server's own traffic over the backbone.
+  std::vector<std::pair<wg::IpAddress, std::string>> own;
+  for (const auto* dev : {&options.device, &roam.backbone}) {
+    for (const auto& a : router.addresses(*dev)) own.emplace_back(a, *dev);
+  }
+
+  RoamState want = state;
+  const auto here_again = [&](const wg::Key& k, const std::string& why, const char* outcome) {
+    auto it = want.find(k);
+    if (it == want.end()) return;
+    report.peers.push_back({k, true, why + ": " + list(it->second.prefixes) + " no longer routed via the backbone", outcome});
+    want.erase(it);
   };
   for (std::size_t c = 0; c < keys.size(); ++c) {
     const auto& k = keys[c];
@@ -224,46 +191,55 @@ RoamReport round(const Options& options, const RoamOptions& roam, RoamState& sta
       for (std::size_t r = 0; placed != state.end() && r < nreg; ++r) {
         if (via[r] && *via[r] == placed->second.via && (failed[r] || !usable[r])) unknown = true;
       }
-      if (local && !unknown) here_again(k, "here (handshake " + ago(local, now) + ")");
+      if (local && !unknown) here_again(k, "here (handshake " + ago(local, now) + ")", "here");
       continue;  // seen nowhere: left as it is
     }
-    const Placement want{*via[*at], peer->allowed_ips};
-    auto it = state.find(k);
-    if (it != state.end() && it->second == want) continue;
+    const Placement placement{*via[*at], peer->allowed_ips};
+    // Never send this server's own addresses away.
+    std::string covers;
+    for (const auto& p : placement.prefixes) {
+      for (const auto& [address, dev] : own) {
+        const wg::Prefix host(address.unmapped(), address.unmapped().is_v4() ? 32 : 128);
+        if (covers.empty() && prefix_within(host, p)) {
+          covers = "its allowed IP " + p.to_string() + " covers " + address.to_string() + ", an address of this server's own '" + dev +
+                   "': routing it via the backbone would cut this server off; narrow the client's allowed IPs";
+        }
+      }
+    }
+    if (!covers.empty()) {
+      if (auto it = want.find(k); it != want.end()) want.erase(it);
+      report.peers.push_back({k, false, "not routed via the backbone: " + covers, "refused"});
+      continue;
+    }
     // Never take an address another backbone peer routes for its own sake.
     std::string conflict;
-    for (const auto& [q, allowed] : bb.allowed) {
-      for (const auto& a : allowed) {
+    for (const auto& bp : backbone.peers) {
+      for (const auto& a : bp.allowed_ips) {
         if (ours.count(a) != 0) continue;
-        for (const auto& p : want.prefixes) {
-          if (prefixes_overlap(p, a)) conflict = p.to_string() + " overlaps " + a.to_string() + " of backbone peer " + q.to_base64();
+        for (const auto& p : placement.prefixes) {
+          if (prefixes_overlap(p, a)) conflict = p.to_string() + " overlaps " + a.to_string() + " of backbone peer " + bp.public_key.to_base64();
         }
       }
     }
     if (!conflict.empty()) {
-      report.peers.push_back({k, false, "not routed via the backbone: " + conflict});
+      report.peers.push_back({k, false, "not routed via the backbone: " + conflict, "refused"});
       continue;
     }
-    if (it != state.end()) {
-      bb.take(it->second.via, it->second.prefixes);
-      for (const auto& p : it->second.prefixes) {
-        if (!contains(want.prefixes, p)) routes.push_back({false, p, k});
-      }
+    auto it = state.find(k);
+    if (it == state.end() || !(it->second == placement)) {
+      report.peers.push_back({k, true, "lives at " + options.registries[*at].to_string() + " (handshake " + ago(handshake[c][*at], now) +
+                                           " there, " + ago(local, now) + " here): " + list(placement.prefixes) + " via backbone peer " +
+                                           placement.via.to_base64(), "placed"});
     }
-    bb.give(want.via, want.prefixes);
-    for (const auto& p : want.prefixes) routes.push_back({true, p, k});
-    state[k] = want;
-    report.peers.push_back({k, true, "lives at " + options.registries[*at].to_string() + " (handshake " + ago(handshake[c][*at], now) +
-                                         " there, " + ago(local, now) + " here): " + list(want.prefixes) + " via backbone peer " +
-                                         want.via.to_base64()});
+    want[k] = placement;
   }
   // Clients that left the device: what was added for them goes.
   std::vector<wg::Key> gone;
-  for (const auto& [k, p] : state) {
+  for (const auto& [k, p] : want) {
     if (std::find(keys.begin(), keys.end(), k) == keys.end()) gone.push_back(k);
   }
-  for (const auto& k : gone) here_again(k, "no longer a client");
-  if (!options.dry_run) apply(options, roam, bb, routes, backend, router, report);
+  for (const auto& k : gone) here_again(k, "no longer a client", "gone");
+  detail::settle(options, roam, state, want, backbone, backend, router, report);
   return report;
 }
 
@@ -272,7 +248,7 @@ RoamReport round(const Options& options, const RoamOptions& roam, RoamState& sta
 std::unique_ptr<Router> make_kernel_router() { return std::make_unique<KernelRouter>(); }
 
 int RoamReport::exit_code() const {
-  if (device_failed) return 3;
+  if (device_failed || state_failed) return 3;
   if (!error.empty()) return 2;
   for (const auto& p : peers) {
     if (!p.changed) return 2;
@@ -297,15 +273,7 @@ RoamReport roam_once(const Options& options, const RoamOptions& roam, RoamState&
 RoamReport roam_undo(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router) {
   RoamReport report;
   try {
-    Backbone bb;
-    for (const auto& p : backend.get_device(roam.backbone).peers) bb.allowed[p.public_key] = p.allowed_ips;
-    std::vector<RouteChange> routes;
-    for (const auto& [k, p] : state) {
-      bb.take(p.via, p.prefixes);
-      for (const auto& prefix : p.prefixes) routes.push_back({false, prefix, k});
-    }
-    apply(options, roam, bb, routes, backend, router, report);
-    state.clear();
+    detail::settle(options, roam, state, {}, backend.get_device(roam.backbone), backend, router, report);
   } catch (const std::exception& e) {
     report.device_failed = true;
     report.error = std::string("could not take back the backbone routes: ") + e.what();

@@ -3,8 +3,14 @@
 // its freshest handshake. The other servers' registries, asked over the backbone, publish the
 // client device (TXT `handshake=`). A client whose freshest handshake is elsewhere gets its allowed
 // IPs on that server's backbone peer (WireGuard allowed IPs) and a kernel route through the
-// backbone device; a client that is here has them taken off again. Only what this process added
-// is ever removed.
+// backbone device; a client that is here has them taken off again. Only what wgsd added is ever
+// removed: the routes that carry its protocol, and the allowed IPs its state file records.
+//
+// Every round compares what it placed with the backbone's actual allowed IPs and routes and puts
+// back what someone else took away; what it placed is recorded only once it is written, so a
+// write that fails is tried again by the next round. The state file (written before a write with
+// what is about to be added, and after it with what is there) lets a run after a crash take back
+// what the crashed one left.
 #pragma once
 
 #include <chrono>
@@ -21,14 +27,20 @@ namespace wgsd::client {
 struct RoamOptions {
   std::string backbone;                       ///< the device whose peers are the other servers
   std::chrono::seconds max_skew{5};           ///< a registry whose clock is further off is not believed
+  std::string state_file;                     ///< what it placed, kept across a crash; empty: none
 };
 
-/// Adds and deletes kernel routes "PREFIX dev DEVICE". A seam for tests.
+/// Adds, deletes and lists kernel routes "PREFIX dev DEVICE", and tells a device's own addresses.
+/// A seam for tests.
 class Router {
 public:
   virtual ~Router() = default;
   virtual void add(const std::string& device, const wg::Prefix& prefix) = 0;
   virtual void remove(const std::string& device, const wg::Prefix& prefix) = 0;
+  /// The routes through `device` that carry wgsd's route protocol (only wgsd adds those).
+  virtual std::vector<wg::Prefix> list(const std::string& device) = 0;
+  /// The addresses of the interface `device` itself (`ip address show dev DEVICE`).
+  virtual std::vector<wg::IpAddress> addresses(const std::string& device) = 0;
 };
 /// The kernel's routing table, over rtnetlink.
 std::unique_ptr<Router> make_kernel_router();
@@ -41,18 +53,30 @@ struct Placement {
 };
 using RoamState = std::map<wg::Key, Placement>;
 
+/// The default state file of a client device: /var/lib/wgsd-client/<device>.roam
+std::string default_roam_state_file(const std::string& device);
+/// Reads `path`; a file that does not exist is an empty state; one that is empty, cut short or
+/// damaged is an error naming the file and line.
+RoamState load_roam_state(const std::string& path);
+/// Writes `path` whole (atomically, fsynced). Throws std::runtime_error naming the file.
+void save_roam_state(const RoamState& state, const std::string& path);
+
 struct RoamPeer {
   wg::Key public_key;
   bool changed{};
   std::string message;
+  /// placed (routed to another server), here (taken back: it is here), gone (left the device),
+  /// repaired (what someone took away was put back), refused, failed (a write failed)
+  std::string outcome;
 };
 
 struct RoamReport {
   bool device_failed{};
+  bool state_failed{};                        ///< the state file could not be written
   std::string error;
   std::vector<std::string> notes;             ///< registries not used this round, and why
   std::vector<RoamPeer> peers;                ///< the clients whose placement changed or failed
-  [[nodiscard]] int exit_code() const;        ///< 0, 2 a registry or a client failed, 3 a device or route failed
+  [[nodiscard]] int exit_code() const;        ///< 0, 2 a registry or a client failed, 3 a device, route or the state file failed
 };
 
 /// One round over every client of `options.device`. `options.registries` are the other servers'
@@ -60,9 +84,20 @@ struct RoamReport {
 /// names). Updates `state`. Never throws.
 RoamReport roam_once(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router, int stop_fd = -1);
 
-/// Takes back everything `state` records (on exit). Never throws; what failed is in the report.
+/// Takes back everything `state` records and every route of wgsd's through the backbone (on
+/// exit). Never throws; what failed is in the report, and stays in `state`.
 RoamReport roam_undo(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router);
 
 void print_roam_messages(const RoamReport& report, std::ostream& out);
+/// The round as one JSON document (one line): what changed, and why.
+void print_roam_json(const RoamReport& report, const Options& options, const RoamOptions& roam, std::ostream& out);
+
+namespace detail {
+/// Makes the backbone match `want` (what should be placed where), starting from what `state`
+/// says was placed and what the device and the routing table actually hold; records in `state`
+/// what was written. Used by a round and by roam_undo.
+void settle(const Options& options, const RoamOptions& roam, RoamState& state, const RoamState& want, const wg::Device& backbone,
+            wg::Backend& backend, Router& router, RoamReport& report);
+}  // namespace detail
 
 }  // namespace wgsd::client

@@ -23,6 +23,7 @@
 #include "client/lookup.hpp"
 #include "client/reply.hpp"
 #include "client/resolver.hpp"
+#include "client/state_file.hpp"
 #include "dns/names.hpp"
 #include "dns/wire.hpp"
 
@@ -414,52 +415,14 @@ SyncState SyncState::load(const std::string& path) {
 }
 
 void SyncState::save(const std::string& path) const {
-  std::error_code ec;
-  auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  if (dir.empty()) dir = ".";
   std::string text = "# wgsd-client --sync: the peers it added (only these are ever pruned), and prunes held for confirmation\n";
   for (const auto& k : added) text += "added " + k.to_base64() + "\n";
   for (const auto& k : held) text += "held " + k.to_base64() + "\n";
   if (!held.empty()) text += "held-since " + std::to_string(held_since) + "\n";
-  // A temporary file of its own (two writers never share one), flushed to the disk, renamed over
-  // the old one, and the directory flushed: after a crash the file is the old or the new, whole.
-  std::string tmp = path + ".XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw std::runtime_error(path + ": cannot create a temporary file beside it: " + std::strerror(errno));
-  wg::UniqueFd file(fd);
-  const auto fail = [&](const std::string& what) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(path + ": cannot write " + tmp + ": " + what + ": " + why);
-  };
-  for (std::size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail("write");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fchmod(fd, 0600) != 0) fail("chmod");
-  if (::fsync(fd) != 0) fail("fsync");
-  file.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
-  wg::UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d || ::fsync(d.get()) != 0) throw std::runtime_error(path + ": cannot flush its directory: " + std::strerror(errno));
+  write_state_file(path, text);
 }
 
-wg::UniqueFd SyncState::lock(const std::string& path) {
-  std::error_code ec;
-  const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  const std::string name = path + ".lock";
-  wg::UniqueFd fd(::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) throw std::runtime_error(name + ": cannot open: " + std::strerror(errno));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) throw std::runtime_error(path + ": another wgsd-client --sync uses this state file (" + name + " is locked)");
-    throw std::runtime_error(name + ": cannot lock: " + std::strerror(errno));
-  }
-  return fd;
-}
+wg::UniqueFd SyncState::lock(const std::string& path) { return lock_state_file(path, "wgsd-client --sync"); }
 
 int SyncReport::exit_code() const {
   if (device_failed || state_failed) return 3;

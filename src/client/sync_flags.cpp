@@ -11,18 +11,20 @@ void add_sync_flags(CLI::App& app, SyncFlags& flags) {
   app.add_flag("--prune", flags.prune, "with --sync: remove peers it added that the registry no longer lists");
   app.add_option("--allowed-within", flags.allowed_within, "with --sync (required): CIDRs every synced allowed IP must lie inside");
   app.add_option("--keepalive", flags.keepalive, "with --sync: persistent keepalive of added peers, e.g. 25s");
-  app.add_option("--state", flags.state, "with --sync: the file recording the peers it added (default /var/lib/wgsd-client/DEVICE.sync)");
+  app.add_option("--state", flags.state,
+                 "with --sync or --roam: the file recording the peers it added or the routes it placed (default "
+                 "/var/lib/wgsd-client/DEVICE.sync or DEVICE.roam)");
   app.add_option("--max-prune", flags.max_prune, "with --sync --prune: share of the synced peers one round may remove unconfirmed (default 10%)");
   app.add_flag("--insecure", flags.insecure, "allow --sync or --roam without a TSIG key (-y/-k)");
 }
 
-std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options) {
+std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options, bool roam) {
   if (!flags.sync) {
     for (const auto& [given, name] : {std::pair{flags.prune, "--prune"}, std::pair{!flags.allowed_within.empty(), "--allowed-within"},
-                                      std::pair{!flags.keepalive.empty(), "--keepalive"}, std::pair{!flags.state.empty(), "--state"},
-                                      std::pair{!flags.max_prune.empty(), "--max-prune"}}) {
+                                      std::pair{!flags.keepalive.empty(), "--keepalive"}, std::pair{!flags.max_prune.empty(), "--max-prune"}}) {
       if (given) throw CLI::ValidationError(name, "only works with --sync");
     }
+    if (!flags.state.empty() && !roam) throw CLI::ValidationError("--state", "only works with --sync or --roam");
     return std::nullopt;
   }
   SyncOptions s;
@@ -66,7 +68,7 @@ void add_roam_flags(CLI::App& app, RoamFlags& flags) {
   app.add_option("--max-skew", flags.max_skew, "with --roam: how far another server's clock may be off ours")->capture_default_str();
 }
 
-std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const Options& options, bool insecure) {
+std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const Options& options, bool insecure, const std::string& state) {
   if (!flags.roam) {
     if (!flags.backbone.empty()) throw CLI::ValidationError("--backbone", "only works with --roam");
     return std::nullopt;
@@ -81,6 +83,7 @@ std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const
     throw CLI::ValidationError("--max-skew", "expected a duration from 0s to 1h, got '" + flags.max_skew + "'");
   }
   r.max_skew = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  r.state_file = state.empty() ? default_roam_state_file(options.device) : state;
   if (!options.tsig && !insecure) {
     throw CLI::ValidationError("--roam", "without a TSIG key (-y or -k) anyone who can answer for another server's registry could "
                                          "pull clients' addresses to it, and its clock cannot be checked; give a key, or --insecure "

@@ -28,7 +28,8 @@ void add_sync_flags(CLI::App& app, SyncFlags& flags);
 
 /// Checks the flags against each other and the round's options; nullopt without --sync. Throws
 /// CLI::ValidationError naming the flag and the bad value.
-std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options);
+/// `roam`: --roam was given (--state is its state file too).
+std::optional<SyncOptions> sync_options(const SyncFlags& flags, const Options& options, bool roam = false);
 
 struct RoamFlags {
   bool roam{};
@@ -40,7 +41,9 @@ struct RoamFlags {
 void add_roam_flags(CLI::App& app, RoamFlags& flags);
 
 /// nullopt without --roam. Without a TSIG key in `options` it is refused unless `insecure`.
+/// `state` is --state (empty: the default state file of the device).
 /// Throws CLI::ValidationError naming the flag and the bad value.
-std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const Options& options, bool insecure);
+std::optional<RoamOptions> roam_options(const RoamFlags& flags, bool sync, const Options& options, bool insecure,
+                                        const std::string& state = {});
 
 }  // namespace wgsd::client

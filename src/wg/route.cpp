@@ -6,7 +6,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "wg/error.hpp"
@@ -39,6 +41,39 @@ unsigned index_of(const std::string& ifname, const std::string& what) {
   const unsigned index = ::if_nametoindex(ifname.c_str());
   if (index == 0) throw Error(std::errc::no_such_device, "rtnetlink: " + what + ": no such device '" + ifname + "'");
   return index;
+}
+
+struct Listed {
+  unsigned index{};
+  std::vector<Prefix> prefixes;
+};
+
+int route_attr(const nlattr* attr, void* data) {
+  auto** tb = static_cast<const nlattr**>(data);
+  const int type = mnl_attr_get_type(attr);
+  if (mnl_attr_type_valid(attr, RTA_MAX) < 0) return MNL_CB_OK;
+  tb[type] = attr;
+  return MNL_CB_OK;
+}
+
+// One route of the dump: kept when it is wgsd's, in the main table, through the interface.
+int route_entry(const nlmsghdr* nlh, void* data) {
+  auto* listed = static_cast<Listed*>(data);
+  const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+  if (rtm->rtm_protocol != route_protocol || rtm->rtm_table != RT_TABLE_MAIN) return MNL_CB_OK;
+  if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return MNL_CB_OK;
+  const nlattr* tb[RTA_MAX + 1] = {};
+  mnl_attr_parse(nlh, sizeof(*rtm), route_attr, tb);
+  if (!tb[RTA_OIF] || mnl_attr_get_u32(tb[RTA_OIF]) != listed->index) return MNL_CB_OK;
+  const std::size_t size = rtm->rtm_family == AF_INET ? 4 : 16;
+  std::array<std::uint8_t, 16> bytes{};
+  if (tb[RTA_DST]) {
+    if (mnl_attr_get_payload_len(tb[RTA_DST]) != size) return MNL_CB_OK;
+    std::memcpy(bytes.data(), mnl_attr_get_payload(tb[RTA_DST]), size);
+  }
+  const auto address = size == 4 ? IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]}) : IpAddress::v6(bytes);
+  listed->prefixes.emplace_back(address, rtm->rtm_dst_len);
+  return MNL_CB_OK;
 }
 
 }  // namespace
@@ -84,6 +119,38 @@ void delete_route(const std::string& ifname, const Prefix& prefix) {
   const std::string what = "delete route " + prefix.to_string() + " dev " + ifname;
   const int err = request(what, false, index_of(ifname, what), prefix);
   if (err != 0 && err != ESRCH) throw Error(err, "rtnetlink: " + what);
+}
+
+}  // namespace wgsd::wg
+
+namespace wgsd::wg {
+
+std::vector<Prefix> list_routes(const std::string& ifname) {
+  const std::string what = "list wgsd's routes dev " + ifname;
+  Listed listed{index_of(ifname, what), {}};
+  std::unique_ptr<mnl_socket, MnlDeleter> sock(mnl_socket_open(NETLINK_ROUTE));
+  if (!sock) throw Error(errno, "rtnetlink: " + what + ": open socket");
+  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) throw Error(errno, "rtnetlink: " + what + ": bind");
+  for (const int family : {AF_INET, AF_INET6}) {
+    std::vector<std::uint32_t> req(256 / 4);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(req.data());
+    nlh->nlmsg_type = RTM_GETROUTE;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = static_cast<std::uint32_t>(family);
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+    rtm->rtm_family = static_cast<unsigned char>(family);
+    if (mnl_socket_sendto(sock.get(), nlh, nlh->nlmsg_len) < 0) throw Error(errno, "rtnetlink: " + what + ": send");
+    std::vector<std::uint32_t> buf(MNL_SOCKET_BUFFER_SIZE / 4);
+    for (;;) {
+      const ssize_t n = mnl_socket_recvfrom(sock.get(), buf.data(), buf.size() * 4);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw Error(errno, "rtnetlink: " + what + ": receive");
+      const int r = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), nlh->nlmsg_seq, mnl_socket_get_portid(sock.get()), route_entry, &listed);
+      if (r < 0) throw Error(errno, "rtnetlink: " + what);
+      if (r == MNL_CB_STOP) break;
+    }
+  }
+  return listed.prefixes;
 }
 
 }  // namespace wgsd::wg

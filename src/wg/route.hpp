@@ -27,5 +27,8 @@ void add_route(const std::string& ifname, const Prefix& prefix);
 /// matched); a route that is not there is no error.
 /// Throws wg::Error naming the interface and the prefix.
 void delete_route(const std::string& ifname, const Prefix& prefix);
+/// The routes of the main table through `ifname` that carry wgsd's protocol: what wgsd added there
+/// (and nothing anyone else did). Throws wg::Error naming the interface.
+std::vector<Prefix> list_routes(const std::string& ifname);
 
 }  // namespace wgsd::wg

@@ -29,6 +29,12 @@ public:
     fail_next_ = code;
   }
 
+  /// The next apply (only) throws this error instead of working.
+  void fail_next_apply(std::errc code) {
+    std::lock_guard lock(mutex_);
+    fail_next_apply_ = code;
+  }
+
   wg::Device get_device(const std::string& name) override {
     std::lock_guard lock(mutex_);
     ++gets_;
@@ -41,6 +47,11 @@ public:
   void apply(const wg::DeviceUpdate& update) override {
     std::lock_guard lock(mutex_);
     maybe_fail(update.name);
+    if (fail_next_apply_) {
+      const auto code = *fail_next_apply_;
+      fail_next_apply_.reset();
+      throw wg::Error(code, "fake: device '" + update.name + "'");
+    }
     auto it = devices_.find(update.name);
     if (it == devices_.end()) throw wg::Error(std::errc::no_such_device, "no such device '" + update.name + "'");
     applied_.push_back(update);
@@ -92,6 +103,7 @@ private:
   std::map<std::string, wg::Device> devices_;
   std::vector<wg::DeviceUpdate> applied_;
   std::optional<std::errc> fail_next_;
+  std::optional<std::errc> fail_next_apply_;
   unsigned gets_{};
 };
 

@@ -1,0 +1,21 @@
+// The small files in which a client remembers what it changed (the peers --sync added, the
+// routes --roam placed): written whole or not at all, and held by one process at a time.
+#pragma once
+
+#include <string>
+
+#include "wg/unique_fd.hpp"
+
+namespace wgsd::client {
+
+/// Writes `text` to `path` whole: a temporary file of its own name beside it, fsynced, renamed over
+/// it, and the directory fsynced; its directory is created. After a crash the file is the old or
+/// the new one, never a mix. Throws std::runtime_error naming the file.
+void write_state_file(const std::string& path, const std::string& text);
+
+/// Locks `path` for this process (flock on `path`.lock, held while the fd lives), so two clients
+/// never use one state file. `who` names the user in the error ("wgsd-client --sync"). Throws
+/// std::runtime_error naming the file when another holds it.
+wg::UniqueFd lock_state_file(const std::string& path, const std::string& who);
+
+}  // namespace wgsd::client
