@@ -4,7 +4,8 @@
 # wgsd-server publishing its client device, and wgsd-client --roam. A client connects to server 1;
 # a host behind server 3 pings it. The client then reconnects to server 2 (its peer re-created with
 # server 2's endpoint, as when the anycast route changes) and the host reaches it again within two
-# intervals. Everything lives in network namespaces created here and is torn down on exit
+# intervals. What someone takes off server 3's backbone is put back; killed with -9 and started
+# again, server 3's client takes back the route it left. Everything lives in network namespaces created here and is torn down on exit
 # (processes by PID, then namespaces).
 #
 #   internet 192.0.2.0/25 (a bridge):   server1 .1   server2 .2   server3 .3   client .100
@@ -86,14 +87,15 @@ COREFILE
   ip netns exec "$ns" "$server_bin" --conf "$work/Corefile$n" >"$work/server$n.log" 2>&1 &
   pids+=($!)
 done
-for n in 1 2 3; do
-  others=()
+start_roam() {  # start_roam N: server N's wgsd-client --roam, its state file in the lab's directory
+  local n=$1 m others=()
   for m in 1 2 3; do ((m == n)) || others+=(--dns "198.51.100.$m:53"); done
   ip netns exec "${ns_s[$n]}" "$client_bin" --roam --device "${wg_c[$n]}" --backbone "${wg_b[$n]}" "${others[@]}" --zone clients.example. \
-    -y "roam.:$tsig_secret" --interval "${interval}s" --timeout 500ms >"$work/roam$n.log" 2>&1 &
+    -y "roam.:$tsig_secret" --interval "${interval}s" --timeout 500ms --state "$work/roam$n.state" >>"$work/roam$n.log" 2>&1 &
   pids+=($!)
   roam_pid[$n]=$!
-done
+}
+for n in 1 2 3; do start_roam "$n"; done
 wait_for 100 in_ns "${ns_s[1]}" ping -c1 -W1 198.51.100.3 || fail "the backbone does not carry server 1 to server 3"
 show <"$work/Corefile1"
 
@@ -152,6 +154,29 @@ no_backbone_routes() { ! backbone_routes "$1"; }
 wait_for $((interval * 30 + 50)) no_backbone_routes 2 || fail "server 2 still routes its client via the backbone"
 wait_for $((interval * 30 + 50)) backbone_routes 1 || fail "server 1 does not route the client to server 2"
 sed 's/^/server3: /' "$work/roam3.log" | show
+
+say "Someone takes the client's route and allowed IP off server 3's backbone: the next round puts them back"
+in_ns "${ns_s[3]}" ip route del 203.0.113.100/32 dev "${wg_b[3]}" proto 0x77
+in_ns "${ns_s[3]}" wg set "${wg_b[3]}" peer "${pub_b[2]}" allowed-ips 198.51.100.2/32
+routed_via_2() {
+  [[ -n $(in_ns "${ns_s[3]}" ip route show 203.0.113.100/32 dev "${wg_b[3]}" proto 0x77) ]] &&
+    [[ $(in_ns "${ns_s[3]}" wg show "${wg_b[3]}" allowed-ips | awk -v k="${pub_b[2]}" '$1==k') == *203.0.113.100/32* ]]
+}
+wait_for $((interval * 30 + 50)) routed_via_2 || fail "server 3 did not put back the client's route and allowed IP: $(tail -n 5 "$work/roam3.log")"
+grep -q "put back" "$work/roam3.log" || fail "server 3 did not say what it put back"
+
+say "Server 3's wgsd-client is killed (-9) with a route of its own left over; started again, it takes that back"
+kill -9 "${roam_pid[3]}"
+wait "${roam_pid[3]}" 2>/dev/null || true
+grep -q "^placed " "$work/roam3.state" || fail "server 3's state file does not record its placement"
+in_ns "${ns_s[3]}" ip route add 198.18.0.0/24 dev "${wg_b[3]}" proto 0x77  # as a run killed between a write and its record leaves
+in_ns "${ns_s[3]}" ip route add 198.18.1.0/24 dev "${wg_b[3]}"              # an operator's: never touched
+start_roam 3
+leftover_gone() { [[ -z $(in_ns "${ns_s[3]}" ip route show 198.18.0.0/24) ]]; }
+wait_for $((interval * 30 + 50)) leftover_gone || fail "server 3 did not take back the route a killed run left: $(tail -n 5 "$work/roam3.log")"
+routed_via_2 || fail "server 3 lost the client's placement over the restart"
+[[ -n $(in_ns "${ns_s[3]}" ip route show 198.18.1.0/24) ]] || fail "server 3 deleted an operator's route"
+in_ns "${ns_s[3]}" ip route del 198.18.1.0/24 dev "${wg_b[3]}"
 
 say "Stopped, each wgsd-client --roam takes back what it added"
 for n in 1 2 3; do

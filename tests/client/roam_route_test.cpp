@@ -35,7 +35,7 @@ int in_namespace(const Netns& ns, const std::function<int()>& body) {
 
 }  // namespace
 
-TEST_CASE("roam routes: an operator's route for the prefix stays through an add, a move and the exit", "[client][roam][route][live]") {
+TEST_CASE("roam routes: an operator's route for the prefix stays through an add, a move and the exit, and is never listed as wgsd's", "[client][roam][route][live]") {
   require_live({"ip"});
   Netns ns;
   const std::string op = unique_name("rto"), bb = unique_name("rtb");
@@ -55,6 +55,8 @@ TEST_CASE("roam routes: an operator's route for the prefix stays through an add,
     }
     router->add(bb, free);
     router->add(bb, free);  // ours already: made anew (a restart, a move between backbone peers)
+    // Only wgsd's routes through the device are listed: not the operator's, not another device's.
+    if (router->list(bb) != std::vector<wg::Prefix>{free} || !router->list(op).empty()) return 3;
     router->remove(bb, taken);  // taking back what it meant to add: the operator's is not matched
     router->remove(op, taken);  // nor on the operator's own device
     return 0;
