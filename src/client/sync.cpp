@@ -178,7 +178,26 @@ void apply_batches(const Options& options, wg::Backend& backend, std::vector<wg:
         }
       }
     } catch (const std::exception& e) {
+      // A large batch goes to the kernel as several messages, and those before a refused one are
+      // applied: the device, read again, says which peers of the batch made it.
+      std::optional<wg::Device> after;
+      try {
+        after = backend.get_device(options.device);
+      } catch (const std::exception&) {
+      }
       for (std::size_t i = from; i < from + n; ++i) {
+        const wg::Key& k = updates[i].public_key;
+        const bool present = after && std::any_of(after->peers.begin(), after->peers.end(), [&](const wg::Peer& p) { return p.public_key == k; });
+        if (after && present == adding) {
+          entries[i]->message += std::string(" (the rest of its batch failed: ") + e.what() + ")";
+          if (adding) {
+            state.added.insert(k);
+          } else {
+            state.added.erase(k);
+            state.held.erase(k);
+          }
+          continue;
+        }
         entries[i]->outcome = SyncOutcome::write_failed;
         entries[i]->message = std::string(adding ? "could not add: " : "could not remove: ") + e.what();
       }

@@ -107,7 +107,11 @@ private:
     std::memcpy(&err, reply.data() + MNL_NLMSG_HDRLEN, sizeof err);
     if (hdr.nlmsg_type != NLMSG_ERROR) throw Error(std::errc::bad_message, "netlink: " + what + ": unexpected reply");
     if (err.error == 0) return;
-    if (error_code(err.error) == ENODEV) throw Error(std::errc::no_such_device, "no such device '" + name + "'");
+    if (error_code(err.error) == ENODEV) {
+      // A later message of a split update names its place: the ones before it were applied.
+      const auto part = what.find(" (message ");
+      throw Error(std::errc::no_such_device, "no such device '" + name + "'" + (part == std::string::npos ? "" : what.substr(part)));
+    }
     throw Error(error_code(err.error), "netlink: " + what);
   }
 

@@ -6,11 +6,14 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/wireguard.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
+#include "wg/error.hpp"
 #include "wg/netlink_codec.hpp"
 
 namespace wgsd::wg {
@@ -19,13 +22,20 @@ namespace {
 class SetDeviceWriter {
 public:
   SetDeviceWriter(std::uint16_t family_id, std::uint32_t first_seq, const DeviceUpdate& update, std::size_t limit)
-      : family_id_(family_id), seq_(first_seq), update_(update), limit_(std::max(limit, set_device_message_minimum)),
+      : family_id_(family_id), seq_(first_seq), update_(update), limit_(clamped(limit)),
         buf_(limit_ / 4 + 1) {}
 
   std::vector<std::vector<std::byte>> write() {
     do {
+      const auto before = std::tuple(peer_, ip_, continuing_);
       begin_message();
       fill_message();
+      if (peer_ < update_.peers.size() && std::tuple(peer_, ip_, continuing_) == before) {
+        // Not one more attribute fits in an empty message: without this, the loop would never end.
+        throw Error(std::errc::message_size, "netlink: set device '" + update_.name + "': peer " +
+                                                 update_.peers[peer_].public_key.to_base64() + " does not fit in a message of " +
+                                                 std::to_string(limit_) + " bytes");
+      }
       const auto* bytes = reinterpret_cast<const std::byte*>(buf_.data());
       out_.emplace_back(bytes, bytes + nlh_->nlmsg_len);
     } while (peer_ < update_.peers.size());
@@ -33,6 +43,12 @@ public:
   }
 
 private:
+  // At least the minimum, at most what a 16-bit netlink length holds, and a multiple of 4 so that
+  // the padding of the last attribute never passes it.
+  static std::size_t clamped(std::size_t limit) {
+    return std::clamp(limit, set_device_message_minimum, std::size_t{65532}) & ~std::size_t{3};
+  }
+
   void begin_message() {
     std::fill(buf_.begin(), buf_.end(), 0);
     nlh_ = mnl_nlmsg_put_header(buf_.data());
@@ -131,6 +147,10 @@ private:
 
 std::vector<std::vector<std::byte>> build_set_device(std::uint16_t family_id, std::uint32_t first_seq, const DeviceUpdate& update,
                                                      std::size_t limit) {
+  // The name goes in every message: one longer than the kernel's IFNAMSIZ could not fit the buffer.
+  if (update.name.empty() || update.name.size() >= IFNAMSIZ) {
+    throw Error(std::errc::invalid_argument, "netlink: set device: not a device name: '" + update.name + "'");
+  }
   return SetDeviceWriter(family_id, first_seq, update, limit).write();
 }
 

@@ -156,6 +156,30 @@ TEST_CASE("sync adds the listed peers the device lacks: key, TXT allowed IPs, SR
   CHECK(std::none_of(again.peers.begin(), again.peers.end(), [](const auto& p) { return p.outcome == client::SyncOutcome::added; }));
 }
 
+TEST_CASE("sync: a batch the device applied in part reports each peer as the device has it", "[client][sync]") {
+  SyncCase c;
+  c.device.fail_next_apply_after(1, std::errc::no_buffer_space);
+  const auto r = c.round();
+  INFO(r.error);
+  const unsigned first = c.on_device(1) != nullptr ? 1 : 2;  // whichever the batch held first
+  const unsigned second = 3 - first;
+  REQUIRE(c.on_device(first) != nullptr);
+  CHECK(c.on_device(second) == nullptr);
+  REQUIRE(c.entry(r, first) != nullptr);
+  CHECK(c.entry(r, first)->outcome == client::SyncOutcome::added);
+  CHECK_THAT(c.entry(r, first)->message, Catch::Contains("the rest of its batch failed"));
+  REQUIRE(c.entry(r, second) != nullptr);
+  CHECK(c.entry(r, second)->outcome == client::SyncOutcome::write_failed);
+  CHECK(c.state.added.count(key_n(first)) == 1);  // ours, so a later prune may take it back
+
+  // The next round adds the one that failed, and only that one.
+  const auto again = c.round();
+  CHECK(c.on_device(second) != nullptr);
+  REQUIRE(c.entry(again, second) != nullptr);
+  CHECK(c.entry(again, second)->outcome == client::SyncOutcome::added);
+  CHECK(c.entry(again, first) == nullptr);
+}
+
 TEST_CASE("sync: a listed peer whose TXT gives no allowed IPs is refused, not added with none", "[client][sync]") {
   SyncCase c;
   auto m = master();

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "wg/backend.hpp"
@@ -34,6 +35,12 @@ public:
     std::lock_guard lock(mutex_);
     fail_next_apply_ = code;
   }
+  /// The next apply sets only the first `peers` peers of its update, then throws `code`: as the
+  /// kernel does when a large update split into several messages is refused at a later one.
+  void fail_next_apply_after(std::size_t peers, std::errc code) {
+    std::lock_guard lock(mutex_);
+    partial_ = std::pair(peers, code);
+  }
 
   wg::Device get_device(const std::string& name) override {
     std::lock_guard lock(mutex_);
@@ -56,7 +63,11 @@ public:
     if (it == devices_.end()) throw wg::Error(std::errc::no_such_device, "no such device '" + update.name + "'");
     applied_.push_back(update);
     auto& peers = it->second.peers;
+    const auto partial = std::exchange(partial_, std::nullopt);
     for (const auto& pu : update.peers) {
+      if (partial && static_cast<std::size_t>(&pu - update.peers.data()) == partial->first) {
+        throw wg::Error(partial->second, "fake: device '" + update.name + "' (message 2 of 2)");
+      }
       auto p = std::find_if(peers.begin(), peers.end(), [&](const wg::Peer& x) { return x.public_key == pu.public_key; });
       if (pu.remove) {
         if (p != peers.end()) peers.erase(p);
@@ -104,6 +115,7 @@ private:
   std::vector<wg::DeviceUpdate> applied_;
   std::optional<std::errc> fail_next_;
   std::optional<std::errc> fail_next_apply_;
+  std::optional<std::pair<std::size_t, std::errc>> partial_;
   unsigned gets_{};
 };
 

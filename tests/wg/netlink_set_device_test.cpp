@@ -151,6 +151,7 @@ Decoded decode_all(const std::vector<std::vector<std::byte>>& messages, std::uin
     INFO("message " << i + 1 << " of " << messages.size());
     CHECK(messages[i].size() <= limit);
     Message m = decode(messages[i]);
+    CHECK_FALSE(m.peers.empty());  // never an empty peer list
     CHECK(m.seq == first_seq + i);
     CHECK(m.ifname == "wg0");
     for (auto& part : m.peers) {
@@ -213,7 +214,9 @@ TEST_CASE("build_set_device splits a peer with 10,000 allowed IPs into messages 
 TEST_CASE("build_set_device splits 200 peers with many allowed IPs each, and every peer reads back whole", "[wg][netlink]") {
   std::vector<wg::PeerUpdate> peers;
   for (unsigned n = 0; n < 200; ++n) {
-    wg::PeerUpdate p{key_n(100 + n), n % 3 == 0, wg::Endpoint::parse("198.51.100." + std::to_string(n % 250 + 1) + ":4" + std::to_string(1000 + n))};
+    const std::string port = std::to_string(41000 + n);
+    wg::PeerUpdate p{key_n(100 + n), n % 3 == 0,
+                     wg::Endpoint::parse(n % 2 == 0 ? "198.51.100." + std::to_string(n % 250 + 1) + ":" + port : "[2001:db8::" + std::to_string(n + 1) + "]:" + port)};
     if (n % 7 == 3) {
       p.remove = true;  // removals ride in the same messages
     } else if (n % 5 != 4) {
@@ -268,4 +271,23 @@ TEST_CASE("build_set_device keeps a small update in one message, and an empty al
   CHECK(m.peers[0].flags == (WGPEER_F_UPDATE_ONLY | WGPEER_F_REPLACE_ALLOWEDIPS));
   CHECK(m.peers[0].has_allowed_list);
   CHECK(m.peers[0].allowed.empty());
+}
+
+TEST_CASE("build_set_device keeps every message within 16-bit lengths whatever limit it is given, and refuses what cannot fit",
+          "[wg][netlink]") {
+  wg::PeerUpdate big{key_n(7), false, std::nullopt};
+  big.allowed_ips = many_ips(10000, 3);
+  // A limit over what a netlink length holds is brought down to it, and to a multiple of 4.
+  for (const std::size_t limit : {std::size_t{1} << 20, std::size_t{301}}) {
+    INFO("limit " << limit);
+    const auto messages = wg::build_set_device(family, 1, {"wg0", {big}}, limit);
+    CHECK(messages.size() > 1);
+    for (const auto& m : messages) CHECK(m.size() <= std::min<std::size_t>(limit & ~std::size_t{3}, 65532));
+    const Decoded d = decode_all(messages, 1, 65532);
+    REQUIRE(d.peers.size() == 1);
+    CHECK(d.peers[0].allowed == *big.allowed_ips);
+  }
+  // A name the kernel cannot have: refused before a byte is written.
+  CHECK_THROWS_WITH(wg::build_set_device(family, 1, {std::string(40, 'w'), {big}}, 256),
+                    Catch::Matchers::Contains("not a device name"));
 }
