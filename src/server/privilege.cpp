@@ -96,13 +96,14 @@ void restrict_thread_permitted(Caps permitted) {
 }
 
 void enter_thread(const char* name, Caps caps) noexcept {
-  (void)::pthread_setname_np(::pthread_self(), name);
   try {
     restrict_thread(caps);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wgsd-server: thread %s: %s\n", name, e.what());
     std::abort();
   }
+  // Named only once it holds what it asked for: a thread with its own name never has more.
+  (void)::pthread_setname_np(::pthread_self(), name);
 }
 
 Raised::Raised(Caps caps, const std::string& why) {

@@ -90,7 +90,18 @@ void share(const TempDir& dir, const std::string& corefile) {
 // only, the reader exactly `reader` (effective and permitted), every other thread nothing: the
 // HTTP daemon's thread (libmicrohttpd's, named MHD-... or wgsd-http) included.
 void check_threads(pid_t pid, std::uint64_t main_prm, std::uint64_t reader, unsigned uid, unsigned gid) {
-  const auto threads = threads_of(pid);
+  // A thread that has just started carries the process's name and its creator's capabilities until
+  // its first lines name it and drop them (the HTTP thread may start after DNS answers): wait,
+  // bounded, until every thread has named itself. (Under ThreadSanitizer its own thread keeps the
+  // name; the wait then runs out and that thread is left aside below.)
+  auto threads = threads_of(pid);
+  const auto unnamed = [&] {
+    return std::any_of(threads.begin(), threads.end(), [&](const auto& t) { return t.first != pid && t.second.name == "wgsd-server"; });
+  };
+  for (int i = 0; i < 40 && unnamed(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    threads = threads_of(pid);
+  }
   REQUIRE(threads.count(pid) == 1);
   CHECK(threads.at(pid).name == "wgsd-server");
   std::map<std::string, int> names;
