@@ -9,6 +9,7 @@
 
 #include "dns/wire.hpp"
 #include "server/prom_text.hpp"
+#include "server/transfer_metrics.hpp"
 
 namespace wgsd::server::metrics {
 namespace {
@@ -49,9 +50,9 @@ std::size_t time_bucket(std::uint64_t ns) noexcept {
   return time_buckets;
 }
 
-// Where the query's zone counts: the zone it was answered from, else the one its name falls in,
-// else "dropped".
-std::uint8_t zone_slot(const dns::ZoneSet& zones, std::span<const std::uint8_t> query, const dns::ResponseInfo& info) noexcept {
+}  // namespace
+
+std::uint8_t query_zone_slot(const dns::ZoneSet& zones, std::span<const std::uint8_t> query, const dns::ResponseInfo& info) noexcept {
   const dns::Zone* zone = info.zone;
   if (zone == nullptr && info.has_question && info.qname_length <= dns::max_name && info.qname_offset + info.qname_length <= query.size()) {
     std::array<char, dns::max_name> lower;
@@ -69,8 +70,6 @@ std::uint8_t zone_slot(const dns::ZoneSet& zones, std::span<const std::uint8_t> 
   return 0;
 }
 
-}  // namespace
-
 std::size_t type_index(std::uint16_t qtype) noexcept {
   for (std::size_t i = 0; i < known_types.size(); ++i) {
     if (known_types[i] == qtype) return i;
@@ -79,7 +78,7 @@ std::size_t type_index(std::uint16_t qtype) noexcept {
 }
 
 void count(Block& block, const dns::ZoneSet& zones, std::span<const std::uint8_t> query, const dns::ResponseInfo& info, const Query& q) noexcept {
-  Counts& c = block.zones[zone_slot(zones, query, info)];
+  Counts& c = block.zones[query_zone_slot(zones, query, info)];
   const std::size_t proto = q.proto == dns::Transport::udp ? 0 : 1;
   const std::size_t type = type_index(info.has_question ? info.qtype : 0);
   bump(c.requests[proto][q.family == AF_INET6 ? 1 : 0][type]);
@@ -103,7 +102,7 @@ void count(Block& block, const dns::ZoneSet& zones, std::span<const std::uint8_t
   bump(c.response_bytes[proto], q.response_size);
 }
 
-Registry::Registry() : zone_names_{"dropped"} {}
+Registry::Registry() : zone_names_{"dropped"}, transfers_(std::make_unique<TransferCounts>()) {}
 
 Registry::~Registry() {
   for (auto& b : blocks_) std::free(b->zones);
@@ -136,6 +135,11 @@ Block* Registry::acquire(const std::string& server) {
   b->in_use = true;
   blocks_.push_back(std::move(b));
   return blocks_.back().get();
+}
+
+std::vector<std::string> Registry::zone_names() const {
+  std::lock_guard lock(mutex_);
+  return zone_names_;
 }
 
 void Registry::release(Block* block) noexcept {

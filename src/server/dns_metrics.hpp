@@ -38,6 +38,8 @@ inline constexpr std::size_t tsig_error_count = 5;
 
 std::size_t type_index(std::uint16_t qtype) noexcept;
 
+class TransferCounts;  // server/transfer_metrics.hpp
+
 /// One thread's counts for one server address and zone. Histogram buckets are not cumulative here.
 struct Counts {
   std::uint64_t requests[2][2][type_count];     ///< [proto udp/tcp][family 1/2][type]
@@ -69,6 +71,10 @@ struct Query {
   std::uint64_t duration_ns;
 };
 
+/// The zone slot a query counts under: the zone it was answered from, else the one its name falls
+/// in, else 0 ("dropped").
+std::uint8_t query_zone_slot(const dns::ZoneSet& zones, std::span<const std::uint8_t> query, const dns::ResponseInfo& info) noexcept;
+
 /// Counts `q` into `block` (the calling thread's own). `zones` is the set it was answered from.
 void count(Block& block, const dns::ZoneSet& zones, std::span<const std::uint8_t> query, const dns::ResponseInfo& info, const Query& q) noexcept;
 
@@ -87,11 +93,16 @@ public:
   void release(Block* block) noexcept;
   /// The coredns_dns_* families in the Prometheus text format.
   void render(std::string& out) const;
+  /// The zone labels, slot by slot.
+  [[nodiscard]] std::vector<std::string> zone_names() const;
+  /// Zone transfers served, counted by the TCP threads (server/transfer_metrics.hpp).
+  [[nodiscard]] TransferCounts& transfers() const noexcept { return *transfers_; }
 
 private:
   mutable std::mutex mutex_;
   std::vector<std::string> zone_names_;
   std::vector<std::unique_ptr<Block>> blocks_;
+  std::unique_ptr<TransferCounts> transfers_;
 };
 
 /// The label a listener's address gets: "dns://:53" for every address, "dns://192.0.2.1:53".

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "dns/axfr.hpp"
+#include "server/transfer_metrics.hpp"
 #include "dns/responder.hpp"
 #include "server/cpus.hpp"
 #include "server/spawn.hpp"
@@ -389,6 +390,9 @@ void Listener::tcp_loop() {
     // A zone transfer in progress: its messages are made as the output drains, and the queries
     // that follow it on this connection wait until it is done.
     std::unique_ptr<dns::TransferStream> xfr;
+    std::uint8_t xfr_slot{};  // the transfer's zone and type, for wgsd_transfers_total
+    metrics::TransferType xfr_type{};
+    bool xfr_draining{};      // the last message is made, not yet all written to the socket
     std::size_t address{};    // index of the listening socket: the `server` label
   };
   SnapshotHolder::Reader reader(holder_);
@@ -406,7 +410,17 @@ void Listener::tcp_loop() {
     }
     return -1;
   };
-  auto close_conn = [&](int fd) { conns.erase(fd); };  // UniqueFd closes; epoll forgets closed fds
+  auto count_transfer = [&](std::uint8_t slot, metrics::TransferType type, metrics::TransferResult result) {
+    if (metrics_ != nullptr) metrics_->transfers().count(slot, type, result);
+  };
+  // A connection closed with a transfer under way: the transfer counts as interrupted.
+  auto drop_conn = [&](const Conn& c) {
+    if (c.xfr || c.xfr_draining) count_transfer(c.xfr_slot, c.xfr_type, metrics::TransferResult::interrupted);
+  };
+  auto close_conn = [&](int fd) {  // UniqueFd closes; epoll forgets closed fds
+    if (const auto it = conns.find(fd); it != conns.end()) drop_conn(it->second);
+    conns.erase(fd);
+  };
   // False when epoll refused (no memory): the connection cannot be served and is closed.
   auto update_events = [&](Conn& c) {
     epoll_event ev{};
@@ -424,6 +438,10 @@ void Listener::tcp_loop() {
     }
     c.out.clear();
     c.out_sent = 0;
+    if (c.xfr_draining) {  // every message of the transfer is with the kernel
+      c.xfr_draining = false;
+      count_transfer(c.xfr_slot, c.xfr_type, metrics::TransferResult::complete);
+    }
     return true;
   };
   // The next messages of a transfer, while the output has room: one message per turn of the loop
@@ -442,6 +460,8 @@ void Listener::tcp_loop() {
         c.out.insert(c.out.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(size));
       }
       if (c.xfr->done() || size == 0) {
+        if (c.xfr->done()) c.xfr_draining = true;
+        else count_transfer(c.xfr_slot, c.xfr_type, metrics::TransferResult::interrupted);
         if (log_queries_.load(std::memory_order_relaxed) && c.remote) {
           log_.info("transfer to " + c.remote->to_string() + ": " + std::to_string(c.xfr->records()) + " records in " +
                     std::to_string(c.xfr->messages()) + " messages");
@@ -468,8 +488,15 @@ void Listener::tcp_loop() {
         const auto took = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count());
         metrics::count(*block, zones, query, info, {dns::Transport::tcp, c.peer.ss_family, query.size(), size, took});
       }
+      const bool transfer = info.has_question && (info.qtype == dns::type::axfr || info.qtype == dns::type::ixfr);
+      const auto xfr_type = info.qtype == dns::type::axfr ? metrics::TransferType::axfr : metrics::TransferType::ixfr;
+      if (transfer && info.transfer == nullptr && info.rcode == dns::rcode::refused) {
+        count_transfer(metrics::query_zone_slot(zones, query, info), xfr_type, metrics::TransferResult::refused);
+      }
       if (size == 0 && info.transfer != nullptr) {
         c.xfr = dns::open_transfer(query, zones, info);
+        c.xfr_slot = metrics::query_zone_slot(zones, query, info);
+        c.xfr_type = xfr_type;
         if (log_queries_.load(std::memory_order_relaxed) && c.remote) log_.info(format_query(*c.remote, query, info, dns::Transport::tcp, SteadyClock::now() - start));
         pump(c);
         continue;
@@ -587,8 +614,12 @@ void Listener::tcp_loop() {
     }
     // RFC 7766 §6.2.3: close idle connections.
     for (auto it = conns.begin(); it != conns.end();) {
-      if (now - it->second.last > options_.tcp_idle_timeout) it = conns.erase(it);
-      else ++it;
+      if (now - it->second.last > options_.tcp_idle_timeout) {
+        drop_conn(it->second);
+        it = conns.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 }

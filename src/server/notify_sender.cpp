@@ -39,6 +39,27 @@ void NotifySender::configure(std::vector<NotifyZone> zones) {
     const NotifyZone* z = zone(entry.first.first);
     return z == nullptr || std::find(z->targets.begin(), z->targets.end(), entry.first.second) == z->targets.end();
   });
+  std::erase_if(counts_, [&](const auto& entry) {
+    const NotifyZone* z = zone(entry.first.first);
+    return z == nullptr || std::find(z->targets.begin(), z->targets.end(), entry.first.second) == z->targets.end();
+  });
+}
+
+std::vector<NotifyTargetStatus> NotifySender::status() const {
+  std::lock_guard lock(mutex_);
+  std::vector<NotifyTargetStatus> out;
+  for (const auto& z : zones_) {
+    for (const auto& to : z.targets) {
+      const Key k{z.apex_wire, to};
+      NotifyTargetStatus s;
+      if (const auto c = counts_.find(k); c != counts_.end()) s = c->second;
+      s.zone = z.apex;
+      s.target = to;
+      if (const auto p = pending_.find(k); p != pending_.end()) s.pending_serial = p->second.serial;
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
 }
 
 const NotifyZone* NotifySender::zone(const std::string& apex_wire) const {
@@ -111,6 +132,9 @@ void NotifySender::send(const Key& k, Pending& p, SteadyClock::time_point now) {
   const int fd = k.second.address.is_v4() ? v4_.get() : v6_.get();
   if (size > 0 && ::sendto(fd, msg.data(), size, 0, reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len)) >= 0) {
     sent_.fetch_add(1, std::memory_order_relaxed);
+    ++counts_[k].sent;
+  } else {
+    ++counts_[k].failed;
   }
   p.in_flight = true;
   ++p.attempts;
@@ -141,10 +165,16 @@ void NotifySender::receive(int fd) {
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
       const auto& [key, p] = *it;
       if (!p.in_flight || p.id != id || key.second.address.unmapped() != source->address.unmapped() || key.second.port != source->port) continue;
+      NotifyTargetStatus& counts = counts_[key];
       if (rcode != dns::rcode::noerror) {
         // Refused or not authorised: the secondary's configuration, which retrying will not change.
         const NotifyZone* z = zone(key.first);
         log_.error("NOTIFY " + (z != nullptr ? z->apex : std::string("?")) + " to " + key.second.to_string() + ": answered " + dns::rcode_name(rcode));
+        ++counts.failed;
+      } else {
+        ++counts.acknowledged;
+        counts.acked_serial = p.serial;
+        counts.acked_at = wg::Clock::now();
       }
       acknowledged_.fetch_add(1, std::memory_order_relaxed);
       pending_.erase(it);

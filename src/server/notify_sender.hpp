@@ -16,6 +16,7 @@
 #include "dns/tsig.hpp"
 #include "server/log.hpp"
 #include "wg/address.hpp"
+#include "wg/types.hpp"
 #include "wg/unique_fd.hpp"
 
 namespace wgsd::server {
@@ -26,6 +27,18 @@ struct NotifyZone {
   std::string apex_wire;             ///< lower-case wire form
   std::vector<wg::Endpoint> targets;
   std::optional<dns::tsig::Key> key; ///< signs every NOTIFY for the zone; nullopt: unsigned
+};
+
+/// One secondary of one zone, as the NOTIFY thread knows it.
+struct NotifyTargetStatus {
+  std::string zone;                          ///< text, "example.com."
+  wg::Endpoint target;
+  std::uint64_t sent{};                      ///< NOTIFY messages sent (first tries and retries)
+  std::uint64_t acknowledged{};              ///< answered NOERROR
+  std::uint64_t failed{};                    ///< answered with an error, or could not be sent
+  std::optional<std::uint32_t> acked_serial; ///< the serial of the last NOTIFY acknowledged
+  std::optional<wg::Clock::time_point> acked_at;
+  std::optional<std::uint32_t> pending_serial; ///< a NOTIFY waiting for its answer (or its first try)
 };
 
 struct NotifyTiming {
@@ -52,6 +65,8 @@ public:
 
   [[nodiscard]] std::uint64_t sent() const noexcept { return sent_.load(); }
   [[nodiscard]] std::uint64_t acknowledged() const noexcept { return acknowledged_.load(); }
+  /// Every secondary of every zone, in configuration order.
+  [[nodiscard]] std::vector<NotifyTargetStatus> status() const;
 
 private:
   struct Pending {
@@ -71,10 +86,11 @@ private:
 
   Log& log_;
   NotifyTiming timing_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   wg::UniqueFd wake_;  // an eventfd: new work, or stop
   std::vector<NotifyZone> zones_;
   std::map<Key, Pending> pending_;
+  std::map<Key, NotifyTargetStatus> counts_;  // only sent, acknowledged, failed and acked_* are kept here
   wg::UniqueFd v4_, v6_;
   std::thread thread_;
   bool stop_{};

@@ -9,13 +9,15 @@
 #include <sstream>
 
 #include "server/prom_text.hpp"
+#include "server/transfer_metrics.hpp"
 
 namespace wgsd::server::ops {
 
-HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metrics::Registry& metrics, const ZoneStats& stats) {
+HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metrics::Registry& metrics, const ZoneStats& stats,
+                    const NotifySender* notifier) {
   // The query string is not part of the path MHD hands over; a trailing one is ignored anyway.
   if (routes.metrics && path == "/metrics") {
-    return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(metrics, stats)};
+    return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(metrics, stats, notifier)};
   }
   if (routes.health && path == "/health") return {200, "text/plain; charset=utf-8", "OK"};
   if (routes.ready && path == "/ready") {
@@ -25,16 +27,19 @@ HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metri
     for (const auto& z : waiting) body += (body.empty() ? "" : ",") + z;
     return {503, "text/plain; charset=utf-8", body + "\n"};
   }
-  if (routes.status && path == "/status.json") return {200, "application/json", status_json(stats.zones(), wg::Clock::now())};
+  if (routes.status && path == "/status.json") return {200, "application/json", status_json(stats.zones(), wg::Clock::now(), notifier != nullptr ? notifier->status() : std::vector<NotifyTargetStatus>{})};
   if (routes.status && path == "/") return {200, "text/html; charset=utf-8", status_html(stats.zones(), wg::Clock::now())};
   return {404, "text/plain; charset=utf-8", "404 page not found\n"};
 }
 
-std::string render_metrics(const metrics::Registry& metrics, const ZoneStats& stats) {
+std::string render_metrics(const metrics::Registry& metrics, const ZoneStats& stats, const NotifySender* notifier) {
   std::string out;
   out.reserve(16384);
   metrics.render(out);
-  render_zone_metrics(out, stats.zones());
+  const auto zones = stats.zones();
+  render_zone_metrics(out, zones);
+  render_transfer_metrics(out, metrics.transfers(), metrics.zone_names(), notifier != nullptr ? notifier->status() : std::vector<NotifyTargetStatus>{},
+                          zones);
   render_process_metrics(out);
   return out;
 }

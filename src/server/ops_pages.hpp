@@ -8,22 +8,26 @@
 
 #include "server/dns_metrics.hpp"
 #include "server/http.hpp"
+#include "server/notify_sender.hpp"
 #include "server/zone_stats.hpp"
 
 namespace wgsd::server::ops {
 
 /// The answer to a GET of `path` on an address serving `routes`: 404 for what it does not serve.
-HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metrics::Registry& metrics, const ZoneStats& stats);
+/// `notifier`: the NOTIFY thread whose secondaries are shown (null: none).
+HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metrics::Registry& metrics, const ZoneStats& stats,
+                    const NotifySender* notifier = nullptr);
 
 /// The Prometheus text of every metric: coredns_dns_*, wgsd_*, process_*.
-std::string render_metrics(const metrics::Registry& metrics, const ZoneStats& stats);
+std::string render_metrics(const metrics::Registry& metrics, const ZoneStats& stats, const NotifySender* notifier = nullptr);
 /// wgsd_* of the zones.
 void render_zone_metrics(std::string& out, const std::vector<ZoneStatus>& zones);
 /// process_* from /proc/self, and wgsd_build_info.
 void render_process_metrics(std::string& out);
 
 /// /status.json and / (HTML, no script, no external asset; every value escaped).
-std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now);
+/// `notifies`: the secondaries shown under each zone's "transfer".
+std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now, const std::vector<NotifyTargetStatus>& notifies = {});
 std::string status_html(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now);
 
 }  // namespace wgsd::server::ops

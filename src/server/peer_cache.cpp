@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "dns/ixfr_journal.hpp"
 #include "dns/transfer.hpp"
 #include "server/privilege.hpp"
 #include "server/spawn.hpp"
@@ -77,6 +78,10 @@ std::shared_ptr<dns::ZoneSet> PeerCache::zone_set(std::size_t h) const {
 
 void PeerCache::report_snapshot(const State& s, bool built) {
   if (stats_ != nullptr && s.zone) stats_->snapshot(s.config.settings.zone, s.config.device, s.zone->serial, s.zone->loaded, built);
+  if (stats_ != nullptr && s.zone) {
+    stats_->journal(s.config.settings.zone, s.config.device, s.zone->journal ? s.zone->journal->steps.size() : 0,
+                    s.zone->journal ? s.zone->journal->bytes : 0);
+  }
 }
 
 std::vector<privilege::Need> PeerCache::needs() const {

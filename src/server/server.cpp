@@ -161,7 +161,7 @@ std::uint16_t Server::http_port(const HttpAddress& address) const {
 }
 
 HttpResponse Server::serve_http(const HttpRoutes& routes, std::string_view path) const {
-  return ops::answer(routes, path, metrics_, stats_);
+  return ops::answer(routes, path, metrics_, stats_, secondaries_ ? &secondaries_->notifier() : nullptr);
 }
 
 Server::Server(const ServerConfig& config, BackendFactory factory, Log& log, ServerLimits limits)

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "server/ops_pages.hpp"
+#include "server/transfer_metrics.hpp"
 
 namespace wgsd::server::ops {
 namespace {
@@ -72,7 +73,7 @@ std::string endpoint_text(const PeerStatus& p) {
 
 }  // namespace
 
-std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now) {
+std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now, const std::vector<NotifyTargetStatus>& notifies) {
   std::string out = "{\"time\":" + fixed(unix_seconds(now), 3) + ",\"zones\":[";
   bool first_zone = true;
   for (const auto& z : zones) {
@@ -89,7 +90,8 @@ std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_po
     for (std::size_t s = 0; s < peer_state_names.size(); ++s) {
       out += (s == 0 ? "\"" : ",\"") + std::string(peer_state_names[s]) + "\":" + std::to_string(z.peers[s]);
     }
-    out += "},\"peers\":[";
+    out += "},\"transfer\":" + transfer_status_json(z, notifies);
+    out += ",\"peers\":[";
     bool first = true;
     for (const auto& p : z.peer_list) {
       out += first ? "" : ",";

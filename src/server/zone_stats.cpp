@@ -102,6 +102,13 @@ void ZoneStats::snapshot(const std::string& zone, const std::string& device, std
   if (built) ++z->builds;
 }
 
+void ZoneStats::journal(const std::string& zone, const std::string& device, std::size_t steps, std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  ZoneStatus* z = find(zone, device);
+  z->journal_steps = steps;
+  z->journal_bytes = bytes;
+}
+
 std::vector<ZoneStatus> ZoneStats::zones() const {
   std::lock_guard lock(mutex_);
   return zones_;

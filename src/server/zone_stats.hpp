@@ -51,6 +51,8 @@ struct ZoneStatus {
   std::uint64_t reads_ok{};
   std::uint64_t reads_failed{};
   std::uint64_t builds{};
+  std::size_t journal_steps{};                     ///< IXFR steps the current snapshot carries
+  std::size_t journal_bytes{};                     ///< and their size, about
   std::array<std::uint64_t, read_time_bounds.size() + 1> read_buckets{};
   double read_seconds{};
 };
@@ -68,6 +70,8 @@ public:
             const std::vector<PeerStatus>* peers, const std::string& error);
   /// The zone now answers from a snapshot with this serial (`built`: a new one was made).
   void snapshot(const std::string& zone, const std::string& device, std::uint32_t serial, bool loaded, bool built);
+  /// The IXFR journal the zone's current snapshot carries.
+  void journal(const std::string& zone, const std::string& device, std::size_t steps, std::size_t bytes);
 
   /// Every zone, in configuration order.
   [[nodiscard]] std::vector<ZoneStatus> zones() const;
