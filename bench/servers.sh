@@ -37,7 +37,7 @@ KNOT
   pids+=($!); knot_pid=$!
 }
 
-# start_nsd ZONEFILE PORT
+# start_nsd ZONEFILE PORT [xfr]: with xfr, NSD lets 127.0.0.1 transfer the zone (bench/xfr.sh).
 start_nsd() {
   cat >"$work/nsd.conf" <<NSD
 server:
@@ -60,6 +60,7 @@ zone:
     name: example.com.
     zonefile: "$(basename "$1")"
 NSD
+  [[ ${3:-} == xfr ]] && echo "    provide-xfr: 127.0.0.1 NOKEY" >>"$work/nsd.conf"
   : >"$work/nsd.log"
   ip netns exec "$ns" nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
   pids+=($!); nsd_pid=$!
