@@ -29,6 +29,10 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr unsigned batch = 32;
 constexpr std::size_t udp_query_max = 4096;
 constexpr std::size_t tcp_output_cap = 256 * 1024;  // stop reading a client that does not read
+// How long a transfer waits for a reader that reads nothing: a secondary loading a large RRset
+// stops reading for many seconds (NSD's tcp-timeout is 120 s too). The idle timeout is for
+// connections with nothing under way.
+constexpr std::chrono::seconds transfer_stall_timeout{120};
 constexpr int udp_receive_buffer = 4 << 20;
 constexpr int poll_retry_ms = 10;  // a UDP worker whose poll failed waits this long before the next
 
@@ -614,7 +618,9 @@ void Listener::tcp_loop() {
     }
     // RFC 7766 §6.2.3: close idle connections.
     for (auto it = conns.begin(); it != conns.end();) {
-      if (now - it->second.last > options_.tcp_idle_timeout) {
+      const bool transferring = it->second.xfr || it->second.xfr_draining;
+      const auto limit = transferring ? std::max<std::chrono::milliseconds>(options_.tcp_idle_timeout, transfer_stall_timeout) : options_.tcp_idle_timeout;
+      if (now - it->second.last > limit) {
         drop_conn(it->second);
         it = conns.erase(it);
       } else {

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "dns/tsig.hpp"
 #include "dns/xfr_case.hpp"
 #include "support/secondaries.hpp"
@@ -129,4 +131,52 @@ TEST_CASE("transfer over TCP: unlisted addresses and wrong keys are refused, slo
   ::close(slow);
   CHECK(ptrs(transfer("127.0.0.2", port, axfr)) == n);
   CHECK(short_answer(port, "example.com.", "SOA").size() == 1);
+}
+
+TEST_CASE("transfer over TCP: a secondary that stops reading for longer than the idle timeout mid-transfer still gets the whole zone", "[server][xfr]") {
+  // A secondary busy loading a large RRset reads nothing for many seconds (Knot, ingesting a PTR
+  // set of 65,535 records on a loaded machine, for more than 10 s); the transfer must wait for it.
+  // An idle connection is still closed at the idle timeout.
+  const unsigned n = 10000;
+  const auto port = free_port();
+  FakeBackend backend;
+  backend.put(reference_device());
+  backend.put(big_device(n));
+  server::Log log{[](const std::string&) {}};
+  server::ServerLimits limits;
+  limits.tcp_idle_timeout = 300ms;
+  server::Server s(server::parse_config("example.com.:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgxfr1 {\n  ns ns1.example.com. 192.0.2.53\n }\n" +
+                                            " transfer {\n  to 127.0.0.2\n }\n}\n",
+                                        "Corefile"),
+                   sharing(backend), log, limits);
+  s.start();
+  const int idle = connect_from("127.0.0.1", port);
+  const int fd = connect_from("127.0.0.2", port);
+  send_all(fd, make_query("example.com.", LDNS_RR_TYPE_AXFR));
+  std::vector<std::string> records;
+  int soas = 0;
+  bool paused = false;
+  while (soas < 2) {
+    if (soas == 1 && !paused) {
+      std::this_thread::sleep_for(1500ms);  // five idle timeouts without reading
+      paused = true;
+    }
+    const auto m = read_message(fd);
+    if (m.empty()) break;
+    auto pkt = parse_response(m);
+    REQUIRE(pkt);
+    for (auto& r : section(pkt.get(), LDNS_SECTION_ANSWER)) {
+      if (r.find(" in soa ") != std::string::npos) ++soas;
+      records.push_back(std::move(r));
+    }
+  }
+  ::close(fd);
+  CHECK(paused);
+  CHECK(soas == 2);
+  CHECK(ptrs(records) == n);
+  // The connection that sent nothing was closed: it reads end of file at once.
+  char byte = 0;
+  CHECK(::recv(idle, &byte, 1, 0) == 0);
+  ::close(idle);
+  s.stop();
 }
