@@ -5,7 +5,7 @@ and answers `set=1` with errno=0. When the file changes (its modification time),
 serves the new peers. Only for benchmarks.
 
 usage: uapi_standin.py SOCKET WG.CONF"""
-import base64, os, socket, sys, threading
+import base64, os, socket, sys, threading, time
 
 path, conf = sys.argv[1], sys.argv[2]
 def build():
@@ -21,14 +21,23 @@ def build():
     return ("\n".join(lines) + "\nerrno=0\n\n").encode()
 
 state = {"mtime": os.stat(conf).st_mtime_ns, "reply": build()}
-lock = threading.Lock()
+
+def watch():
+    """Rebuilds the reply when the file changes, beside the readers: a get=1 is answered at once
+    with the reply of the last whole file, never held up by a rebuild."""
+    while True:
+        time.sleep(0.05)
+        try:
+            mtime = os.stat(conf).st_mtime_ns
+            if mtime != state["mtime"]:
+                state["reply"], state["mtime"] = build(), mtime
+        except (OSError, KeyError, ValueError):
+            pass
+
+threading.Thread(target=watch, daemon=True).start()
 
 def current():
-    with lock:
-        mtime = os.stat(conf).st_mtime_ns
-        if mtime != state["mtime"]:
-            state["mtime"], state["reply"] = mtime, build()
-        return state["reply"]
+    return state["reply"]
 
 def serve(conn):
     with conn:
