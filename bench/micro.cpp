@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -235,18 +236,20 @@ void bench_tsig() {
 
 void bench_pool() {
   // One query at a time at 1,000 peers: an instance's SRV, against a pool's SRV and A whose order
-  // is drawn for each query (3 members of weights 1, 2 and 5, all healthy; then 8 members).
+  // is drawn for each query (3 members of weights 1, 2 and 5, all healthy; then 8 members of equal
+  // weights, and 8 of weights 1 to 8). `WGSD_MICRO_POOL_ROW=N` runs row N alone (0: instance SRV),
+  // for a profiler.
   const wg::Device device = device_with_peers(1000, 1024);
   auto ref = reference_settings();
   wg::Device copy = device;
   const auto peers = server::published_peers(ref.publish, copy, wg::Clock::now());
-  std::array<dns::ZoneSet, 2> pooled;
-  for (std::size_t k = 0; k < 2; ++k) {
+  std::array<dns::ZoneSet, 3> pooled;
+  for (std::size_t k = 0; k < pooled.size(); ++k) {
     dns::PoolView view;
     view.name = "vpn";
     const unsigned members = k == 0 ? 3 : 8;
     for (unsigned i = 0; i < members; ++i) {
-      const std::uint16_t weight = k == 0 ? std::array<std::uint16_t, 3>{1, 2, 5}[i] : 1;
+      const std::uint16_t weight = k == 0 ? std::array<std::uint16_t, 3>{1, 2, 5}[i] : k == 1 ? 1 : static_cast<std::uint16_t>(i + 1);
       view.members.push_back({key_n(10 + i), weight, wg::Endpoint{*wg::IpAddress::parse("198.51.100." + std::to_string(i + 1)), 51820}, true});
     }
     pooled[k] = zone_set(dns::build_zone(ref.settings, peers, wg::Clock::now(), nullptr, {view}));
@@ -261,25 +264,39 @@ void bench_pool() {
   }
   const dns::QueryContext ctx{dns::Transport::udp, wg::IpAddress::parse("127.0.0.1")};
   std::array<std::uint8_t, 1232> out{};
-  // instance SRV, pool SRV (3), pool A (3), pool SRV (8)
-  std::array<std::vector<double>, 4> ns;
-  std::size_t answered = 0;
+  struct Row {
+    const char* name;
+    const std::vector<std::vector<std::uint8_t>>& queries;
+    const dns::ZoneSet& zones;
+  };
+  const std::array<Row, 5> rows = {{{"instance SRV", instance, pooled[0]},
+                                    {"pool SRV of 3 (weights 1, 2, 5)", pool_srv, pooled[0]},
+                                    {"pool A of 3", pool_a, pooled[0]},
+                                    {"pool SRV of 8 (equal weights)", pool_srv, pooled[1]},
+                                    {"pool SRV of 8 (weights 1 to 8)", pool_srv, pooled[2]}}};
+  const char* only = std::getenv("WGSD_MICRO_POOL_ROW");
+  std::array<std::vector<double>, rows.size()> ns;
   for (int r = 0; r < 5; ++r) {
-    for (std::size_t k = 0; k < 4; ++k) {
-      const auto& queries = k == 0 ? instance : k == 2 ? pool_a : pool_srv;
-      const dns::ZoneSet& zones = k == 3 ? pooled[1] : pooled[0];
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      if (only != nullptr && std::to_string(k) != only) continue;
+      std::size_t answered = 0;
       const auto start = std::chrono::steady_clock::now();
       for (unsigned round = 0; round < 50; ++round) {
-        for (const auto& q : queries) answered += dns::respond(q, zones, ctx, out) > 0 && dns::get_u16(out.data() + 6) > 0 ? 1 : 0;
+        for (const auto& q : rows[k].queries) answered += dns::respond(q, rows[k].zones, ctx, out) > 0 && dns::get_u16(out.data() + 6) > 0 ? 1 : 0;
       }
-      ns[k].push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / (50.0 * queries.size()));
+      ns[k].push_back(std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / (50.0 * rows[k].queries.size()));
+      expect(answered == 50 * rows[k].queries.size(), "every query answered with records");
     }
   }
-  expect(answered == 4 * 5 * 50 * instance.size(), "every query answered with records");
+  if (only != nullptr) {
+    const auto k = static_cast<std::size_t>(std::atoi(only));
+    if (k < rows.size() && !ns[k].empty()) std::cout << "pool: " << rows[k].name << ", median of 5: " << median(ns[k]) << " ns" << std::endl;
+    return;
+  }
   const double base = median(ns[0]);
-  std::cout << "pool: 1000 peers, median of 5, ns per query: instance SRV " << base << ", pool SRV of 3 " << median(ns[1]) << " ("
-            << median(ns[1]) / base << "x), pool A of 3 " << median(ns[2]) << " (" << median(ns[2]) / base << "x), pool SRV of 8 "
-            << median(ns[3]) << " (" << median(ns[3]) / base << "x)" << std::endl;
+  std::cout << "pool: 1000 peers, median of 5, ns per query: instance SRV " << base;
+  for (std::size_t k = 1; k < rows.size(); ++k) std::cout << ", " << rows[k].name << " " << median(ns[k]) << " (" << median(ns[k]) / base << "x)";
+  std::cout << std::endl;
 }
 
 }  // namespace

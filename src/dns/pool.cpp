@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "dns/wire.hpp"
 
@@ -56,25 +57,51 @@ std::span<const std::uint16_t> PoolSnapshot::weights(const std::byte* block, std
   return {};
 }
 
+// Weighted draws without replacement over a small fixed array: the members still in the draw are
+// kept packed at the front (a drawn one is replaced by the last), so each draw looks only at those
+// left. The slot a draw lands in is found without a branch per member (the number of running sums
+// at or below the drawn point), which keeps the branch predictor out of the cost of a random pick.
+// Equal weights, the common case, are a partial Fisher-Yates shuffle: one multiply per draw.
 std::size_t draw_order(std::span<const std::uint16_t> weights, std::span<std::uint16_t> order) {
-  std::array<std::uint32_t, max_pool_members> left{};
+  std::array<std::uint16_t, max_pool_members> index;  // only the first `left` are ever read
+  std::array<std::uint32_t, max_pool_members> weight;
   const std::size_t n = std::min(weights.size(), max_pool_members);
+  std::size_t left = 0;
   std::uint64_t total = 0;
+  bool equal = true;
   for (std::size_t i = 0; i < n; ++i) {
-    left[i] = weights[i];
+    if (weights[i] == 0) continue;  // never drawn
+    index[left] = static_cast<std::uint16_t>(i);
+    weight[left] = weights[i];
+    equal = equal && weights[i] == weight[0];
     total += weights[i];
+    ++left;
   }
-  std::size_t drawn = 0;
+  const std::size_t want = std::min(order.size(), left);
   Random& r = random_source;
-  while (drawn < order.size() && total > 0) {
-    std::uint64_t x = r.below(total);
-    std::size_t i = 0;
-    while (x >= left[i]) x -= left[i++];
-    order[drawn++] = static_cast<std::uint16_t>(i);
-    total -= left[i];
-    left[i] = 0;
+  if (equal) {
+    for (std::size_t k = 0; k < want; ++k) {
+      const std::size_t j = k + static_cast<std::size_t>(r.below(left - k));
+      std::swap(index[k], index[j]);
+      order[k] = index[k];
+    }
+    return want;
   }
-  return drawn;
+  for (std::size_t k = 0; k < want; ++k) {
+    const std::uint64_t x = r.below(total);
+    std::uint64_t sum = 0;
+    std::size_t j = 0;
+    for (std::size_t t = 0; t < left; ++t) {
+      sum += weight[t];
+      j += sum <= x ? 1 : 0;
+    }
+    order[k] = index[j];
+    total -= weight[j];
+    --left;
+    index[j] = index[left];
+    weight[j] = weight[left];
+  }
+  return want;
 }
 
 void seed_pool_random(std::uint64_t seed) {
