@@ -205,6 +205,10 @@ void Selector::install(const PoolMember& m, Steady::time_point now, std::ostream
 
 Selector::Steady::time_point Selector::step(Steady::time_point now, wg::Clock::time_point wall, std::ostream& log) {
   const auto next = now + select_.check;
+  // While a member is installed the device is looked at every second: a try ends as soon as the
+  // handshake is there, and the silence of an established member is measured to the second, not to
+  // the next --check (which could add a whole --check to the failover).
+  const auto soon = now + std::min<std::chrono::milliseconds>(select_.check, poll_interval);
   wg::Device device;
   try {
     device = backend_.get_device(options_.device);
@@ -237,7 +241,7 @@ Selector::Steady::time_point Selector::step(Steady::time_point now, wg::Clock::t
         last_growth_ = now;
       }
       if (phase_ == Phase::trying) {
-        if (now - since_ < select_.check) return since_ + select_.check;
+        if (!fresh && now - since_ < select_.check) return std::min(since_ + select_.check, soon);
         if (!fresh) {
           remove(log, "no handshake within " + std::to_string(select_.check.count()) + "ms");
         } else {
@@ -245,14 +249,14 @@ Selector::Steady::time_point Selector::step(Steady::time_point now, wg::Clock::t
           since_ = now;
           last_growth_ = now;
           log << "wgsd-client: " << installed_->to_base64() << ": established\n";
-          return next;
+          return soon;
         }
       } else if (!fresh) {
         remove(log, "handshake older than --established");
       } else if (now - last_growth_ >= select_.silence()) {
         remove(log, "nothing received for " + std::to_string(select_.silence().count() / 1000) + "s");
       } else {
-        return next;
+        return std::min(last_growth_ + select_.silence(), soon);
       }
     }
   }
@@ -285,7 +289,7 @@ Selector::Steady::time_point Selector::step(Steady::time_point now, wg::Clock::t
   const PoolMember& pick = *untried[std::uniform_int_distribution<std::size_t>(0, untried.size() - 1)(random_)];
   tried_.push_back(pick.key);
   install(pick, now, log);
-  return next;
+  return installed_ ? soon : next;
 }
 
 void Selector::print_json(std::ostream& out, Steady::time_point now) const {

@@ -29,6 +29,9 @@ struct SelectOptions {
   }
 };
 
+/// How often the device is looked at while a member is installed (at most every --check).
+inline constexpr std::chrono::milliseconds poll_interval{1000};
+
 /// A member as the registry publishes it.
 struct PoolMember {
   wg::Key key;

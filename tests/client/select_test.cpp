@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -138,6 +139,60 @@ TEST_CASE("wgsd-client --select keeps an established member and moves on when no
   CHECK(*s.installed() != first);
   CHECK(c.log.str().find(first.to_base64() + ": nothing received for 15s; removed") != std::string::npos);
   CHECK(c.device().peers.size() == 2);
+}
+
+// Driven as the daemon drives it (each step at the time the previous one asked for): a live member
+// is established as soon as its handshake is there, not a whole --check later; once it falls silent
+// it is given up 15 s after its last byte (to the second, not to the next --check), and the next
+// live member takes over. With --check 5s and 3 members that is within --check x (members + 1).
+TEST_CASE("wgsd-client --select notices a handshake and a silence to the second, and fails over within --check x (members + 1)", "[client][select]") {
+  SelectCase c;
+  auto s = c.selector();
+  const auto start = c.now;
+  std::optional<wg::Key> first;
+  std::optional<std::chrono::steady_clock::time_point> died, established_again;
+  std::chrono::steady_clock::time_point last_byte{}, removed{};
+  auto wake = s.step(c.now, c.wall, c.log);
+  first = s.installed();
+  REQUIRE(first);
+  for (int i = 0; i < 200 && !established_again; ++i) {
+    const auto step = wake - c.now;
+    REQUIRE(step > 0s);
+    REQUIRE(step <= 5s);
+    // The world between two steps, at 100 ms resolution: every installed member handshakes at once
+    // and sends 32 bytes every second (at .3 s), until the first one dies 12.3 s after it came.
+    for (auto t = c.now; t < wake; t += 100ms) {
+      auto d = c.device();
+      for (auto& p : d.peers) {
+        if (p.public_key == key_n(100)) continue;
+        const bool dead = p.public_key == *first && t >= start + 12300ms;
+        if (dead) continue;
+        if (!p.last_handshake) p.last_handshake = c.wall + std::chrono::duration_cast<std::chrono::seconds>(t - c.now);
+        if ((t - start) % 1s == 300ms) {
+          p.rx_bytes += 32;
+          if (p.public_key == *first) last_byte = t;
+        }
+      }
+      c.backend.put(d);
+    }
+    c.wall += std::chrono::duration_cast<wg::Clock::duration>(wake - c.now);
+    c.now = wake;
+    const auto before = s.installed();
+    wake = s.step(c.now, c.wall, c.log);
+    if (s.installed() == first && s.established() && !died) {
+      died = start + 12300ms;  // noted once it is up; it dies on its own schedule
+      CHECK(c.now - start <= 1300ms);  // established within a second of its handshake, not after --check
+    }
+    if (before == first && s.installed() != first) removed = c.now;
+    if (s.installed() && s.installed() != first && s.established()) established_again = c.now;
+  }
+  REQUIRE(died);
+  REQUIRE(established_again);
+  CAPTURE(c.log.str());
+  // Not before 15 s of silence, and not more than a second after.
+  CHECK(removed - last_byte >= 15s);
+  CHECK(removed - last_byte <= 16s);
+  CHECK(*established_again - *died <= 5s * (3 + 1));
 }
 
 TEST_CASE("wgsd-client --select prints each member's state as JSON", "[client][select]") {
