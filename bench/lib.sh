@@ -135,10 +135,11 @@ wait_loaded() {
   fi
 }
 
-# run_dnsperf PORT FILE MODE -> "qps avg_ms lost completed rcodes response_bytes", rcodes as
-# "NOERROR:89.95,NXDOMAIN:10.05" (each code's share of the answers, in percent).
+# run_dnsperf PORT FILE MODE [FLAG...] -> "qps avg_ms lost completed rcodes response_bytes", rcodes
+# as "NOERROR:89.95,NXDOMAIN:10.05" (each code's share of the answers, in percent). FLAGs go to
+# dnsperf as they are (-e: queries with EDNS).
 run_dnsperf() {
-  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -m "$3" -l "$seconds" -c 8 -T 1 -q 200 -t 2 2>&1 |
+  in_ns dnsperf -s 127.0.0.1 -p "$1" -d "$2" -m "$3" -l "$seconds" -c 8 -T 1 -q 200 -t 2 "${@:4}" 2>&1 |
     awk '/Queries completed:/ {c=$3} /Queries lost:/ {l=$3} /Queries per second:/ {q=$4} /Average Latency/ {a=$4*1000}
          /Response codes:/ {sub(/.*Response codes: */, ""); n = split($0, f, /, /); r = "";
                             for (i = 1; i <= n; i++) {split(f[i], w, " "); gsub(/[(%)]/, "", w[3]); r = r (i > 1 ? "," : "") w[1] ":" w[3]}}
