@@ -12,24 +12,17 @@
 # fail open: they answer every member, drawn and built exactly as a pool of healthy members is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(realpath build-bench/wgsd-server 2>/dev/null || true)
+bin=""  # default: the Release build bench_prepare makes
 if (($#)) && [[ "$1" != --* ]]; then bin=$(realpath "$1"); shift; fi
 n=1000
 seconds=10
 rounds=3
-while (($#)); do
-  case "$1" in
-    --peers) n="$2"; shift ;;
-    --seconds) seconds="$2"; shift ;;
-    --rounds) rounds="$2"; shift ;;
-    *) echo "pool_ab: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-  shift
-done
-((n >= 8)) || { echo "pool_ab: --peers must be at least 8 (the pools' members)" >&2; exit 2; }
 source bench/lib.sh
+bench_options pool_ab "n=--peers seconds=--seconds rounds=--rounds" "$@"
+((n >= 8)) || { echo "pool_ab: --peers must be at least 8 (the pools' members)" >&2; exit 2; }
+[[ -z $bin || -x $bin ]] || { echo "pool_ab: '$bin' is not an executable (give the wgsd-server to measure)" >&2; exit 2; }
 bench_prepare pool dnsperf python3
-[[ -x "$bin" ]] || bin=$(realpath build-bench/wgsd-server)
+bin=${bin:-$PWD/build-bench/wgsd-server}
 bench_namespace pool
 data="$work/$n"
 python3 bench/gen.py "$n" "$data"
