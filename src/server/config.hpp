@@ -25,11 +25,14 @@ struct ZoneConfig {
   dns::ZoneSettings settings;
   std::string device;
   PublishPolicy publish;
-  std::chrono::milliseconds refresh{1000};
+  std::optional<std::chrono::milliseconds> refresh;  ///< `refresh`; nullopt: refresh_for() follows the device's size
   wg::BackendKind backend{wg::BackendKind::automatic};
   std::string where;   ///< "Corefile:3", for messages
   std::vector<std::string> ns_where;  ///< where each of settings.ns was given; "" for the default ns1
   std::vector<PoolConfig> pools;      ///< `pool` directives, in order
+  /// How long after a read of a device of `peers` peers the next read comes: `refresh` when it is
+  /// given; otherwise 1s up to 10,000 peers, then 1s for every 10,000 peers, at most 10s.
+  [[nodiscard]] std::chrono::milliseconds refresh_for(std::size_t peers) const;
   /// Everything that decides what the zone publishes (not how often or how it is read).
   [[nodiscard]] bool same_zone(const ZoneConfig& o) const {
     return settings == o.settings && device == o.device && publish == o.publish && pools == o.pools;

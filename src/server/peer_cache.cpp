@@ -150,6 +150,7 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
     if (same != nullptr) {
       s.zone = same->zone;
       s.failing = same->failing;
+      s.peers = same->peers;
       s.pools = same->pools;
       report_snapshot(s, false);
       continue;
@@ -158,7 +159,10 @@ void PeerCache::prepare(const PeerCache* previous, std::vector<std::shared_ptr<c
     if (hooks_.floor) serial = std::max(serial, hooks_.floor(s.config.settings.zone));
     s.zone = dns::build_empty_zone(s.config.settings, serial);
     if (!s.read || !install(s, *s.read, s.read_at)) report_snapshot(s, false);
-    if (s.read) s.due = now + s.config.refresh;
+    if (s.read) {
+      s.peers = s.read->peers.size();
+      s.due = now + s.config.refresh_for(s.peers);
+    }
     s.read.reset();
   }
   if (previous != nullptr) {
@@ -313,8 +317,9 @@ void PeerCache::refresh(bool force) {
     State& s = zones_[i];
     if (!s.zone) s.zone = dns::build_empty_zone(s.config.settings);  // refreshed without take_over()
     if (!force && now < s.due) continue;
-    s.due = now + s.config.refresh;
     auto dev = read(s);
+    if (dev) s.peers = dev->peers.size();
+    s.due = now + s.config.refresh_for(s.peers);
     const std::uint32_t serial = s.zone->serial;
     const bool was_loaded = s.zone->loaded;
     if (!dev || !install(s, *dev, wg::Clock::now())) continue;

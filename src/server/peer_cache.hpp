@@ -148,6 +148,7 @@ private:
     std::shared_ptr<const dns::Zone> zone;
     std::chrono::steady_clock::time_point due;
     bool failing{};
+    std::size_t peers{};             ///< the device's peers at the last good read: the default refresh follows it
     std::optional<wg::Device> read;  ///< what load() read, until take_over() builds it
     wg::Clock::time_point read_at;
     PoolHealth pools;                ///< the `pool` members' received bytes, across refreshes

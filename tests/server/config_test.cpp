@@ -94,7 +94,7 @@ example.net:53 dns://example.org:53 {
   CHECK(z.backend == wg::BackendKind::uapi);
   CHECK(z.settings.ttl == dns::Ttls{10, 2, 3600});
   CHECK(b.wgsd[1].settings.ttl == dns::Ttls{0, 5, 3600});  // the defaults
-  CHECK(b.wgsd[1].refresh == std::chrono::milliseconds(1000));
+  CHECK_FALSE(b.wgsd[1].refresh);  // the default: refresh_for() follows the device's size
   CHECK_FALSE(b.wgsd[1].publish.self);
   const auto& b2 = config.blocks[1];
   CHECK(b2.port == 53);
@@ -220,6 +220,23 @@ TEST_CASE("the same zone on one port from blocks bound to addresses apart", "[co
                                        "\n}\n.:53 {\n bind 0.0.0.0\n wgsd example.org. wg0" + ns + "\n}\n.:53 {\n bind ::\n wgsd example.org. wg1" + ns + "\n}\n",
                                    "C");
   CHECK(config.blocks.size() == 4);
+}
+
+TEST_CASE("the default refresh follows the peer count; an explicit refresh always wins", "[corefile][refresh]") {
+  using std::chrono::milliseconds;
+  server::ZoneConfig z;
+  CHECK(z.refresh_for(0) == milliseconds(1000));
+  CHECK(z.refresh_for(10000) == milliseconds(1000));  // 1s up to 10,000 peers
+  CHECK(z.refresh_for(15000) == milliseconds(1500));  // then 1s for every 10,000
+  CHECK(z.refresh_for(50000) == milliseconds(5000));
+  CHECK(z.refresh_for(100000) == milliseconds(10000));
+  CHECK(z.refresh_for(1000000) == milliseconds(10000));  // at most 10s
+  z.refresh = milliseconds(250);
+  CHECK(z.refresh_for(100000) == milliseconds(250));
+  z.refresh = milliseconds(30000);
+  CHECK(z.refresh_for(10) == milliseconds(30000));
+  const auto config = parse_config(".:53 {\n bind 192.0.2.53\n wgsd a. wg0 {\n  refresh 1s\n }\n}\n", "C");
+  CHECK(config.blocks.at(0).wgsd.at(0).refresh_for(100000) == milliseconds(1000));  // given, even when it is the default's value
 }
 
 TEST_CASE("reload applies to the whole Corefile", "[corefile]") {

@@ -1,6 +1,8 @@
 // The refresher: what it publishes, and that a replaced snapshot is freed by it, not by a reader.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "dns/fixtures.hpp"
 #include "server/peer_cache.hpp"
 #include "support/fake_backend.hpp"
@@ -89,4 +91,34 @@ TEST_CASE("after a reload the snapshots the old configuration served are freed b
   next.refresh(true);  // the new refresher frees both
   CHECK(replaced.expired());
   CHECK(dropped.expired());
+}
+
+TEST_CASE("the refresher reads a large device less often unless refresh is given", "[server][refresh]") {
+  auto backend = std::make_shared<FakeBackend>();
+  wg::Device device = reference_device();
+  for (unsigned i = 0; i < 30000; ++i) {  // 3s between reads by default
+    wg::Peer p;
+    p.public_key = key_n(i + 10);
+    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
+    device.peers.push_back(p);
+  }
+  backend->put(device);
+  server::ZoneConfig zone;
+  zone.settings = reference_settings().settings;
+  zone.publish = reference_settings().publish;
+  zone.device = device.name;
+  server::ZoneConfig given = zone;
+  given.refresh = std::chrono::milliseconds(1000);
+  server::SnapshotHolder holder;
+  server::Log log([](const std::string&) {});
+  server::PeerCache by_default({zone}, {{0}}, {&holder}, sharing(*backend), log);
+  server::PeerCache explicit_1s({given}, {{0}}, {&holder}, sharing(*backend), log);
+  by_default.refresh(true);
+  explicit_1s.refresh(true);
+  REQUIRE(backend->gets() == 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  by_default.refresh();  // not due for 3s
+  CHECK(backend->gets() == 2);
+  explicit_1s.refresh();  // due after its 1s
+  CHECK(backend->gets() == 3);
 }
