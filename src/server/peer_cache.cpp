@@ -256,12 +256,14 @@ wg::Device PeerCache::fetch(State& s) {
                                std::to_string(max_peers_) + " (--max-peers)");
     }
     if (stats_ != nullptr) {
-      const auto peers = classify(s.config.publish, dev, at);
-      stats_->read(s.config.settings.zone, device, std::chrono::steady_clock::now() - start, at, &peers, {});
+      // The list of peers only for `status`: the counts need no copy of every peer.
+      const auto counts = count_states(s.config.publish, dev, at);
+      auto list = stats_->keeping_peers() ? classify(s.config.publish, dev, at) : std::vector<PeerStatus>{};
+      stats_->read(s.config.settings.zone, device, std::chrono::steady_clock::now() - start, at, &counts, std::move(list), {});
     }
     return dev;
   } catch (const std::exception& e) {
-    if (stats_ != nullptr) stats_->read(s.config.settings.zone, device, std::chrono::steady_clock::now() - start, at, nullptr, e.what());
+    if (stats_ != nullptr) stats_->read(s.config.settings.zone, device, std::chrono::steady_clock::now() - start, at, nullptr, {}, e.what());
     throw;
   }
 }

@@ -4,26 +4,44 @@
 
 namespace wgsd::server {
 
+namespace {
+
+bool hidden(const PublishPolicy& policy, const wg::Key& k) { return std::find(policy.hide.begin(), policy.hide.end(), k) != policy.hide.end(); }
+
+// The order of published_peers(): hidden first, then no endpoint, then too old.
+PeerState state_of(const PublishPolicy& policy, const wg::Peer& p, wg::Clock::time_point now) {
+  if (hidden(policy, p.public_key)) return PeerState::hidden;
+  if (!p.endpoint) return PeerState::no_endpoint;
+  if (policy.max_age && !(p.last_handshake && now - *p.last_handshake <= *policy.max_age)) return PeerState::stale;
+  return PeerState::published;
+}
+
+// The device itself under `self`; nullopt when it is not published at all.
+std::optional<PeerStatus> self_status(const PublishPolicy& policy, const wg::Device& device) {
+  if (!policy.self || device.public_key.is_zero()) return std::nullopt;
+  PeerStatus s{device.public_key, policy.self->endpoint, std::nullopt, PeerState::published, true};
+  if (!s.endpoint && device.listen_port != 0) s.endpoint = wg::Endpoint{wg::IpAddress(), device.listen_port};
+  if (hidden(policy, device.public_key)) s.state = PeerState::hidden;
+  else if (!s.endpoint) s.state = PeerState::no_endpoint;
+  return s;
+}
+
+}  // namespace
+
 std::vector<PeerStatus> classify(const PublishPolicy& policy, const wg::Device& device, wg::Clock::time_point now) {
   std::vector<PeerStatus> out;
   out.reserve(device.peers.size() + 1);
-  const auto hidden = [&](const wg::Key& k) { return std::find(policy.hide.begin(), policy.hide.end(), k) != policy.hide.end(); };
-  for (const auto& p : device.peers) {
-    PeerStatus s{p.public_key, p.endpoint, p.last_handshake, PeerState::published, false};
-    // The order of published_peers(): hidden first, then no endpoint, then too old.
-    if (hidden(p.public_key)) s.state = PeerState::hidden;
-    else if (!p.endpoint) s.state = PeerState::no_endpoint;
-    else if (policy.max_age && !(p.last_handshake && now - *p.last_handshake <= *policy.max_age)) s.state = PeerState::stale;
-    out.push_back(std::move(s));
-  }
-  if (policy.self && !device.public_key.is_zero()) {
-    PeerStatus s{device.public_key, policy.self->endpoint, std::nullopt, PeerState::published, true};
-    if (!s.endpoint && device.listen_port != 0) s.endpoint = wg::Endpoint{wg::IpAddress(), device.listen_port};
-    if (hidden(device.public_key)) s.state = PeerState::hidden;
-    else if (!s.endpoint) s.state = PeerState::no_endpoint;
-    out.push_back(std::move(s));
-  }
+  for (const auto& p : device.peers) out.push_back(PeerStatus{p.public_key, p.endpoint, p.last_handshake, state_of(policy, p, now), false});
+  if (auto s = self_status(policy, device)) out.push_back(std::move(*s));
   return out;
+}
+
+PeerCounts count_states(const PublishPolicy& policy, const wg::Device& device, wg::Clock::time_point now) {
+  // On every read, also when `status` is not configured: no copy of the peers.
+  PeerCounts counts{};
+  for (const auto& p : device.peers) ++counts[static_cast<std::size_t>(state_of(policy, p, now))];
+  if (const auto s = self_status(policy, device)) ++counts[static_cast<std::size_t>(s->state)];
+  return counts;
 }
 
 void ZoneStats::configure(const std::vector<std::pair<std::string, std::string>>& zones) {
@@ -71,17 +89,17 @@ ZoneStatus* ZoneStats::find(const std::string& zone, const std::string& device) 
 }
 
 void ZoneStats::read(const std::string& zone, const std::string& device, std::chrono::nanoseconds took, wg::Clock::time_point at,
-                     const std::vector<PeerStatus>* peers, const std::string& error) {
+                     const PeerCounts* counts, std::vector<PeerStatus> list, const std::string& error) {
   std::lock_guard lock(mutex_);
   ZoneStatus* z = find(zone, device);
   z->last_read = at;
   z->read_duration = took;
-  z->last_read_ok = peers != nullptr;
+  z->last_read_ok = counts != nullptr;
   const double seconds = std::chrono::duration<double>(took).count();
   const auto bucket = std::lower_bound(read_time_bounds.begin(), read_time_bounds.end(), seconds) - read_time_bounds.begin();
   ++z->read_buckets[static_cast<std::size_t>(bucket)];
   z->read_seconds += seconds;
-  if (peers == nullptr) {
+  if (counts == nullptr) {
     ++z->reads_failed;
     z->last_error = error;
     return;
@@ -89,9 +107,8 @@ void ZoneStats::read(const std::string& zone, const std::string& device, std::ch
   ++z->reads_ok;
   z->last_error.clear();
   z->last_good = at;
-  z->peers = {};
-  for (const auto& p : *peers) ++z->peers[static_cast<std::size_t>(p.state)];
-  if (keep_peers_) z->peer_list = *peers;
+  z->peers = *counts;
+  if (keep_peers_) z->peer_list = std::move(list);
 }
 
 void ZoneStats::snapshot(const std::string& zone, const std::string& device, std::uint32_t serial, bool loaded, bool built) {

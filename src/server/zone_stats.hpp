@@ -32,6 +32,9 @@ struct PeerStatus {
 
 /// The peers of `device` as `policy` publishes them (before published_peers() moves anything).
 std::vector<PeerStatus> classify(const PublishPolicy& policy, const wg::Device& device, wg::Clock::time_point now);
+using PeerCounts = std::array<std::uint64_t, 4>;  ///< per PeerState
+/// How many peers of `device` classify() puts in each state, without listing them.
+PeerCounts count_states(const PublishPolicy& policy, const wg::Device& device, wg::Clock::time_point now);
 
 /// Read-time buckets of wgsd_device_read_duration_seconds.
 inline constexpr std::array<double, 12> read_time_bounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
@@ -65,9 +68,10 @@ public:
   void keep_peers(bool keep);
   [[nodiscard]] bool keeping_peers() const;
 
-  /// A device read of `zone` (on `device`) ended: `peers` when it succeeded, else `error`.
+  /// A device read of `zone` (on `device`) ended: `counts` when it succeeded, else `error`; `list`
+  /// (classify()) is kept when keeping_peers().
   void read(const std::string& zone, const std::string& device, std::chrono::nanoseconds took, wg::Clock::time_point at,
-            const std::vector<PeerStatus>* peers, const std::string& error);
+            const PeerCounts* counts, std::vector<PeerStatus> list, const std::string& error);
   /// The zone now answers from a snapshot with this serial (`built`: a new one was made).
   void snapshot(const std::string& zone, const std::string& device, std::uint32_t serial, bool loaded, bool built);
   /// The IXFR journal the zone's current snapshot carries.
