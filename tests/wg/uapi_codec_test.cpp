@@ -123,6 +123,26 @@ TEST_CASE("parse_uapi_get reports hostile replies precisely", "[wg][uapi]") {
   }
 }
 
+TEST_CASE("a duplicate peer is found among thousands, whatever the size hint", "[wg][uapi]") {
+  // Keys that share their first and last bytes, the duplicate far from its first occurrence.
+  const auto key_hex = [](unsigned n) {
+    std::string hex(64, 'a');
+    const std::string digits = "0123456789abcdef";
+    for (std::size_t i = 0; i < 8; ++i) hex[28 + i] = digits[(n >> (4 * i)) & 0xf];
+    return hex;
+  };
+  std::string reply;
+  for (unsigned n = 0; n < 5000; ++n) reply += "public_key=" + key_hex(n) + "\nendpoint=192.0.2.1:" + std::to_string(1 + n) + "\n";
+  for (const std::size_t hint : {std::size_t{0}, std::size_t{10}, std::size_t{5000}, std::size_t{1000000}}) {
+    INFO("hint " << hint);
+    UapiGetParser unique(hint == 0 ? "wg0" : "wg1", hint);
+    unique.feed(reply + "errno=0\n\n");
+    CHECK(unique.finish().peers.size() == 5000);
+    UapiGetParser twice("wg0", hint);
+    CHECK_THROWS_WITH(twice.feed(reply + "public_key=" + key_hex(1234) + "\nerrno=0\n\n"), Catch::Contains("line 10001: duplicate peer"));
+  }
+}
+
 TEST_CASE("UapiGetParser fed in pieces reads what parse_uapi_get reads, and stops at the end", "[wg][uapi]") {
   const std::string reply = read_data("uapi_get_three_peers.txt");
   const Device whole = parse_uapi_get(reply, "wg0");
