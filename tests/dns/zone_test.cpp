@@ -4,6 +4,7 @@
 
 #include "dns/fixtures.hpp"
 #include "dns/responder.hpp"
+#include "dns/wire.hpp"
 #include "support/dns_case.hpp"
 #include "support/keys.hpp"
 
@@ -119,4 +120,24 @@ TEST_CASE("a long allowed-IP list continues in allowed2=, allowed3=, ...: distin
     joined += (i == 2 ? "" : ",") + part;
   }
   CHECK(joined == expected);  // in device order, no CIDR cut in two
+}
+
+TEST_CASE("a peer's block holds its TXT and address once: the SRV's additional records point at its own answers", "[dns][zone]") {
+  const auto zone = make_zone(reference_settings(), reference_device(), t0, nullptr);
+  const auto wire = dns::name_to_wire(name1);
+  REQUIRE(wire);
+  const dns::NodeRef node = zone->find(*wire);
+  REQUIRE(node);
+  const dns::RRsetRef srv = node.find(LDNS_RR_TYPE_SRV);
+  const dns::RRsetRef txt = node.find(LDNS_RR_TYPE_TXT);
+  const dns::RRsetRef a = node.find(LDNS_RR_TYPE_A);
+  REQUIRE(srv);
+  REQUIRE(txt);
+  REQUIRE(a);
+  REQUIRE(srv.extra_count() == 2);
+  // The same bytes, at the same place: nothing in the block was copied twice.
+  CHECK(srv.extra(0).tail == a.rr(0));
+  CHECK(srv.extra(0).tail.data() == a.rr(0).data());
+  CHECK(srv.extra(1).tail == txt.rr(0));
+  CHECK(srv.extra(1).tail.data() == txt.rr(0).data());
 }
