@@ -209,19 +209,22 @@ struct Zone {
   }
 
 private:
-  // Open addressing, linear probing, at most half full: the slot holds the full hash and the
-  // block, so a miss or a hit reads the slot and (on a hash match) the node's block only.
+  // Open addressing, linear probing, at most half full: the slot holds the block and the upper half
+  // of the name's hash (the lower bits chose the slot), so a miss or a hit reads the slot and (on a
+  // hash match) the node's block only. 16 bytes: four slots to a cache line.
   struct Slot {
-    std::uint64_t hash{};
     const std::byte* block{};
+    std::uint32_t check{};  // hash >> 32
     std::uint32_t node{};
   };
+  static_assert(sizeof(Slot) == 16);
+  static std::uint32_t check_of(std::uint64_t h) { return static_cast<std::uint32_t>(h >> 32); }
   static std::uint64_t hash(std::string_view wire) { return std::hash<std::string_view>{}(wire); }
   // The slot holding `wire`, else the empty slot where it would go.
   [[nodiscard]] std::size_t probe(std::string_view wire, std::uint64_t h) const {
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
-      if (s.block == nullptr || (s.hash == h && NodeRef(s.block).name() == wire)) return i;
+      if (s.block == nullptr || (s.check == check_of(h) && NodeRef(s.block).name() == wire)) return i;
     }
   }
   [[nodiscard]] const Slot* slot(std::string_view wire) const {

@@ -129,7 +129,7 @@ void Zone::index() {
     const NodeRef ref = nodes[n]->ref();
     const std::uint64_t h = hash(ref.name());
     Slot& s = slots_[probe(ref.name(), h)];
-    if (s.block == nullptr) s = {h, ref.block(), static_cast<std::uint32_t>(n)};  // else the first node of a name stays
+    if (s.block == nullptr) s = {ref.block(), check_of(h), static_cast<std::uint32_t>(n)};  // else the first node of a name stays
   }
   soa_ = find(apex_wire).find(type::soa);
 }
