@@ -222,7 +222,7 @@ TEST_CASE("the same zone on one port from blocks bound to addresses apart", "[co
   CHECK(config.blocks.size() == 4);
 }
 
-TEST_CASE("the default refresh follows the peer count; an explicit refresh always wins", "[corefile][refresh]") {
+TEST_CASE("the default refresh follows the peer count, and an explicit refresh always wins", "[corefile][refresh]") {
   using std::chrono::milliseconds;
   server::ZoneConfig z;
   CHECK(z.refresh_for(0) == milliseconds(1000));
