@@ -109,7 +109,7 @@ TEST_CASE("wgsd-server pings the systemd watchdog at half of WATCHDOG_USEC", "[s
                  dir.path() + "/log");
   INFO("messages:\n" << notify.dump());
   // A device missing at start does not hold readiness back: the zone answers SERVFAIL, and says why.
-  const int ready = notify.wait_for("READY=1", 5000ms);
+  const int ready = notify.wait_for("READY=1", 15000ms);  // slow sanitizer builds on a loaded machine
   REQUIRE(ready >= 0);
   CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=zones 1 (1 waiting for the device), peers published 0"));
   const auto since = std::chrono::steady_clock::now();
@@ -183,13 +183,13 @@ TEST_CASE("wgsd-client --interval: READY=1 with the round's STATUS after the fir
                   "--backend", "uapi", "--interval", "1s"},
                  dir.path() + "/log");
   INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log"));
-  const int ready = notify.wait_for("READY=1", 5000ms);
+  const int ready = notify.wait_for("READY=1", 15000ms);  // slow sanitizer builds on a loaded machine
   REQUIRE(ready >= 0);
   CHECK_FALSE(daemon.requests().empty());  // after the round read the device
   CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=" + device + ": 0 peers, 0 updated, 0 failed"));
-  CHECK(notify.wait_for("STATUS=", 5000ms, ready + 1) > ready);  // the next round reports too
+  CHECK(notify.wait_for("STATUS=", 15000ms, ready + 1) > ready);  // the next round reports too
   CHECK(client.stop(SIGTERM) == 0);
-  CHECK(notify.wait_for("STOPPING=1", 1000ms, ready + 1) > ready);
+  CHECK(notify.wait_for("STOPPING=1", 5000ms, ready + 1) > ready);
   CHECK(notify.count("READY=1") == 1);
 }
 
@@ -205,14 +205,14 @@ TEST_CASE("wgsd-client --roam --interval: READY=1 with the round's STATUS after 
   servers.set_reply(no_peers);
   NotifySocket notify(dir.path() + "/notify");
   Process client({"/usr/bin/env", notify.env(), WGSD_CLIENT_BIN, "--device", device, "--backbone", backbone, "--dns", "127.0.0.1:9",
-                  "--zone", "example.org.", "--backend", "uapi", "--roam", "--insecure", "--interval", "1s"},
+                  "--zone", "example.org.", "--backend", "uapi", "--roam", "--insecure", "--interval", "1s", "--state", dir.path() + "/roam.state"},
                  dir.path() + "/log");
   INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log"));
-  const int ready = notify.wait_for("READY=1", 5000ms);
+  const int ready = notify.wait_for("READY=1", 15000ms);  // slow sanitizer builds on a loaded machine
   REQUIRE(ready >= 0);
   CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=" + device + ": roam, 0 moved, 0 failed"));
-  CHECK(notify.wait_for("STATUS=", 5000ms, ready + 1) > ready);  // the next round reports too
+  CHECK(notify.wait_for("STATUS=", 15000ms, ready + 1) > ready);  // the next round reports too
   CHECK(client.stop(SIGTERM) == 0);
-  CHECK(notify.wait_for("STOPPING=1", 1000ms, ready + 1) > ready);
+  CHECK(notify.wait_for("STOPPING=1", 5000ms, ready + 1) > ready);
   CHECK(notify.count("READY=1") == 1);
 }
