@@ -139,6 +139,7 @@ int run(int argc, char** argv) {
   client::RoamState roam_state;
   wg::UniqueFd sync_lock;
   wg::UniqueFd roam_lock;
+  wg::UniqueFd backbone_lock;
   try {
     app.parse(normalise_args(argc, argv));
     if (!tsig_y.empty() && !tsig_k.empty()) throw CLI::ValidationError("-y/-k", "give one TSIG key, with -y or with -k, not both");
@@ -183,6 +184,7 @@ int run(int argc, char** argv) {
     roam = client::roam_options(roam_flags, sync.has_value(), options, sync_flags.insecure, sync_flags.state);
     // What an earlier run placed (and a crash may have left) is reclaimed by the first round.
     if (roam && !options.dry_run) roam_lock = client::lock_state_file(roam->state_file, "wgsd-client --roam");
+    if (roam && !options.dry_run) backbone_lock = client::lock_roam_backbone(roam->backbone);
     if (roam) roam_state = client::load_roam_state(roam->state_file);
     if (roam && !options.tsig) {
       std::cerr << "wgsd-client: roam: without TSIG the other servers' clocks cannot be measured: --max-skew catches only "
@@ -278,7 +280,7 @@ int run(int argc, char** argv) {
         client::print_roam_messages(undone, std::cerr);
         if (options.json) client::print_roam_json(undone, options, *roam, std::cout);
         std::cout.flush();
-        return 0;
+        return undone.exit_code();  // what could not be taken back stays on the backbone: not a clean stop
       }
       continue;
     }

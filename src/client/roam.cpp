@@ -222,6 +222,7 @@ RoamReport round(const Options& options, const RoamOptions& roam, RoamState& sta
       }
     }
     if (!conflict.empty()) {
+      want.erase(k);  // refused: its old placement goes too
       report.peers.push_back({k, false, "not routed via the backbone: " + conflict, "refused"});
       continue;
     }
@@ -239,7 +240,7 @@ RoamReport round(const Options& options, const RoamOptions& roam, RoamState& sta
     if (std::find(keys.begin(), keys.end(), k) == keys.end()) gone.push_back(k);
   }
   for (const auto& k : gone) here_again(k, "no longer a client", "gone");
-  detail::settle(options, roam, state, want, backbone, backend, router, report);
+  detail::settle(options, roam, state, want, backend, router, report);
   return report;
 }
 
@@ -273,7 +274,7 @@ RoamReport roam_once(const Options& options, const RoamOptions& roam, RoamState&
 RoamReport roam_undo(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router) {
   RoamReport report;
   try {
-    detail::settle(options, roam, state, {}, backend.get_device(roam.backbone), backend, router, report);
+    detail::settle(options, roam, state, {}, backend, router, report);
   } catch (const std::exception& e) {
     report.device_failed = true;
     report.error = std::string("could not take back the backbone routes: ") + e.what();

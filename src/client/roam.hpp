@@ -4,7 +4,8 @@
 // client device (TXT `handshake=`). A client whose freshest handshake is elsewhere gets its allowed
 // IPs on that server's backbone peer (WireGuard allowed IPs) and a kernel route through the
 // backbone device; a client that is here has them taken off again. Only what wgsd added is ever
-// removed: the routes that carry its protocol, and the allowed IPs its state file records.
+// removed: the allowed IPs its state file records (off the backbone peer it records), and the
+// routes that carry its protocol and whose prefix the state file records.
 //
 // Every round compares what it placed with the backbone's actual allowed IPs and routes and puts
 // back what someone else took away; what it placed is recorded only once it is written, so a
@@ -84,8 +85,8 @@ struct RoamReport {
 /// names). Updates `state`. Never throws.
 RoamReport roam_once(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router, int stop_fd = -1);
 
-/// Takes back everything `state` records and every route of wgsd's through the backbone (on
-/// exit). Never throws; what failed is in the report, and stays in `state`.
+/// Takes back everything `state` records: its allowed IPs off the backbone peers it records them
+/// at, and its routes of wgsd's protocol through the backbone (on exit). Never throws; what failed is in the report, and stays in `state`.
 RoamReport roam_undo(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router);
 
 void print_roam_messages(const RoamReport& report, std::ostream& out);
@@ -94,10 +95,10 @@ void print_roam_json(const RoamReport& report, const Options& options, const Roa
 
 namespace detail {
 /// Makes the backbone match `want` (what should be placed where), starting from what `state`
-/// says was placed and what the device and the routing table actually hold; records in `state`
-/// what was written. Used by a round and by roam_undo.
-void settle(const Options& options, const RoamOptions& roam, RoamState& state, const RoamState& want, const wg::Device& backbone,
-            wg::Backend& backend, Router& router, RoamReport& report);
+/// says was placed and what the device (read afresh) and the routing table actually hold; records
+/// in `state` what was written. Used by a round and by roam_undo.
+void settle(const Options& options, const RoamOptions& roam, RoamState& state, const RoamState& want, wg::Backend& backend, Router& router,
+            RoamReport& report);
 }  // namespace detail
 
 }  // namespace wgsd::client

@@ -80,9 +80,19 @@ void save_roam_state(const RoamState& state, const std::string& path) {
 
 namespace detail {
 
-void settle(const Options& options, const RoamOptions& roam, RoamState& state, const RoamState& want, const wg::Device& backbone,
-            wg::Backend& backend, Router& router, RoamReport& report) {
+void settle(const Options& options, const RoamOptions& roam, RoamState& state, const RoamState& want, wg::Backend& backend, Router& router,
+            RoamReport& report) {
   const RoamState& placed = state;
+  // The backbone as it is now, not as it was before the registries were asked: each changed
+  // peer's whole list is written from it, and what an operator added meanwhile must survive.
+  wg::Device backbone;
+  try {
+    backbone = backend.get_device(roam.backbone);
+  } catch (const std::exception& e) {
+    report.device_failed = true;
+    report.error = "could not read the backbone '" + roam.backbone + "': " + e.what() + ": nothing changed";
+    return;
+  }
   // Ours: whatever the state or the wish names. Anything else on the backbone is someone else's.
   std::set<wg::Prefix> ours;
   for (const auto* m : {&placed, &want}) {
@@ -99,28 +109,53 @@ void settle(const Options& options, const RoamOptions& roam, RoamState& state, c
     return;
   }
 
-  // The backbone as it should be: each peer keeps what is not ours, and gets what is wanted there.
+  // Where each prefix is ours: on the peer the state records it at, and on the peer it is wanted
+  // at. The same prefix on any other peer is someone else's.
+  std::map<wg::Key, std::set<wg::Prefix>> ours_at;
+  for (const auto* m : {&placed, &want}) {
+    for (const auto& [k, p] : *m) ours_at[p.via].insert(p.prefixes.begin(), p.prefixes.end());
+  }
+
+  // The backbone as it should be: each peer keeps what is not ours there, and gets what is wanted
+  // there; the routes wanted, and those of ours not wanted (a route wgsd's protocol carries that
+  // neither the state nor the wish names is not ours to delete).
   std::map<wg::Key, std::vector<wg::Prefix>> target;
   std::set<wg::Prefix> wanted;
-  for (const auto& [peer, allowed] : actual) {
-    auto& t = target[peer];
-    for (const auto& a : allowed) {
-      if (ours.count(a) == 0) t.push_back(a);
-    }
-  }
-  for (const auto& [k, p] : want) {
-    auto it = target.find(p.via);
-    if (it == target.end()) continue;  // the server left the backbone
-    for (const auto& prefix : p.prefixes) {
-      if (!holds(it->second, prefix)) it->second.push_back(prefix);
-      wanted.insert(prefix);
-    }
-  }
   std::vector<wg::Key> changed;
-  for (const auto& [peer, t] : target) {
-    const std::set<wg::Prefix> a(actual[peer].begin(), actual[peer].end()), b(t.begin(), t.end());
-    if (a != b) changed.push_back(peer);
-  }
+  std::vector<wg::Prefix> unroute, route;
+  const auto plan = [&](const RoamState& w) {
+    target.clear();
+    wanted.clear();
+    changed.clear();
+    unroute.clear();
+    route.clear();
+    for (const auto& [peer, allowed] : actual) {
+      auto& t = target[peer];
+      const auto mine = ours_at.find(peer);
+      for (const auto& a : allowed) {
+        if (mine == ours_at.end() || mine->second.count(a) == 0) t.push_back(a);
+      }
+    }
+    for (const auto& [k, p] : w) {
+      auto it = target.find(p.via);
+      if (it == target.end()) continue;  // the server left the backbone
+      for (const auto& prefix : p.prefixes) {
+        if (!holds(it->second, prefix)) it->second.push_back(prefix);
+        wanted.insert(prefix);
+      }
+    }
+    for (const auto& [peer, t] : target) {
+      const std::set<wg::Prefix> a(actual[peer].begin(), actual[peer].end()), b(t.begin(), t.end());
+      if (a != b) changed.push_back(peer);
+    }
+    for (const auto& r : routed) {
+      if (wanted.count(r) == 0 && ours.count(r) != 0) unroute.push_back(r);
+    }
+    for (const auto& r : wanted) {
+      if (routed.count(r) == 0) route.push_back(r);
+    }
+  };
+  plan(want);
 
   // What was placed earlier and is missing now was taken away by someone else: it is put back.
   for (const auto& [k, p] : want) {
@@ -137,43 +172,49 @@ void settle(const Options& options, const RoamOptions& roam, RoamState& state, c
                                     " dev " + roam.backbone + " had gone";
     if (!why.empty()) report.peers.push_back({k, true, "put back: " + why, "repaired"});
   }
-  std::vector<wg::Prefix> unroute, route;
   for (const auto& r : routed) {
-    if (wanted.count(r) == 0) {
-      unroute.push_back(r);
-      if (ours.count(r) == 0) {
-        report.notes.push_back("route " + r.to_string() + " dev " + roam.backbone + " carries wgsd's protocol but no client's placement: " +
-                               "left by an earlier run, deleted");
-      }
+    if (ours.count(r) == 0) {
+      report.notes.push_back("route " + r.to_string() + " dev " + roam.backbone + " carries wgsd's protocol but the state file does not " +
+                             "record it: left alone (another program's, or a run whose state file was lost)");
     }
-  }
-  for (const auto& w : wanted) {
-    if (routed.count(w) == 0) route.push_back(w);
   }
   if (options.dry_run) return;
 
   // The state file first names everything that may be there once the writes are done (what is
-  // placed and what is about to be): a crash in between leaves nothing it does not know of.
-  if (!roam.state_file.empty() && (!changed.empty() || !route.empty())) {
-    RoamState claims = state;
-    for (const auto& [k, p] : want) {
-      auto& c = claims[k];
-      c.via = p.via;
-      for (const auto& prefix : p.prefixes) {
-        if (!holds(c.prefixes, prefix)) c.prefixes.push_back(prefix);
-      }
+  // placed and what is about to be): a crash in between leaves nothing it does not know of. It is
+  // written only when it would name more than it does; if it cannot be, nothing new is added, but
+  // what is no longer wanted is still taken back.
+  RoamState claims = state;
+  for (const auto& [k, p] : want) {
+    auto& c = claims[k];
+    c.via = p.via;
+    for (const auto& prefix : p.prefixes) {
+      if (!holds(c.prefixes, prefix)) c.prefixes.push_back(prefix);
     }
+  }
+  if (!roam.state_file.empty() && claims != state && (!changed.empty() || !route.empty())) {
     try {
       save_roam_state(claims, roam.state_file);
     } catch (const std::exception& e) {
       report.state_failed = true;
       report.error = std::string(e.what()) + ": nothing is added to the backbone until it can be";
-      return;
+      RoamState known;  // of the wish, only what the state file already records where it is wanted
+      for (const auto& [k, p] : want) {
+        const auto was = state.find(k);
+        if (was == state.end() || was->second.via != p.via) continue;
+        auto& n = known[k];
+        n.via = p.via;
+        for (const auto& prefix : p.prefixes) {
+          if (holds(was->second.prefixes, prefix)) n.prefixes.push_back(prefix);
+        }
+      }
+      plan(known);
     }
   }
 
   // The device: one update for the peers whose allowed IPs change.
   auto effective = actual;
+  bool unknown = false;  // an update failed and the backbone could not be read again
   if (!changed.empty()) {
     wg::DeviceUpdate update{roam.backbone, {}};
     for (const auto& k : changed) {
@@ -187,6 +228,15 @@ void settle(const Options& options, const RoamOptions& roam, RoamState& state, c
     } catch (const std::exception& e) {
       report.device_failed = true;
       report.error = "could not set the allowed IPs of the backbone '" + roam.backbone + "': " + e.what() + ": tried again next round";
+      // An update split into several messages may have been taken in part: what is there now is
+      // read again, so nothing that was written is forgotten. Unreadable: all of it may be there.
+      try {
+        effective.clear();
+        for (const auto& p : backend.get_device(roam.backbone).peers) effective[p.public_key] = p.allowed_ips;
+      } catch (const std::exception&) {
+        effective = actual;
+        unknown = true;
+      }
     }
   }
   // The routes: deletions first, so a prefix never has two.
@@ -230,12 +280,8 @@ void settle(const Options& options, const RoamOptions& roam, RoamState& state, c
 
   // Recorded: what is there. A wish whose writes all succeeded is placed; of the rest, what is
   // still on the backbone stays recorded (so it is still ours to take back or complete).
-  const auto present = [&](const wg::Prefix& prefix) {
-    if (routed.count(prefix) != 0) return true;
-    for (const auto& [k, allowed] : effective) {
-      if (holds(allowed, prefix)) return true;
-    }
-    return false;
+  const auto present = [&](const wg::Prefix& prefix, const wg::Key& via) {
+    return unknown || routed.count(prefix) != 0 || (effective.count(via) != 0 && holds(effective[via], prefix));
   };
   RoamState next;
   for (const auto& [k, p] : want) {
@@ -250,7 +296,7 @@ void settle(const Options& options, const RoamOptions& roam, RoamState& state, c
       for (const auto& prefix : p.prefixes) {
         auto& n = next[k];
         if (n.prefixes.empty()) n.via = p.via;
-        if (present(prefix) && !holds(n.prefixes, prefix)) n.prefixes.push_back(prefix);
+        if (present(prefix, p.via) && !holds(n.prefixes, prefix)) n.prefixes.push_back(prefix);
       }
     }
   }

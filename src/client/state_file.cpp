@@ -56,4 +56,17 @@ wg::UniqueFd lock_state_file(const std::string& path, const std::string& who) {
   return fd;
 }
 
+wg::UniqueFd lock_roam_backbone(const std::string& backbone, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string name = dir + "/" + backbone + ".roam.lock";
+  wg::UniqueFd fd(::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw std::runtime_error(name + ": cannot open: " + std::strerror(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) throw std::runtime_error("another wgsd-client --roam uses the backbone '" + backbone + "' (" + name + " is locked)");
+    throw std::runtime_error(name + ": cannot lock: " + std::strerror(errno));
+  }
+  return fd;
+}
+
 }  // namespace wgsd::client

@@ -18,4 +18,9 @@ void write_state_file(const std::string& path, const std::string& text);
 /// std::runtime_error naming the file when another holds it.
 wg::UniqueFd lock_state_file(const std::string& path, const std::string& who);
 
+/// Locks the backbone `backbone` for this process (flock on `dir`/BACKBONE.roam.lock, held while
+/// the fd lives): two --roam on one backbone would each take back what the other placed. Throws
+/// std::runtime_error naming the backbone and the lock file when another holds it.
+wg::UniqueFd lock_roam_backbone(const std::string& backbone, const std::string& dir = "/run/wgsd-client");
+
 }  // namespace wgsd::client
