@@ -165,18 +165,33 @@ routed_via_2() {
 wait_for $((interval * 30 + 50)) routed_via_2 || fail "server 3 did not put back the client's route and allowed IP: $(tail -n 5 "$work/roam3.log")"
 grep -q "put back" "$work/roam3.log" || fail "server 3 did not say what it put back"
 
-say "Server 3's wgsd-client is killed (-9) with a route of its own left over; started again, it takes that back"
+say "Server 3's wgsd-client is killed (-9) with an allowed IP and a route of its own left over; started again, it takes them back"
 kill -9 "${roam_pid[3]}"
 wait "${roam_pid[3]}" 2>/dev/null || true
 grep -q "^placed " "$work/roam3.state" || fail "server 3's state file does not record its placement"
-in_ns "${ns_s[3]}" ip route add 198.18.0.0/24 dev "${wg_b[3]}" proto 0x77  # as a run killed between a write and its record leaves
+# As a run killed between its record and its writes leaves: a placement of a client that has since
+# left, recorded in the state file, its allowed IP on server 1's backbone peer and its route there.
+gone_client=$(wg genkey | wg pubkey)
+echo "placed $gone_client ${pub_b[1]} 198.18.0.0/24" >>"$work/roam3.state"
+allowed_1=$(in_ns "${ns_s[3]}" wg show "${wg_b[3]}" allowed-ips | awk -v k="${pub_b[1]}" '$1==k {$1=""; print}' | xargs | tr ' ' ',')
+in_ns "${ns_s[3]}" wg set "${wg_b[3]}" peer "${pub_b[1]}" allowed-ips "$allowed_1,198.18.0.0/24"
+in_ns "${ns_s[3]}" ip route add 198.18.0.0/24 dev "${wg_b[3]}" proto 0x77
 in_ns "${ns_s[3]}" ip route add 198.18.1.0/24 dev "${wg_b[3]}"              # an operator's: never touched
+in_ns "${ns_s[3]}" ip route add 198.18.2.0/24 dev "${wg_b[3]}" proto 0x77  # wgsd's protocol, but not recorded: not its to delete
 start_roam 3
-leftover_gone() { [[ -z $(in_ns "${ns_s[3]}" ip route show 198.18.0.0/24) ]]; }
-wait_for $((interval * 30 + 50)) leftover_gone || fail "server 3 did not take back the route a killed run left: $(tail -n 5 "$work/roam3.log")"
+leftover_gone() {
+  [[ -z $(in_ns "${ns_s[3]}" ip route show 198.18.0.0/24) ]] &&
+    [[ $(in_ns "${ns_s[3]}" wg show "${wg_b[3]}" allowed-ips) != *198.18.0.0/24* ]]
+}
+wait_for $((interval * 30 + 50)) leftover_gone || fail "server 3 did not take back the allowed IP and route a killed run left: $(tail -n 5 "$work/roam3.log")"
+! grep -q "198.18.0.0/24" "$work/roam3.state" || fail "server 3's state file still records what it took back"
 routed_via_2 || fail "server 3 lost the client's placement over the restart"
+[[ $(in_ns "${ns_s[3]}" wg show "${wg_b[3]}" allowed-ips | awk -v k="${pub_b[1]}" '$1==k') == *198.51.100.1/32* ]] \
+  || fail "server 3 took server 1's own backbone address off its peer"
 [[ -n $(in_ns "${ns_s[3]}" ip route show 198.18.1.0/24) ]] || fail "server 3 deleted an operator's route"
+[[ -n $(in_ns "${ns_s[3]}" ip route show 198.18.2.0/24) ]] || fail "server 3 deleted a route its state file does not record"
 in_ns "${ns_s[3]}" ip route del 198.18.1.0/24 dev "${wg_b[3]}"
+in_ns "${ns_s[3]}" ip route del 198.18.2.0/24 dev "${wg_b[3]}" proto 0x77
 
 say "Stopped, each wgsd-client --roam takes back what it added"
 for n in 1 2 3; do
