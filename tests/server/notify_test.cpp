@@ -212,7 +212,9 @@ TEST_CASE("wgsd-client --roam --interval: READY=1 with the round's STATUS after 
   REQUIRE(ready >= 0);
   CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=" + device + ": roam, 0 moved, 0 failed"));
   CHECK(notify.wait_for("STATUS=", 15000ms, ready + 1) > ready);  // the next round reports too
-  CHECK(client.stop(SIGTERM) == 0);
+  // The fake backbone has no kernel link whose routes could be read: what was placed cannot be
+  // known to be taken back, and a stop that could not take it back is not a clean one.
+  CHECK(client.stop(SIGTERM) == 3);
   CHECK(notify.wait_for("STOPPING=1", 5000ms, ready + 1) > ready);
   CHECK(notify.count("READY=1") == 1);
 }
