@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -30,11 +31,23 @@ public:
   /// On `port` (a free one if 0) of `address` (host order; another 127.0.0.0/8 address for a
   /// test that tells registries apart by address).
   explicit ScriptedDns(Script script, std::uint16_t port = 0, std::uint32_t address = INADDR_LOOPBACK) : script_(std::move(script)) {
-    udp_ = bind_socket(SOCK_DGRAM, port, address);
-    port_ = local_port(udp_);
-    tcp_ = bind_socket(SOCK_STREAM, port_, address);
+    // UDP and TCP on one port: a free UDP port may be taken for TCP (another test's connection
+    // uses it as its local port), so a pair that does not bind together is tried again.
+    for (int attempt = 0; attempt < 50 && tcp_ < 0; ++attempt) {
+      udp_ = bind_socket(SOCK_DGRAM, port, address);
+      if (udp_ < 0) break;
+      port_ = local_port(udp_);
+      tcp_ = bind_socket(SOCK_STREAM, port_, address);
+      if (tcp_ < 0 || ::listen(tcp_, 8) != 0) {
+        if (tcp_ >= 0) ::close(tcp_);
+        tcp_ = -1;
+        ::close(udp_);
+        udp_ = -1;
+        if (port != 0) break;  // a port asked for: no other to try
+      }
+    }
+    if (udp_ < 0 || tcp_ < 0) throw std::runtime_error("scripted DNS: cannot bind UDP and TCP on one port of 127.0.0.0/8");
     other_ = bind_socket(SOCK_DGRAM, 0, address);
-    ::listen(tcp_, 8);
     thread_ = std::thread([this] { run(); });
   }
   ~ScriptedDns() {
@@ -60,7 +73,10 @@ private:
     sin.sin_family = AF_INET;
     sin.sin_port = htons(port);
     sin.sin_addr.s_addr = htonl(address);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+      ::close(fd);
+      return -1;
+    }
     return fd;
   }
   static std::uint16_t local_port(int fd) {
