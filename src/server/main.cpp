@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
       }
       log.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", shutting down");
       notifier.stopping();
+      server.drain();  // not ready from now on, whatever the lameduck
       if (const auto lameduck = reloader.lameduck(); lameduck && sig == SIGTERM) {
         // `health { lameduck }`: a load balancer sees the shutdown coming while queries are still
         // answered; a second signal ends the wait.

@@ -161,6 +161,7 @@ std::uint16_t Server::http_port(const HttpAddress& address) const {
 }
 
 HttpResponse Server::serve_http(const HttpRoutes& routes, std::string_view path) const {
+  if (routes.ready && path == "/ready" && draining_.load(std::memory_order_relaxed)) return {503, "text/plain; charset=utf-8", "shutting down\n"};
   return ops::answer(routes, path, metrics_, stats_, secondaries_ ? &secondaries_->notifier() : nullptr);
 }
 

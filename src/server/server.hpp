@@ -3,6 +3,7 @@
 // a zone is answered only on the addresses its own block binds (every address without `bind`).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,9 @@ public:
   [[nodiscard]] bool alive(std::chrono::microseconds stall) const;
   /// The port an HTTP address of the running configuration is bound to (0: none such).
   [[nodiscard]] std::uint16_t http_port(const HttpAddress& address) const;
+  /// The shutdown has begun (SIGTERM, before the lameduck wait): /ready answers 503 from now on, so
+  /// a load balancer drains this node while DNS and /health still answer.
+  void drain() noexcept { draining_.store(true, std::memory_order_relaxed); }
   /// What the HTTP addresses answer (also for tests).
   [[nodiscard]] HttpResponse serve_http(const HttpRoutes& routes, std::string_view path) const;
   [[nodiscard]] const ZoneStats& stats() const noexcept { return stats_; }
@@ -100,6 +104,7 @@ private:
   mutable std::mutex swap_mutex_;  // held while reload() replaces groups_ or cache_, and by summary() and alive()
   std::vector<Http> http_;
   std::unique_ptr<Secondaries> secondaries_;
+  std::atomic<bool> draining_{};  // drain() was called
   bool started_{};  // start() ran: an HTTP address a reload adds answers at once
 };
 

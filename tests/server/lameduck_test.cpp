@@ -8,6 +8,7 @@
 
 #include "support/http_get.hpp"
 #include "support/lab.hpp"
+#include "support/uapi_server.hpp"
 
 using namespace wgsd::test;
 using namespace std::chrono_literals;
@@ -32,4 +33,32 @@ TEST_CASE("wgsd-server with lameduck answers DNS for that long after SIGTERM, th
   CHECK(server.stop(0, 3000ms) == 0);             // exits by itself once the lameduck time is over
   CHECK(std::chrono::steady_clock::now() - start >= 1400ms);
   CHECK_THAT(sh_out("cat " + dir.path() + "/log"), Catch::Contains("lameduck: answering for 1500ms more"));
+}
+
+TEST_CASE("wgsd-server: /ready is 503 during the lameduck while /health still answers", "[server][main][http]") {
+  require_live({});
+  TempDir dir;
+  const auto port = free_port();
+  const auto health = free_port();
+  const auto ready = free_port();
+  // A stand-in UAPI daemon where the default backend looks (root only): the zone loads, /ready is 200.
+  sh("mkdir -p /var/run/wireguard");
+  const auto device = unique_name("wglmd");
+  UapiServer uapi("/var/run/wireguard", device);
+  uapi.set_reply("listen_port=51820\nerrno=0\n\n");
+  std::ofstream(dir.path() + "/Corefile") << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.org. " << device << " {\n    backend uapi\n"
+                                          << "    ns ns.example.\n  }\n  health 127.0.0.1:" << health << " {\n    lameduck 2s\n  }\n"
+                                          << "  ready 127.0.0.1:" << ready << "\n}\n";
+  Process server({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}, dir.path() + "/log");
+  REQUIRE(eventually([&] { return curl(ready, "/ready").status == 200; }, 3000ms));
+
+  REQUIRE(::kill(server.pid(), SIGTERM) == 0);
+  // Not ready from the moment the shutdown starts: the load balancer drains the node first.
+  REQUIRE(eventually([&] { return curl(ready, "/ready").status == 503; }, 1000ms));
+  const auto during = curl(ready, "/ready");
+  CHECK(during.status == 503);
+  CHECK(during.body == "shutting down\n");
+  CHECK(curl(health, "/health").status == 200);  // alive, still answering
+  CHECK(server.running());
+  CHECK(server.stop(0, 4000ms) == 0);
 }
