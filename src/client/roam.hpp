@@ -54,7 +54,7 @@ struct Placement {
 };
 using RoamState = std::map<wg::Key, Placement>;
 
-/// The default state file of a client device: /var/lib/wgsd-client/<device>.roam
+/// The default state file of a client device: <default_state_dir()>/<device>.roam
 std::string default_roam_state_file(const std::string& device);
 /// Reads `path`; a file that does not exist is an empty state; one that is empty, cut short or
 /// damaged is an error naming the file and line.

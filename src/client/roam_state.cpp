@@ -12,6 +12,7 @@
 #include "client/roam.hpp"
 #include "client/state_file.hpp"
 #include "client/sync.hpp"
+#include "client/sync.hpp"
 
 namespace wgsd::client {
 namespace {
@@ -26,7 +27,7 @@ bool holds(const std::vector<wg::Prefix>& v, const wg::Prefix& p) { return std::
 
 }  // namespace
 
-std::string default_roam_state_file(const std::string& device) { return "/var/lib/wgsd-client/" + device + ".roam"; }
+std::string default_roam_state_file(const std::string& device) { return default_state_dir() + "/" + device + ".roam"; }
 
 RoamState load_roam_state(const std::string& path) {
   RoamState s;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "client/sync.hpp"
 #include "dns/wire.hpp"
 #include "util/duration.hpp"
 
@@ -50,7 +51,7 @@ std::optional<SelectOptions> select_options(const SelectFlags& flags, SyncFlags&
     }
     s.keepalive = static_cast<std::uint16_t>(v);
   }
-  s.state_file = sync.state.empty() ? "/var/lib/wgsd-client/" + options.device + ".select" : sync.state;
+  s.state_file = sync.state.empty() ? default_state_dir() + "/" + options.device + ".select" : sync.state;
   sync.keepalive.clear();
   sync.state.clear();
   return s;

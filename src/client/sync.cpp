@@ -11,6 +11,7 @@
 #include <ctime>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <iterator>
 #include <fstream>
@@ -390,7 +391,17 @@ bool prefix_within(const wg::Prefix& inner, const wg::Prefix& outer) {
 
 bool prefixes_overlap(const wg::Prefix& a, const wg::Prefix& b) { return prefix_within(a, b) || prefix_within(b, a); }
 
-std::string default_state_file(const std::string& device) { return "/var/lib/wgsd-client/" + device + ".sync"; }
+std::string default_state_dir() {
+  const char* env = std::getenv("STATE_DIRECTORY");
+  if (env != nullptr) {
+    const std::string_view dirs(env);
+    const std::string_view first = dirs.substr(0, dirs.find(':'));
+    if (!first.empty()) return std::string(first);
+  }
+  return "/var/lib/wgsd-client";
+}
+
+std::string default_state_file(const std::string& device) { return default_state_dir() + "/" + device + ".sync"; }
 
 SyncState SyncState::load(const std::string& path) {
   SyncState s;

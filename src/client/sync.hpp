@@ -61,7 +61,11 @@ struct SyncState {
   friend bool operator==(const SyncState&, const SyncState&) = default;
 };
 
-/// The default state file of a device: /var/lib/wgsd-client/<device>.sync
+/// Where the client keeps its state files by default: $STATE_DIRECTORY when set (systemd sets it
+/// from the unit's StateDirectory=, a directory per instance; the first of a colon-separated list),
+/// else /var/lib/wgsd-client.
+std::string default_state_dir();
+/// The default state file of a device: <default_state_dir()>/<device>.sync
 std::string default_state_file(const std::string& device);
 
 enum class SyncOutcome {

@@ -13,7 +13,7 @@ void add_sync_flags(CLI::App& app, SyncFlags& flags) {
   app.add_option("--keepalive", flags.keepalive, "with --sync: persistent keepalive of added peers, e.g. 25s");
   app.add_option("--state", flags.state,
                  "with --sync or --roam: the file recording the peers it added or the routes it placed (default "
-                 "/var/lib/wgsd-client/DEVICE.sync or DEVICE.roam)");
+                 "$STATE_DIRECTORY/DEVICE.sync or DEVICE.roam, else /var/lib/wgsd-client/DEVICE.sync or DEVICE.roam)");
   app.add_option("--max-prune", flags.max_prune, "with --sync --prune: share of the synced peers one round may remove unconfirmed (default 10%)");
   app.add_flag("--insecure", flags.insecure, "allow --sync or --roam without a TSIG key (-y/-k)");
 }

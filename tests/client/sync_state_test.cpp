@@ -3,10 +3,14 @@
 // is empty, cut short or a directory.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
+#include "client/select_flags.hpp"
 #include "client/sync.hpp"
+#include "client/sync_flags.hpp"
 #include "support/keys.hpp"
 #include "support/lab.hpp"
 #include "support/serving.hpp"
@@ -106,4 +110,50 @@ TEST_CASE("sync state file: a second client on the same file is refused while th
     CHECK_THAT(out, Catch::Contains("another wgsd-client --sync uses this state file"));
   }
   CHECK_NOTHROW(client::SyncState::lock(path));  // released with its holder
+}
+
+TEST_CASE("state files default to $STATE_DIRECTORY (systemd's: one per instance) and an explicit --state wins", "[client][sync]") {
+  // The environment as the test found it comes back at the end.
+  const char* before = std::getenv("STATE_DIRECTORY");
+  const std::optional<std::string> saved = before != nullptr ? std::optional<std::string>(before) : std::nullopt;
+  struct Restore {
+    const std::optional<std::string>& value;
+    ~Restore() {
+      if (value) ::setenv("STATE_DIRECTORY", value->c_str(), 1);
+      else ::unsetenv("STATE_DIRECTORY");
+    }
+  } restore{saved};
+
+  client::Options options;
+  options.device = "wg0";
+  client::SyncFlags sync;
+  sync.sync = true;
+  sync.allowed_within = {"10.8.0.0/16"};
+  sync.insecure = true;
+
+  ::unsetenv("STATE_DIRECTORY");
+  CHECK(client::default_state_dir() == "/var/lib/wgsd-client");
+  CHECK(client::sync_options(sync, options)->state_file == "/var/lib/wgsd-client/wg0.sync");
+
+  // StateDirectory=wgsd-client/%i: systemd sets the instance's own directory.
+  ::setenv("STATE_DIRECTORY", "/var/lib/wgsd-client/wg0", 1);
+  CHECK(client::default_state_file("wg0") == "/var/lib/wgsd-client/wg0/wg0.sync");
+  CHECK(client::sync_options(sync, options)->state_file == "/var/lib/wgsd-client/wg0/wg0.sync");
+  client::SelectFlags select;
+  select.pool = "vpn";
+  client::SyncFlags shared;
+  CHECK(client::select_options(select, shared, false, options)->state_file == "/var/lib/wgsd-client/wg0/wg0.select");
+  // Several directories (colon-separated): the first.
+  ::setenv("STATE_DIRECTORY", "/var/lib/a:/var/lib/b", 1);
+  CHECK(client::default_state_file("wg1") == "/var/lib/a/wg1.sync");
+  // Set but empty: the default.
+  ::setenv("STATE_DIRECTORY", "", 1);
+  CHECK(client::default_state_dir() == "/var/lib/wgsd-client");
+
+  // An explicit --state wins over the environment, for --sync and --select alike.
+  ::setenv("STATE_DIRECTORY", "/var/lib/wgsd-client/wg0", 1);
+  sync.state = "/srv/peers.sync";
+  CHECK(client::sync_options(sync, options)->state_file == "/srv/peers.sync");
+  shared.state = "/srv/member";
+  CHECK(client::select_options(select, shared, false, options)->state_file == "/srv/member");
 }

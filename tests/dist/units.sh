@@ -30,6 +30,18 @@ for unit in wgsd-server.service wgsd-client@wg0.service wgsd-client@wg0.timer wg
   fi
 done
 
+# Two instances of a client template (wg0, wg1) under DynamicUser= must not share one state
+# directory: each would re-chown it to its own dynamic user.
+for template in wgsd-client@.service wgsd-client-daemon@.service; do
+  dirs=$(sed -n 's/^StateDirectory=//p' "$tmp/$template")
+  if [[ $dirs == "wgsd-client/%i" ]]; then
+    echo "$template: StateDirectory=$dirs (one per instance)"
+  else
+    echo "FAILED: $template: StateDirectory=$dirs, expected wgsd-client/%i (one per instance)"
+    fail=1
+  fi
+done
+
 out=$(systemd-analyze security --offline=true --no-pager "$tmp/wgsd-server.service" 2>&1) || true
 echo "$out"
 score=$(sed -n 's/.*Overall exposure level for wgsd-server.service: \([0-9.]*\).*/\1/p' <<<"$out")

@@ -81,6 +81,9 @@ check "id wgsd" id wgsd
 for unit in wgsd-server.service wgsd-client@wg0.service wgsd-client@wg0.timer wgsd-client-daemon@wg0.service; do
   check "systemd-analyze verify $unit" bash -c "out=\$(systemd-analyze verify $unit 2>&1); echo \"\$out\"; test -z \"\$out\""
 done
+for template in wgsd-client@.service wgsd-client-daemon@.service; do
+  check "$template: a state directory per instance" bash -c "cat /lib/systemd/system/$template /usr/lib/systemd/system/$template 2>/dev/null | grep -qx 'StateDirectory=wgsd-client/%i'"
+done
 check "nothing enabled" bash -c '! ls /etc/systemd/system/*/wgsd* 2>/dev/null'
 
 echo "== purge"
