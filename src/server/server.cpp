@@ -112,31 +112,38 @@ void Server::configure_stats(const ServerConfig& config) {
 }
 
 std::vector<Server::Http> Server::bind_http(const ServerConfig& config) const {
+  // Every address's routes first: a new address starts with what it serves, so from its first
+  // answer on it says what the configuration it comes with says (not 404, nor a wait), even while
+  // a reload is still waiting for a device read in progress before the switch.
   std::vector<Http> out;
+  std::vector<const HttpConfig*> first;  // per address, the directive that named it first
   for (const auto& h : config.http) {
     auto it = std::find_if(out.begin(), out.end(), [&](const Http& x) { return x.address == h.address; });
     if (it == out.end()) {
       out.push_back(Http{h.address, {}, nullptr});
+      first.push_back(&h);
       it = std::prev(out.end());
-      const bool running = std::any_of(http_.begin(), http_.end(), [&](const Http& x) { return x.address == h.address; });
-      if (!running) {
-        static constexpr const char* names[] = {"prometheus", "health", "ready", "status"};
-        try {
-          it->server = std::make_unique<HttpServer>(
-              h.address, HttpRoutes{}, [this](const HttpRoutes& r, std::string_view path) { return serve_http(r, path); }, limits_.http);
-          // Before start() the daemon waits: its thread must not inherit what the main thread
-          // holds before it drops to its permitted set.
-          if (started_) it->server->start();
-        } catch (const std::exception& e) {
-          throw std::runtime_error(h.where + ": " + names[static_cast<int>(h.kind)] + ": " + e.what());
-        }
-      }
     }
     switch (h.kind) {
       case HttpConfig::Kind::metrics: it->routes.metrics = true; break;
       case HttpConfig::Kind::health: it->routes.health = true; break;
       case HttpConfig::Kind::ready: it->routes.ready = true; break;
       case HttpConfig::Kind::status: it->routes.status = true; break;
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    Http& h = out[i];
+    const bool running = std::any_of(http_.begin(), http_.end(), [&](const Http& x) { return x.address == h.address; });
+    if (running) continue;
+    static constexpr const char* names[] = {"prometheus", "health", "ready", "status"};
+    try {
+      h.server = std::make_unique<HttpServer>(
+          h.address, h.routes, [this](const HttpRoutes& r, std::string_view path) { return serve_http(r, path); }, limits_.http);
+      // Before start() the daemon waits: its thread must not inherit what the main thread
+      // holds before it drops to its permitted set.
+      if (started_) h.server->start();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(first[i]->where + ": " + names[static_cast<int>(first[i]->kind)] + ": " + e.what());
     }
   }
   return out;

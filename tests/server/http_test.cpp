@@ -7,6 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -236,4 +239,96 @@ TEST_CASE("metrics count what was sent: queries by type, REFUSED by acl, no zone
   REQUIRE(ask_udp(dns, make_query(name1, LDNS_RR_TYPE_SRV)));
   s.server->reload(server::parse_config(corefile(dns, " prometheus 127.0.0.1:" + p(metrics) + "\n"), "Corefile"));
   CHECK(sample(curl(metrics, "/metrics").body, "coredns_dns_requests_total", {server_label, zone, "type=\"SRV\""}) == srv + 1);
+}
+
+namespace {
+
+// Reads that wait while the test keeps the gate shut; `waiting` counts the reads held.
+struct Gate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool shut{};
+  int waiting{};
+  void set(bool closed) {
+    {
+      std::lock_guard lock(mutex);
+      shut = closed;
+    }
+    changed.notify_all();
+  }
+  void pass() {
+    std::unique_lock lock(mutex);
+    ++waiting;
+    changed.notify_all();
+    changed.wait(lock, [&] { return !shut; });
+    --waiting;
+  }
+  bool held() {
+    std::lock_guard lock(mutex);
+    return waiting > 0;
+  }
+};
+
+struct GatedBackend : wg::Backend {
+  FakeBackend& inner;
+  Gate& gate;
+  GatedBackend(FakeBackend& b, Gate& g) : inner(b), gate(g) {}
+  wg::Device get_device(const std::string& n) override {
+    gate.pass();
+    return inner.get_device(n);
+  }
+  void apply(const wg::DeviceUpdate& u) override { inner.apply(u); }
+};
+
+}  // namespace
+
+TEST_CASE("a ready address a reload adds answers 200 from its first answer for the zones the reload keeps", "[server][http][reload]") {
+  const auto dns = free_port();
+  const auto ready = free_port();
+  FakeBackend fake;
+  fake.put(reference_device());
+  server::Log log{[](const std::string&) {}};
+  // a.test's reads by the running refresher, and b.test's by the reload, wait at their gates.
+  Gate running_a;
+  Gate reload_b;
+  Gate open;
+  int made = 0;
+  const auto factory = [&](const server::ZoneConfig& z) -> std::unique_ptr<wg::Backend> {
+    const bool reloading = ++made > 2;
+    if (z.settings.zone == "a.test." && !reloading) return std::make_unique<GatedBackend>(fake, running_a);
+    if (z.settings.zone == "b.test." && reloading) return std::make_unique<GatedBackend>(fake, reload_b);
+    return std::make_unique<GatedBackend>(fake, open);
+  };
+  const auto text = [&](const std::string& b_ttl, const std::string& extra) {
+    return ".:" + p(dns) + " {\n bind 127.0.0.1\n wgsd a.test. wgref0 {\n  ns ns.example.\n  refresh 10ms\n }\n wgsd b.test. wgref0 {\n  ns ns.example.\n  refresh 10ms\n  ttl data " +
+           b_ttl + "s\n }\n" + extra + "}\n";
+  };
+  server::Server server(server::parse_config(text("30", ""), "Corefile"), factory, log);
+  server.start();
+  REQUIRE(server.stats().not_ready().empty());
+
+  // The reload keeps both zones (b.test. with a new ttl is read again first) and adds `ready`.
+  reload_b.set(true);
+  std::thread reload([&] { server.reload(server::parse_config(text("60", " ready 127.0.0.1:" + p(ready) + "\n"), "Corefile")); });
+  REQUIRE(eventually([&] { return reload_b.held(); }, std::chrono::milliseconds(3000)));
+  // Meanwhile the running refresher starts a read of a.test. that lasts: the reload will wait for it
+  // before switching, with the new address already listening.
+  running_a.set(true);
+  const bool refresher_held = eventually([&] { return running_a.held(); }, std::chrono::milliseconds(3000));
+  reload_b.set(false);
+  HttpReply first;
+  if (refresher_held) {
+    for (int i = 0; i < 300 && first.status == 0; ++i) {
+      first = curl(ready, "/ready");
+      if (first.status == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  running_a.set(false);
+  reload.join();
+  REQUIRE(refresher_held);
+  // Its first answer, while the reload waits: both zones are ready, as they were and will be.
+  CHECK(first.status == 200);
+  CHECK(first.body == "OK");
+  const auto after = curl(ready, "/ready");
+  CHECK(after.status == 200);
 }

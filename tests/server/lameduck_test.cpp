@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -61,4 +62,42 @@ TEST_CASE("wgsd-server: /ready is 503 during the lameduck while /health still an
   CHECK(curl(health, "/health").status == 200);  // alive, still answering
   CHECK(server.running());
   CHECK(server.stop(0, 4000ms) == 0);
+}
+
+TEST_CASE("wgsd-server: a ready address a SIGHUP adds answers 200 at once for zones the reload keeps", "[server][main][http][reload]") {
+  require_live({});
+  TempDir dir;
+  const auto port = free_port();
+  const auto ready = free_port();
+  sh("mkdir -p /var/run/wireguard");
+  const auto device = unique_name("wgrhp");
+  UapiServer uapi("/var/run/wireguard", device);
+  uapi.set_reply("listen_port=51820\nerrno=0\n\n");
+  const auto write = [&](const std::string& extra) {
+    std::ofstream(dir.path() + "/Corefile.new") << ".:" << port << " {\n  bind 127.0.0.1\n  wgsd example.org. " << device << " {\n    backend uapi\n"
+                                                << "    ns ns.example.\n  }\n" << extra << "}\n";
+    REQUIRE(std::rename((dir.path() + "/Corefile.new").c_str(), (dir.path() + "/Corefile").c_str()) == 0);
+  };
+  write("");
+  Process server({WGSD_SERVER_BIN, "--conf", dir.path() + "/Corefile"}, dir.path() + "/log");
+  const std::string dig = "dig +time=1 +tries=1 @127.0.0.1 -p " + std::to_string(port) + " example.org. SOA 2>/dev/null | grep -q 'status: NOERROR'";
+  REQUIRE(eventually([&] { return sh(dig) == 0; }, 3000ms));
+
+  write("  ready 127.0.0.1:" + std::to_string(ready) + "\n");
+  const auto sighup = std::chrono::steady_clock::now();
+  REQUIRE(::kill(server.pid(), SIGHUP) == 0);
+  // The address opens with the reload; from its first answer on, the kept zone is ready.
+  std::vector<int> seen;
+  for (int i = 0; i < 100; ++i) {
+    const int status = curl(ready, "/ready").status;
+    if (status != 0) seen.push_back(status);
+    if (status == 200) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  INFO("log:\n" << sh_out("cat " + dir.path() + "/log"));
+  REQUIRE_FALSE(seen.empty());
+  CHECK(seen.front() == 200);
+  CHECK(std::count(seen.begin(), seen.end(), 200) == 1);
+  CHECK(std::chrono::steady_clock::now() - sighup < 1000ms);
+  CHECK(server.stop(SIGTERM) == 0);
 }
