@@ -40,6 +40,7 @@ std::string render_metrics(const metrics::Registry& metrics, const ZoneStats& st
   render_zone_metrics(out, zones);
   render_transfer_metrics(out, metrics.transfers(), metrics.zone_names(), notifier != nullptr ? notifier->status() : std::vector<NotifyTargetStatus>{},
                           zones);
+  render_pool_metrics(out, zones);
   render_process_metrics(out);
   return out;
 }

@@ -22,6 +22,8 @@ HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metri
 std::string render_metrics(const metrics::Registry& metrics, const ZoneStats& stats, const NotifySender* notifier = nullptr);
 /// wgsd_* of the zones.
 void render_zone_metrics(std::string& out, const std::vector<ZoneStatus>& zones);
+/// wgsd_pool_* of the zones' pools.
+void render_pool_metrics(std::string& out, const std::vector<ZoneStatus>& zones);
 /// process_* from /proc/self, and wgsd_build_info.
 void render_process_metrics(std::string& out);
 
@@ -29,5 +31,8 @@ void render_process_metrics(std::string& out);
 /// `notifies`: the secondaries shown under each zone's "transfer".
 std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now, const std::vector<NotifyTargetStatus>& notifies = {});
 std::string status_html(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now);
+/// A zone's pools: a JSON array, and HTML (one table per pool); `now` on the steady clock.
+std::string pools_json(const ZoneStatus& zone, std::chrono::steady_clock::time_point now);
+std::string pools_html(const ZoneStatus& zone, std::chrono::steady_clock::time_point now);
 
 }  // namespace wgsd::server::ops

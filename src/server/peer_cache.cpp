@@ -293,6 +293,7 @@ bool PeerCache::install(State& s, wg::Device& device, wg::Clock::time_point now)
     std::vector<std::string> pool_log;
     const auto pools = s.pools.update(s.config.pools, device, std::chrono::steady_clock::now(), now, pool_log);
     for (const auto& line : pool_log) log_.info("wgsd: zone " + s.config.settings.zone + ": " + line);
+    if (stats_ != nullptr) stats_->pools(s.config.settings.zone, s.config.device, s.pools.status(pools));
     // Same published data: the old snapshot comes back and nothing is published.
     auto zone = dns::refresh_zone(s.config.settings, published_peers(s.config.publish, device, now), now, s.zone, pools);
     if (zone == s.zone) return false;

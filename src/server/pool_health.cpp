@@ -67,4 +67,24 @@ std::vector<dns::PoolView> PoolHealth::update(const std::vector<PoolConfig>& poo
   return views;
 }
 
+std::vector<PoolStatus> PoolHealth::status(const std::vector<dns::PoolView>& views) const {
+  std::vector<PoolStatus> out;
+  out.reserve(views.size());
+  for (const auto& v : views) {
+    PoolStatus p;
+    p.name = v.name;
+    p.fail_open = v.fail_open();
+    p.fail_open_episodes = v.fail_open_episodes;
+    for (const auto& m : v.members) {
+      PoolMemberStatus s;
+      s.key = m.key;
+      s.healthy = m.healthy;
+      if (const auto it = seen_.find(m.key); it != seen_.end() && it->second.grew) s.last_received = it->second.last_growth;
+      p.members.push_back(std::move(s));
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 }  // namespace wgsd::server

@@ -103,7 +103,7 @@ std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_po
              ",\"withheld\":" + (p.state == PeerState::published ? "null" : json_string(peer_state_names[static_cast<std::size_t>(p.state)])) +
              ",\"self\":" + (p.self ? "true" : "false") + "}";
     }
-    out += "]}";
+    out += "],\"pools\":" + pools_json(z, std::chrono::steady_clock::now()) + "}";
   }
   return out + "]}\n";
 }
@@ -141,6 +141,7 @@ std::string status_html(const std::vector<ZoneStatus>& zones, wg::Clock::time_po
              "</td></tr>\n";
     }
     out += "</table>\n";
+    out += pools_html(z, std::chrono::steady_clock::now());
   }
   return out + "</body></html>\n";
 }

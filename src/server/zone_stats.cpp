@@ -126,6 +126,11 @@ void ZoneStats::journal(const std::string& zone, const std::string& device, std:
   z->journal_bytes = bytes;
 }
 
+void ZoneStats::pools(const std::string& zone, const std::string& device, std::vector<PoolStatus> pools) {
+  std::lock_guard lock(mutex_);
+  find(zone, device)->pools = std::move(pools);
+}
+
 std::vector<ZoneStatus> ZoneStats::zones() const {
   std::lock_guard lock(mutex_);
   return zones_;

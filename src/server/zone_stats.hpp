@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "server/pool_health.hpp"
 #include "server/publish.hpp"
 #include "wg/types.hpp"
 
@@ -58,6 +59,7 @@ struct ZoneStatus {
   std::size_t journal_bytes{};                     ///< and their size, about
   std::array<std::uint64_t, read_time_bounds.size() + 1> read_buckets{};
   double read_seconds{};
+  std::vector<PoolStatus> pools;                   ///< as of the last good read
 };
 
 class ZoneStats {
@@ -76,6 +78,9 @@ public:
   void snapshot(const std::string& zone, const std::string& device, std::uint32_t serial, bool loaded, bool built);
   /// The IXFR journal the zone's current snapshot carries.
   void journal(const std::string& zone, const std::string& device, std::size_t steps, std::size_t bytes);
+
+  /// The zone's pools after a good read of its device.
+  void pools(const std::string& zone, const std::string& device, std::vector<PoolStatus> pools);
 
   /// Every zone, in configuration order.
   [[nodiscard]] std::vector<ZoneStatus> zones() const;

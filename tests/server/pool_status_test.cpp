@@ -1,0 +1,78 @@
+// Pool member health where an operator looks: /metrics (checked by promtool) and /status.json and
+// the page, from what the refresher read of the device.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <string>
+
+#include "dns/fixtures.hpp"
+#include "support/http_get.hpp"
+#include "support/keys.hpp"
+#include "support/lab.hpp"
+#include "support/serving.hpp"
+
+using namespace wgsd;
+using namespace wgsd::test;
+
+namespace {
+
+// The value of the sample `line_start` ("name{labels}") in a scrape; -1 if absent.
+double value_of(const std::string& scrape, const std::string& line_start) {
+  std::istringstream in(scrape);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(line_start + " ", 0) == 0) return std::stod(line.substr(line_start.size() + 1));
+  }
+  return -1;
+}
+
+// `text` matched literally in a regular expression (base64 holds + and /).
+std::string quote(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pool member health shows in /metrics, /status.json and the page", "[server][http][pool][status]") {
+  require_live({"promtool", "curl"});
+  const auto dns = free_port();
+  const auto metrics = free_port();
+  const auto status = free_port();
+  // key1 has received bytes, with a handshake a moment ago: healthy. key2 never received: not.
+  wg::Device device = reference_device();
+  device.peers.at(0).rx_bytes = 1000;
+  device.peers.at(0).last_handshake = wg::Clock::now() - std::chrono::seconds(2);
+  device.peers.at(1).rx_bytes = 0;
+  const std::string text = "example.com:" + std::to_string(dns) + " {\n bind 127.0.0.1\n wgsd example.com. wgref0 {\n  ns ns.example.\n" +
+                           "  pool vpn {\n   member " + key1 + "\n   member " + key2 + "\n   max-age 60s\n  }\n }\n prometheus 127.0.0.1:" +
+                           std::to_string(metrics) + "\n status 127.0.0.1:" + std::to_string(status) + "\n}\n";
+  // At start no member has received anything: the pool fails open once, then key1's bytes arrive.
+  Serving s(text);
+  s.backend.put(device);
+  REQUIRE(eventually([&] { return curl(metrics, "/metrics").body.find("state=\"healthy\"} 1") != std::string::npos; }, std::chrono::milliseconds(5000)));
+
+  TempDir dir;
+  REQUIRE(sh("curl -s -m 5 -o " + dir.path() + "/scrape.txt http://127.0.0.1:" + std::to_string(metrics) + "/metrics") == 0);
+  const std::string scrape = sh_out("cat " + dir.path() + "/scrape.txt");
+  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",pool=\"vpn\",state=\"healthy\"}") == 1);
+  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",pool=\"vpn\",state=\"unhealthy\"}") == 1);
+  CHECK(value_of(scrape, "wgsd_pool_fail_open_total{zone=\"example.com.\",pool=\"vpn\"}") == 1);
+  CHECK_THAT(scrape, Catch::Contains("# TYPE wgsd_pool_members gauge") && Catch::Contains("# TYPE wgsd_pool_fail_open_total counter"));
+  const std::string lint = sh_out("promtool check metrics < " + dir.path() + "/scrape.txt 2>&1; echo status=$?");
+  INFO(lint);
+  CHECK(lint == "status=0\n");
+
+  const auto json = curl(status, "/status.json");
+  REQUIRE(json.status == 200);
+  // The pool, each member's key, health and seconds since it last received (never: null).
+  CHECK_THAT(json.body, Catch::Matches(".*\"pools\":\\[\\{\"name\":\"vpn\",\"fail_open\":false,\"fail_open_episodes\":1,\"members\":\\[" +
+                                        std::string("\\{\"key\":\"") + quote(key1) + "\",\"healthy\":true,\"last_received_seconds\":[0-9]+\\}," +
+                                        "\\{\"key\":\"" + quote(key2) + "\",\"healthy\":false,\"last_received_seconds\":null\\}\\]\\}\\]\\}\\]\\}\n"));
+  const auto page = curl(status, "/");
+  REQUIRE(page.status == 200);
+  CHECK_THAT(page.body, Catch::Contains("<h3>Pool vpn</h3>") && Catch::Contains(std::string(key2) + "</td><td class=\"withheld\">no</td><td>never</td>"));
+}
