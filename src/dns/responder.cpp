@@ -424,6 +424,7 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
       case tsig::Check::ok:
         r.sign_with(*key, *rec, now, fudge, 0);
         signed_with = key;
+        info.tsig_verified = true;
         info.transfer_fudge = fudge;
         break;
       case tsig::Check::formerr: info.tsig_error = rcode::formerr; return r.error(rcode::formerr, query.has_question);

@@ -56,6 +56,7 @@ struct ResponseInfo {
   const Zone* zone{};              ///< the zone the answer came from; null when none was looked up
   bool acl_checked{};              ///< an `acl` applies here and decided `acl`
   AclAction acl{AclAction::allow};
+  bool tsig_verified{};            ///< a signed query whose TSIG verified (the answer is signed)
   std::uint16_t tsig_error{};      ///< a signed query refused: BADSIG, BADKEY, BADTIME, or FORMERR (malformed, or a MAC cut too short)
 };
 

@@ -70,6 +70,18 @@ std::uint8_t query_zone_slot(const dns::ZoneSet& zones, std::span<const std::uin
   return 0;
 }
 
+namespace {
+
+// wgsd_tsig_verified_total: the signed queries that were answered signed.
+void render_tsig_verified(std::string& out, const std::map<std::pair<std::string, std::string>, Counts>& sums) {
+  prom::Family verified(out, "wgsd_tsig_verified_total", "counter", "Signed queries whose TSIG verified (answered signed).");
+  for (const auto& [key, c] : sums) {
+    if (c.tsig_verified != 0) verified.sample({{"server", key.first}, {"zone", key.second}}, static_cast<double>(c.tsig_verified));
+  }
+}
+
+}  // namespace
+
 std::size_t type_index(std::uint16_t qtype) noexcept {
   for (std::size_t i = 0; i < known_types.size(); ++i) {
     if (known_types[i] == qtype) return i;
@@ -88,6 +100,7 @@ void count(Block& block, const dns::ZoneSet& zones, std::span<const std::uint8_t
   bump(c.duration[type][time_bucket(q.duration_ns)]);
   bump(c.duration_ns[type], q.duration_ns);
   if (info.acl_checked) bump(c.acl[static_cast<std::size_t>(info.acl)]);
+  if (info.tsig_verified) bump(c.tsig_verified);
   if (info.tsig_error != 0) {
     const std::size_t t = info.tsig_error == 16 ? 0 : info.tsig_error == 17 ? 1 : info.tsig_error == 18 ? 2 : info.tsig_error == 22 ? 3 : 4;
     bump(c.tsig[t]);
@@ -237,6 +250,7 @@ void Registry::render(std::string& out) const {
       if (c.acl[a] != 0) acl.sample({{"server", key.first}, {"zone", key.second}, {"view", ""}}, c.acl[a]);
     }
   }
+  render_tsig_verified(out, sums);
   prom::Family tsig(out, "wgsd_tsig_failures_total", "counter", "Signed queries refused, by TSIG error.");
   for (const auto& [key, c] : sums) {
     for (std::size_t t = 0; t < tsig_error_count; ++t) {

@@ -53,6 +53,7 @@ struct Counts {
   std::uint64_t response_bytes[2];
   std::uint64_t acl[4];                         ///< allowed, blocked, filtered, dropped
   std::uint64_t tsig[tsig_error_count];
+  std::uint64_t tsig_verified;
 };
 
 /// A thread's block: Counts per zone slot, for one server label.
