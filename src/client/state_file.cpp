@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace wgsd::client {
@@ -40,6 +42,20 @@ void write_state_file(const std::string& path, const std::string& text) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
   wg::UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d || ::fsync(d.get()) != 0) throw std::runtime_error(path + ": cannot flush its directory: " + std::strerror(errno));
+}
+
+std::optional<std::string> read_state_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, not a state file");
+  std::ifstream in(path);
+  if (!in) {
+    if (!std::filesystem::exists(path, ec)) return std::nullopt;
+    throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
+  }
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (content.empty()) throw std::runtime_error(path + ": is empty (a state file always has its header line): remove it to start afresh");
+  if (content.back() != '\n') throw std::runtime_error(path + ": is truncated (its last line is cut short): remove it to start afresh");
+  return content;
 }
 
 wg::UniqueFd lock_state_file(const std::string& path, const std::string& who) {

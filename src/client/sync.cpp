@@ -405,19 +405,10 @@ std::string default_state_file(const std::string& device) { return default_state
 
 SyncState SyncState::load(const std::string& path) {
   SyncState s;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, not a state file");
-  std::ifstream in(path);
-  if (!in) {
-    if (!std::filesystem::exists(path)) return s;
-    throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
-  }
-  // A file save() wrote is never empty and ends with a newline: anything else was cut short, and
-  // reading it as fewer peers would let them go unpruned, or be taken for another's.
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (content.empty()) throw std::runtime_error(path + ": is empty (a state file always has its header line): remove it to start afresh");
-  if (content.back() != '\n') throw std::runtime_error(path + ": is truncated (its last line is cut short): remove it to start afresh");
-  std::istringstream lines(content);
+  // Read as less than it held, a damaged file would let peers go unpruned, or be taken for another's.
+  const auto content = read_state_file(path);
+  if (!content) return s;
+  std::istringstream lines(*content);
   std::string line;
   for (std::size_t n = 1; std::getline(lines, line); ++n) {
     if (line.empty() || line[0] == '#') continue;

@@ -29,6 +29,12 @@ void render_process_metrics(std::string& out);
 
 /// /status.json and / (HTML, no script, no external asset; every value escaped).
 /// `notifies`: the secondaries shown under each zone's "transfer".
+/// A string as JSON, quotes included: printable ASCII passes; anything else, and <, > and &, is
+/// escaped (\u00XX), so that device data never closes a script or a tag around it.
+std::string json_string(std::string_view s);
+/// Text for HTML: & < > " ' as entities, control characters as '?'.
+std::string html(std::string_view s);
+
 std::string status_json(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now, const std::vector<NotifyTargetStatus>& notifies = {});
 std::string status_html(const std::vector<ZoneStatus>& zones, wg::Clock::time_point now);
 /// A zone's pools: a JSON array, and HTML (one table per pool); `now` on the steady clock.

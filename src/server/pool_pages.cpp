@@ -9,38 +9,6 @@
 namespace wgsd::server::ops {
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(ch);
-    }
-  }
-  return out + "\"";
-}
-
-std::string html(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
-    }
-  }
-  return out;
-}
-
 // Whole seconds since the member's received bytes last grew; nullopt: never seen to.
 std::optional<long long> since(const PoolMemberStatus& m, std::chrono::steady_clock::time_point now) {
   if (!m.last_received) return std::nullopt;

@@ -6,7 +6,6 @@
 #include "server/transfer_metrics.hpp"
 
 namespace wgsd::server::ops {
-namespace {
 
 std::string json_string(std::string_view s) {
   std::string out = "\"";
@@ -41,6 +40,9 @@ std::string html(std::string_view s) {
   }
   return out;
 }
+
+namespace {
+
 
 std::string fixed(double v, int digits) {
   char buf[64];

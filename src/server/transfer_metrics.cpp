@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "server/ops_pages.hpp"
 #include "server/prom_text.hpp"
 
 namespace wgsd::server::ops {
@@ -16,23 +17,6 @@ std::string seconds(wg::Clock::time_point t) {
   return buf;
 }
 
-// A zone name as a JSON string: printable ASCII passes, anything else is escaped.
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(ch);
-    }
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
