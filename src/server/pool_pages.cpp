@@ -23,13 +23,13 @@ void render_pool_metrics(std::string& out, const std::vector<ZoneStatus>& zones)
     for (const auto& p : z.pools) {
       std::size_t healthy = 0;
       for (const auto& m : p.members) healthy += m.healthy ? 1 : 0;
-      members.sample({{"zone", z.zone}, {"pool", p.name}, {"state", "healthy"}}, static_cast<double>(healthy));
-      members.sample({{"zone", z.zone}, {"pool", p.name}, {"state", "unhealthy"}}, static_cast<double>(p.members.size() - healthy));
+      members.sample({{"zone", z.zone}, {"device", z.device}, {"pool", p.name}, {"state", "healthy"}}, static_cast<double>(healthy));
+      members.sample({{"zone", z.zone}, {"device", z.device}, {"pool", p.name}, {"state", "unhealthy"}}, static_cast<double>(p.members.size() - healthy));
     }
   }
   prom::Family open(out, "wgsd_pool_fail_open_total", "counter", "Times a pool started failing open (no healthy member: every member answered).");
   for (const auto& z : zones) {
-    for (const auto& p : z.pools) open.sample({{"zone", z.zone}, {"pool", p.name}}, static_cast<double>(p.fail_open_episodes));
+    for (const auto& p : z.pools) open.sample({{"zone", z.zone}, {"device", z.device}, {"pool", p.name}}, static_cast<double>(p.fail_open_episodes));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dns/fixtures.hpp"
+#include "server/ops_pages.hpp"
 #include "support/http_get.hpp"
 #include "support/keys.hpp"
 #include "support/lab.hpp"
@@ -58,9 +59,9 @@ TEST_CASE("pool member health shows in /metrics, /status.json and the page", "[s
   TempDir dir;
   REQUIRE(sh("curl -s -m 5 -o " + dir.path() + "/scrape.txt http://127.0.0.1:" + std::to_string(metrics) + "/metrics") == 0);
   const std::string scrape = sh_out("cat " + dir.path() + "/scrape.txt");
-  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",pool=\"vpn\",state=\"healthy\"}") == 1);
-  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",pool=\"vpn\",state=\"unhealthy\"}") == 1);
-  CHECK(value_of(scrape, "wgsd_pool_fail_open_total{zone=\"example.com.\",pool=\"vpn\"}") == 1);
+  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\",state=\"healthy\"}") == 1);
+  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\",state=\"unhealthy\"}") == 1);
+  CHECK(value_of(scrape, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\"}") == 1);
   CHECK_THAT(scrape, Catch::Contains("# TYPE wgsd_pool_members gauge") && Catch::Contains("# TYPE wgsd_pool_fail_open_total counter"));
   const std::string lint = sh_out("promtool check metrics < " + dir.path() + "/scrape.txt 2>&1; echo status=$?");
   INFO(lint);
@@ -75,4 +76,22 @@ TEST_CASE("pool member health shows in /metrics, /status.json and the page", "[s
   const auto page = curl(status, "/");
   REQUIRE(page.status == 200);
   CHECK_THAT(page.body, Catch::Contains("<h3>Pool vpn</h3>") && Catch::Contains(std::string(key2) + "</td><td class=\"withheld\">no</td><td>never</td>"));
+}
+
+TEST_CASE("pool metrics of one zone served from two devices are two series, told apart by device", "[server][pool][metrics]") {
+  // One zone in two server blocks (an inside and an outside view), each with a pool named vpn.
+  std::vector<server::ZoneStatus> zones(2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    zones[i].zone = "example.com.";
+    zones[i].device = i == 0 ? "wg-in" : "wg-out";
+    zones[i].pools.resize(1);
+    zones[i].pools[0].name = "vpn";
+    zones[i].pools[0].fail_open_episodes = i + 1;
+  }
+  std::string out;
+  server::ops::render_pool_metrics(out, zones);
+  INFO(out);
+  CHECK(value_of(out, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wg-in\",pool=\"vpn\"}") == 1);
+  CHECK(value_of(out, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wg-out\",pool=\"vpn\"}") == 2);
+  CHECK(value_of(out, "wgsd_pool_members{zone=\"example.com.\",device=\"wg-out\",pool=\"vpn\",state=\"healthy\"}") == 0);
 }
