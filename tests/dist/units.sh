@@ -42,6 +42,15 @@ for template in wgsd-client@.service wgsd-client-daemon@.service; do
   fi
 done
 
+# The timer's service and the daemon for one device share that directory: they conflict.
+if grep -qx 'Conflicts=wgsd-client-daemon@%i.service' "$tmp/wgsd-client@.service" &&
+   grep -qx 'Conflicts=wgsd-client@%i.service wgsd-client@%i.timer' "$tmp/wgsd-client-daemon@.service"; then
+  echo "wgsd-client@ and wgsd-client-daemon@ of one device conflict"
+else
+  echo "FAILED: wgsd-client@.service and wgsd-client-daemon@.service must conflict for one device"
+  fail=1
+fi
+
 out=$(systemd-analyze security --offline=true --no-pager "$tmp/wgsd-server.service" 2>&1) || true
 echo "$out"
 score=$(sed -n 's/.*Overall exposure level for wgsd-server.service: \([0-9.]*\).*/\1/p' <<<"$out")
