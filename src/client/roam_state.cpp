@@ -32,12 +32,9 @@ std::string default_roam_state_file(const std::string& device) { return default_
 RoamState load_roam_state(const std::string& path) {
   RoamState s;
   // Read as less than it held, a damaged file would leave what it names on the backbone for good.
-  const auto content = read_state_file(path);
-  if (!content) return s;
-  std::istringstream lines(*content);
-  std::string line;
-  for (std::size_t n = 1; std::getline(lines, line); ++n) {
-    if (line.empty() || line[0] == '#') continue;
+  for (const StateLine& entry : read_state_lines(path)) {
+    const std::size_t n = entry.number;  // named, not bound: a lambda below may capture it
+    const std::string& line = entry.text;
     std::istringstream words(line);
     std::string kind, client, via, prefixes, extra;
     words >> kind >> client >> via >> prefixes;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace wgsd::client {
@@ -44,18 +45,24 @@ void write_state_file(const std::string& path, const std::string& text) {
   if (!d || ::fsync(d.get()) != 0) throw std::runtime_error(path + ": cannot flush its directory: " + std::strerror(errno));
 }
 
-std::optional<std::string> read_state_file(const std::string& path) {
+std::vector<StateLine> read_state_lines(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a directory, not a state file");
   std::ifstream in(path);
   if (!in) {
-    if (!std::filesystem::exists(path, ec)) return std::nullopt;
+    if (!std::filesystem::exists(path, ec)) return {};
     throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
   }
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (content.empty()) throw std::runtime_error(path + ": is empty (a state file always has its header line): remove it to start afresh");
   if (content.back() != '\n') throw std::runtime_error(path + ": is truncated (its last line is cut short): remove it to start afresh");
-  return content;
+  std::vector<StateLine> out;
+  std::istringstream lines(content);
+  std::string line;
+  for (std::size_t n = 1; std::getline(lines, line); ++n) {
+    if (!line.empty() && line[0] != '#') out.push_back({n, line});
+  }
+  return out;
 }
 
 wg::UniqueFd lock_state_file(const std::string& path, const std::string& who) {

@@ -2,8 +2,9 @@
 // routes --roam placed): written whole or not at all, and held by one process at a time.
 #pragma once
 
-#include <optional>
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "wg/unique_fd.hpp"
 
@@ -14,11 +15,18 @@ namespace wgsd::client {
 /// the new one, never a mix. Throws std::runtime_error naming the file.
 void write_state_file(const std::string& path, const std::string& text);
 
-/// The whole text of the state file `path`, or nothing when there is none yet. Throws
-/// std::runtime_error naming the file when it is a directory, cannot be read, or is empty or cut
-/// short (what write_state_file wrote always has a header line and ends with a newline): reading
-/// a damaged file as less than it held would lose track of what it names.
-std::optional<std::string> read_state_file(const std::string& path);
+/// A line of a state file and its number (from 1), for messages "PATH:N: ...".
+struct StateLine {
+  std::size_t number{};
+  std::string text;
+};
+
+/// The lines of the state file `path` that say something (blank lines and `#` comments left out);
+/// none when there is no file yet. Throws std::runtime_error naming the file when it is a
+/// directory, cannot be read, or is empty or cut short (what write_state_file wrote always has a
+/// header line and ends with a newline): reading a damaged file as less than it held would lose
+/// track of what it names.
+std::vector<StateLine> read_state_lines(const std::string& path);
 
 /// Locks `path` for this process (flock on `path`.lock, held while the fd lives), so two clients
 /// never use one state file. `who` names the user in the error ("wgsd-client --sync"). Throws

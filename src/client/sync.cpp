@@ -406,12 +406,9 @@ std::string default_state_file(const std::string& device) { return default_state
 SyncState SyncState::load(const std::string& path) {
   SyncState s;
   // Read as less than it held, a damaged file would let peers go unpruned, or be taken for another's.
-  const auto content = read_state_file(path);
-  if (!content) return s;
-  std::istringstream lines(*content);
-  std::string line;
-  for (std::size_t n = 1; std::getline(lines, line); ++n) {
-    if (line.empty() || line[0] == '#') continue;
+  for (const StateLine& entry : read_state_lines(path)) {
+    const std::size_t n = entry.number;  // named, not bound: a lambda below may capture it
+    const std::string& line = entry.text;
     std::istringstream words(line);
     std::string kind;
     std::string text;
