@@ -12,21 +12,13 @@
 #include "support/keys.hpp"
 #include "support/lab.hpp"
 #include "support/serving.hpp"
+#include "support/tsig_key.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
-
-dns::tsig::Key tsig_key() {
-  std::string error;
-  auto k = dns::tsig::make_key("key.example.", "hmac-sha256", secret, error);
-  REQUIRE(k);
-  return *k;
-}
 
 // A master of `n` peers that never connected, each with its own /32 in 10.8.0.0/16.
 wg::Device master(unsigned n) {
@@ -52,7 +44,7 @@ struct AxfrCase {
 
   AxfrCase(unsigned peers, bool transfer)
       : registry("example.com:" + std::to_string(port) + " {\n bind 127.0.0.1\n wgsd example.com. wgm1 {\n  list-all\n  ns ns.example.\n }\n" +
-                     " tsig {\n  secret key.example. " + secret + "\n  require all\n  fudge 5\n }\n" +
+                     " tsig {\n  secret key.example. " + test_tsig_secret + "\n  require all\n  fudge 5\n }\n" +
                      (transfer ? " transfer {\n  to 127.0.0.1\n }\n" : "") + "}\n",
                  {master(peers)}) {
     wg::Device d;
@@ -64,7 +56,7 @@ struct AxfrCase {
     options.zone = "example.com.";
     options.timeout = 2000ms;
     options.retries = 1;
-    options.tsig = tsig_key();
+    options.tsig = test_tsig_key();
     sync.allowed_within = {*wg::Prefix::parse("10.8.0.0/16")};
     sync.prune = true;
   }
@@ -115,7 +107,7 @@ std::vector<std::vector<std::uint8_t>> signed_transfer(const std::vector<std::ui
   const auto rec = dns::tsig::read_record(query, owner);
   REQUIRE(rec);
   const auto mac = dns::tsig::mac_of(query, *rec);
-  dns::TransferSigning signing{tsig_key(), {mac.begin(), mac.end()}, dns::get_u16(query.data()), 5};
+  dns::TransferSigning signing{test_tsig_key(), {mac.begin(), mac.end()}, dns::get_u16(query.data()), 5};
   dns::TransferStream stream(many_zone(n), std::span<const std::uint8_t>(query.data(), rec->start), signing);
   std::vector<std::vector<std::uint8_t>> out;
   std::vector<std::uint8_t> buf(dns::max_message);
@@ -185,12 +177,12 @@ TEST_CASE("sync by AXFR: every message must be signed and chain, or the round ad
   options.zone = "example.com.";
   options.timeout = 1000ms;
   options.retries = 0;
-  options.tsig = tsig_key();
+  options.tsig = test_tsig_key();
   options.dry_run = true;  // the scripted registry answers transfers only
   client::SyncOptions sync;
   sync.allowed_within = {*wg::Prefix::parse("10.0.0.0/8")};
   client::SyncState state;
-  const auto key = tsig_key();
+  const auto key = test_tsig_key();
 
   // As it should be: the whole zone.
   const auto good = client::axfr_listing(options.registries[0], "example.com.", &key, {});

@@ -10,21 +10,13 @@
 #include "support/keys.hpp"
 #include "support/lab.hpp"
 #include "support/serving.hpp"
+#include "support/tsig_key.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
-
-dns::tsig::Key tsig_key() {
-  std::string error;
-  auto k = dns::tsig::make_key("key.example.", "hmac-sha256", secret, error);
-  REQUIRE(k);
-  return *k;
-}
 
 wg::Peer listed_peer(unsigned n, const char* endpoint, const char* allowed) {
   wg::Peer p;
@@ -59,7 +51,7 @@ TEST_CASE("sync: a signed PTR listing recorded on the path and replayed to a lat
   const std::uint16_t registry_port = free_port();
   Serving registry("example.com:" + std::to_string(registry_port) +
                        " {\n bind 127.0.0.1\n wgsd example.com. wgm3 {\n  list-all\n  ns ns.example.\n }\n"
-                       " tsig {\n  secret key.example. " + secret + "\n  require all\n  fudge 5\n }\n}\n",
+                       " tsig {\n  secret key.example. " + test_tsig_secret + "\n  require all\n  fudge 5\n }\n}\n",
                    {master});
   RecordingDns path(registry_port);
 
@@ -75,7 +67,7 @@ TEST_CASE("sync: a signed PTR listing recorded on the path and replayed to a lat
   options.zone = "example.com.";
   options.timeout = 1000ms;
   options.retries = 1;
-  options.tsig = tsig_key();
+  options.tsig = test_tsig_key();
   client::SyncOptions sync;
   sync.allowed_within = {*wg::Prefix::parse("10.8.0.0/16")};
   sync.prune = true;

@@ -14,21 +14,13 @@
 #include "support/keys.hpp"
 #include "support/lab.hpp"
 #include "support/serving.hpp"
+#include "support/tsig_key.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
-
-dns::tsig::Key tsig_key() {
-  std::string error;
-  auto k = dns::tsig::make_key("key.example.", "hmac-sha256", secret, error);
-  REQUIRE(k);
-  return *k;
-}
 
 wg::Peer peer(unsigned n, const char* endpoint, std::vector<const char*> allowed) {
   wg::Peer p;
@@ -61,7 +53,7 @@ struct SyncCase {
   std::uint16_t port = free_port();
   Serving registry{"example.com:" + std::to_string(port) +
                        " {\n bind 127.0.0.1\n wgsd example.com. wgm0 {\n  list-all\n  refresh 20ms\n  ns ns.example.\n }\n"
-                       " tsig {\n  secret key.example. " + secret + "\n  require all\n  fudge 5\n }\n}\n",
+                       " tsig {\n  secret key.example. " + test_tsig_secret + "\n  require all\n  fudge 5\n }\n}\n",
                    {master()}};
   FakeBackend device;
   client::Options options;
@@ -75,7 +67,7 @@ struct SyncCase {
     options.zone = "example.com.";
     options.timeout = 1000ms;
     options.retries = 1;
-    options.tsig = tsig_key();
+    options.tsig = test_tsig_key();
     sync.allowed_within = {*wg::Prefix::parse("10.8.0.0/16"), *wg::Prefix::parse("fd08::/64")};
     sync.keepalive = 25;
     sync.prune = true;
@@ -309,7 +301,7 @@ TEST_CASE("reply TSIG check: a signed answer read past the registry's fudge of 5
   // The verifier alone, with the clock in the test's hand. sync_replay_test.cpp replays a recorded
   // answer through the whole listing path.
   // The registry's answer to a signed listing query, signed with its fudge of 5 s, read 6 s later.
-  const auto k = tsig_key();
+  const auto k = test_tsig_key();
   dns::ZoneSet zones = reference_zones();
   auto policy = std::make_shared<dns::tsig::Policy>();
   dns::tsig::Rule rule;
@@ -366,7 +358,7 @@ TEST_CASE("wgsd-client --sync: --allowed-within and a TSIG key are required, its
     return rc;
   };
   std::string out;
-  CHECK(run("--sync -y key.example.:" + std::string(secret), out) == 1);
+  CHECK(run("--sync -y key.example.:" + std::string(test_tsig_secret), out) == 1);
   CHECK_THAT(out, Catch::Contains("--allowed-within") && Catch::Contains("e.g. --allowed-within 10.8.0.0/16"));
   CHECK(run("--sync --allowed-within 10.8.0.0/16", out) == 1);
   CHECK_THAT(out, Catch::Contains("without a TSIG key (-y or -k)") && Catch::Contains("--insecure"));
