@@ -43,6 +43,21 @@ inline std::vector<dns::PublishedPeer> many_peers(unsigned n, unsigned first = 1
   return peers;
 }
 
+/// A device `name` whose peers are many_peers(n), as a transfer test's server reads it.
+inline wg::Device many_peers_device(const std::string& name, unsigned n) {
+  wg::Device d;
+  d.name = name;
+  d.public_key = key_n(999999);
+  for (const auto& p : many_peers(n)) {
+    wg::Peer peer;
+    peer.public_key = p.key;
+    peer.endpoint = p.endpoint;
+    peer.allowed_ips = p.allowed_ips;
+    d.peers.push_back(peer);
+  }
+  return d;
+}
+
 inline std::shared_ptr<const dns::Zone> many_zone(unsigned n, const dns::Zone* previous = nullptr,
                                                   wg::Clock::time_point now = wg::Clock::time_point(std::chrono::seconds(1800000000))) {
   return dns::build_zone(xfr_settings(), many_peers(n), now, previous);

@@ -21,16 +21,7 @@ using namespace std::chrono_literals;
 namespace {
 
 wg::Device xfr_device(unsigned n, std::uint16_t moved_port = 0) {
-  wg::Device d;
-  d.name = "wgxfrm1";
-  d.public_key = key_n(999999);
-  for (const auto& p : many_peers(n)) {
-    wg::Peer peer;
-    peer.public_key = p.key;
-    peer.endpoint = p.endpoint;
-    peer.allowed_ips = p.allowed_ips;
-    d.peers.push_back(peer);
-  }
+  wg::Device d = many_peers_device("wgxfrm1", n);
   if (moved_port != 0) d.peers.front().endpoint->port = moved_port;
   return d;
 }

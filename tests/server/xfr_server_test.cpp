@@ -19,19 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-wg::Device big_device(unsigned n) {
-  wg::Device d;
-  d.name = "wgxfr1";
-  d.public_key = key_n(999999);
-  for (const auto& p : many_peers(n)) {
-    wg::Peer peer;
-    peer.public_key = p.key;
-    peer.endpoint = p.endpoint;
-    peer.allowed_ips = p.allowed_ips;
-    d.peers.push_back(peer);
-  }
-  return d;
-}
+wg::Device big_device(unsigned n) { return many_peers_device("wgxfr1", n); }
 
 // A TCP connection to 127.0.0.1:port from `source` (127.0.0.x).
 int connect_from(const char* source, unsigned short port) {
