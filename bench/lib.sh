@@ -79,11 +79,17 @@ start_device() {
     device_kind="wireguard-go"
     return
   fi
-  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$2" 2>>"$work/standin.log" &
+  start_standin "$2"
+  device_kind="UAPI stand-in (bench/uapi_standin.py)"
+}
+
+# start_standin WG_CONF: bench/uapi_standin.py serving WG_CONF's peers on $dev's UAPI socket, until
+# the socket is there (at most a minute); sets wgpid.
+start_standin() {
+  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$1" 2>>"$work/standin.log" &
   pids+=($!); wgpid=$!
   local _
   for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
-  device_kind="UAPI stand-in (bench/uapi_standin.py)"
 }
 
 # start_wgsd CONF PORT LOG [BINARY]: wgsd-server (build-bench's unless BINARY is given) in the

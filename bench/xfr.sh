@@ -121,8 +121,7 @@ mkdir -p /var/run/wireguard
 if [[ " $rows " == *" 1 "* ]]; then
 echo "== 1. AXFR of $peers1 peers to a Knot secondary: wgsd-server against NSD as the primary of the same zone"
 python3 bench/gen.py "$peers1" "$work/d1" >/dev/null
-python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$work/d1/wg.conf" 2>>"$work/standin.log" & pids+=($!); standin=$!
-for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
+start_standin "$work/d1/wg.conf"; standin=$wgpid
 corefile 5400 127.0.0.1:5409 "refresh 5s" >"$work/Corefile1"
 ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile1" >"$work/wgsd1.log" 2>&1 &
 pids+=($!); wgsd_pid=$!
@@ -159,8 +158,7 @@ fi
 if [[ " $rows " == *" 3 "* ]]; then
 echo "== 3. the IXFR journal at $peers3 peers, 10 endpoints moved a step, 60 s"
 python3 bench/gen.py "$peers3" "$work/d3" >/dev/null
-python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$work/d3/wg.conf" 2>>"$work/standin.log" & pids+=($!); standin=$!
-for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
+start_standin "$work/d3/wg.conf"; standin=$wgpid
 corefile 5400 127.0.0.1:5409 "refresh 100ms" >"$work/Corefile3"
 ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile3" >"$work/wgsd3.log" 2>&1 &
 pids+=($!); wgsd_pid=$!
