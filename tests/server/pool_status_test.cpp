@@ -10,21 +10,13 @@
 #include "support/http_get.hpp"
 #include "support/keys.hpp"
 #include "support/lab.hpp"
+#include "support/prom_sample.hpp"
 #include "support/serving.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 
 namespace {
-
-// The value of the sample `line_start` ("name{labels}") in a scrape; -1 if absent.
-double value_of(const std::string& scrape, const std::string& line_start) {
-  std::istringstream in(scrape);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(line_start + " ", 0) == 0) return std::stod(line.substr(line_start.size() + 1));
-  }
-  return -1;
-}
 
 // `text` matched literally in a regular expression (base64 holds + and /).
 std::string quote(const std::string& text) {
@@ -59,9 +51,9 @@ TEST_CASE("pool member health shows in /metrics, /status.json and the page", "[s
   TempDir dir;
   REQUIRE(sh("curl -s -m 5 -o " + dir.path() + "/scrape.txt http://127.0.0.1:" + std::to_string(metrics) + "/metrics") == 0);
   const std::string scrape = sh_out("cat " + dir.path() + "/scrape.txt");
-  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\",state=\"healthy\"}") == 1);
-  CHECK(value_of(scrape, "wgsd_pool_members{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\",state=\"unhealthy\"}") == 1);
-  CHECK(value_of(scrape, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\"}") == 1);
+  CHECK(prom_sample(scrape, "wgsd_pool_members{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\",state=\"healthy\"}") == 1);
+  CHECK(prom_sample(scrape, "wgsd_pool_members{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\",state=\"unhealthy\"}") == 1);
+  CHECK(prom_sample(scrape, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wgref0\",pool=\"vpn\"}") == 1);
   CHECK_THAT(scrape, Catch::Contains("# TYPE wgsd_pool_members gauge") && Catch::Contains("# TYPE wgsd_pool_fail_open_total counter"));
   const std::string lint = sh_out("promtool check metrics < " + dir.path() + "/scrape.txt 2>&1; echo status=$?");
   INFO(lint);
@@ -91,7 +83,7 @@ TEST_CASE("pool metrics of one zone served from two devices are two series, told
   std::string out;
   server::ops::render_pool_metrics(out, zones);
   INFO(out);
-  CHECK(value_of(out, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wg-in\",pool=\"vpn\"}") == 1);
-  CHECK(value_of(out, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wg-out\",pool=\"vpn\"}") == 2);
-  CHECK(value_of(out, "wgsd_pool_members{zone=\"example.com.\",device=\"wg-out\",pool=\"vpn\",state=\"healthy\"}") == 0);
+  CHECK(prom_sample(out, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wg-in\",pool=\"vpn\"}") == 1);
+  CHECK(prom_sample(out, "wgsd_pool_fail_open_total{zone=\"example.com.\",device=\"wg-out\",pool=\"vpn\"}") == 2);
+  CHECK(prom_sample(out, "wgsd_pool_members{zone=\"example.com.\",device=\"wg-out\",pool=\"vpn\",state=\"healthy\"}") == 0);
 }

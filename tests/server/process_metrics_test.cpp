@@ -11,27 +11,16 @@
 #include <string>
 
 #include "server/ops_pages.hpp"
+#include "support/prom_sample.hpp"
 
 using namespace wgsd::server;
-
-namespace {
-
-// The value of the unlabelled sample `name` in Prometheus text; -1 if absent.
-double value_of(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  }
-  return -1;
-}
-
-}  // namespace
+using wgsd::test::prom_sample;
 
 TEST_CASE("process_start_time_seconds is the real start time, also where /proc/stat is hidden", "[server][http][metrics]") {
   const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::string out;
   ops::render_process_metrics(out);
-  const double start = value_of(out, "process_start_time_seconds");
+  const double start = prom_sample(out, "process_start_time_seconds");
   // This test process started within the last day, and not in the future.
   CHECK(start > now - 86400);
   CHECK(start <= now + 1);
@@ -53,7 +42,7 @@ TEST_CASE("process_start_time_seconds is the real start time, also where /proc/s
     }
     std::string text;
     ops::render_process_metrics(text);
-    const std::string v = std::to_string(value_of(text, "process_start_time_seconds"));
+    const std::string v = std::to_string(prom_sample(text, "process_start_time_seconds"));
     (void)!::write(fds[1], v.data(), v.size());
     ::_exit(0);
   }

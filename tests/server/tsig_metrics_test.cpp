@@ -9,6 +9,7 @@
 
 #include "support/http_get.hpp"
 #include "support/lab.hpp"
+#include "support/prom_sample.hpp"
 
 using namespace wgsd::test;
 using namespace std::chrono_literals;
@@ -17,15 +18,6 @@ namespace {
 
 constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
 constexpr const char* wrong = "d3Jvbmctc2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzI=";
-
-// The value of the sample `line_start` ("name{labels}") in a scrape; -1 if absent.
-double value_of(const std::string& scrape, const std::string& line_start) {
-  std::istringstream in(scrape);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(line_start + " ", 0) == 0) return std::stod(line.substr(line_start.size() + 1));
-  }
-  return -1;
-}
 
 }  // namespace
 
@@ -52,13 +44,13 @@ TEST_CASE("metrics count TSIG outcomes: verified, BADSIG and BADKEY, per server 
   // Counted by the answering thread; a scrape sums them (bounded wait for the last query's count).
   const bool counted = eventually([&] {
     scrape = curl(metrics, "/metrics").body;
-    return value_of(scrape, "wgsd_tsig_failures_total{" + labels + ",error=\"BADKEY\"}") == 1;
+    return prom_sample(scrape, "wgsd_tsig_failures_total{" + labels + ",error=\"BADKEY\"}") == 1;
   }, 3000ms);
   INFO(scrape);
   CHECK(counted);
-  CHECK(value_of(scrape, "wgsd_tsig_verified_total{" + labels + "}") == 2);
-  CHECK(value_of(scrape, "wgsd_tsig_failures_total{" + labels + ",error=\"BADSIG\"}") == 1);
-  CHECK(value_of(scrape, "wgsd_tsig_failures_total{" + labels + ",error=\"BADKEY\"}") == 1);
+  CHECK(prom_sample(scrape, "wgsd_tsig_verified_total{" + labels + "}") == 2);
+  CHECK(prom_sample(scrape, "wgsd_tsig_failures_total{" + labels + ",error=\"BADSIG\"}") == 1);
+  CHECK(prom_sample(scrape, "wgsd_tsig_failures_total{" + labels + ",error=\"BADKEY\"}") == 1);
   CHECK_THAT(scrape, Catch::Contains("# TYPE wgsd_tsig_verified_total counter"));
   CHECK(server.stop(SIGTERM) == 0);
 }

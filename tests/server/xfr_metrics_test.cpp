@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "dns/xfr_case.hpp"
+#include "support/prom_sample.hpp"
 #include "support/secondaries.hpp"
 #include "support/serving.hpp"
 
@@ -24,13 +25,6 @@ wg::Device xfr_device(unsigned n, std::uint16_t moved_port = 0) {
   wg::Device d = many_peers_device("wgxfrm1", n);
   if (moved_port != 0) d.peers.front().endpoint->port = moved_port;
   return d;
-}
-
-// The value of the sample `name{labels}` in a scrape; -1 when there is none.
-double sample(const std::string& scrape, const std::string& name_and_labels) {
-  const auto at = scrape.find("\n" + name_and_labels + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(scrape.substr(at + name_and_labels.size() + 2));
 }
 
 // A UDP socket on 127.0.0.1 that acknowledges every NOTIFY it gets.
@@ -73,7 +67,7 @@ TEST_CASE("metrics: transfers by type and result, NOTIFYs acknowledged, the IXFR
   const server::HttpRoutes routes{true, false, false, true};
   const auto scrape = [&] { return s.server->serve_http(routes, "/metrics").body; };
   const std::string zone = "{zone=\"example.com.\",type=";
-  CHECK(sample(scrape(), "wgsd_transfers_total" + zone + "\"axfr\",result=\"complete\"}") == 0);
+  CHECK(prom_sample(scrape(), "wgsd_transfers_total" + zone + "\"axfr\",result=\"complete\"}") == 0);
 
   // dig's AXFR, whole.
   const std::string at = "@127.0.0.1 -p " + std::to_string(port) + " ";
@@ -105,14 +99,14 @@ TEST_CASE("metrics: transfers by type and result, NOTIFYs acknowledged, the IXFR
   CHECK(eventually(
       [&] {
         m = scrape();
-        return sample(m, "wgsd_transfers_total" + zone + "\"axfr\",result=\"interrupted\"}") == 1;
+        return prom_sample(m, "wgsd_transfers_total" + zone + "\"axfr\",result=\"interrupted\"}") == 1;
       },
       5000ms));
   INFO(m);
-  CHECK(sample(m, "wgsd_transfers_total" + zone + "\"axfr\",result=\"complete\"}") == 1);
-  CHECK(sample(m, "wgsd_transfers_total" + zone + "\"axfr\",result=\"refused\"}") == 1);
-  CHECK(sample(m, "wgsd_transfers_total" + zone + "\"ixfr\",result=\"complete\"}") == 1);
-  CHECK(sample(m, "wgsd_transfers_total" + zone + "\"ixfr\",result=\"interrupted\"}") == 0);
+  CHECK(prom_sample(m, "wgsd_transfers_total" + zone + "\"axfr\",result=\"complete\"}") == 1);
+  CHECK(prom_sample(m, "wgsd_transfers_total" + zone + "\"axfr\",result=\"refused\"}") == 1);
+  CHECK(prom_sample(m, "wgsd_transfers_total" + zone + "\"ixfr\",result=\"complete\"}") == 1);
+  CHECK(prom_sample(m, "wgsd_transfers_total" + zone + "\"ixfr\",result=\"interrupted\"}") == 0);
 
   // An endpoint moves: a new serial, a journal step, a NOTIFY of it the secondary acknowledges.
   s.backend.put(xfr_device(n, 40000));
@@ -122,20 +116,20 @@ TEST_CASE("metrics: transfers by type and result, NOTIFYs acknowledged, the IXFR
       [&] {
         secondary.answer_all();
         m = scrape();
-        return sample(m, acked_serial) > static_cast<double>(serial);
+        return prom_sample(m, acked_serial) > static_cast<double>(serial);
       },
       10000ms));
   INFO(m);
-  CHECK(sample(m, "wgsd_notifies_total{zone=\"example.com.\"," + secondary_label + ",result=\"acknowledged\"}") >= 1);
-  CHECK(sample(m, "wgsd_notifies_total{zone=\"example.com.\"," + secondary_label + ",result=\"sent\"}") >= 1);
-  CHECK(sample(m, "wgsd_notifies_total{zone=\"example.com.\"," + secondary_label + ",result=\"failed\"}") == 0);
-  CHECK(sample(m, "wgsd_ixfr_journal_steps{zone=\"example.com.\",device=\"wgxfrm1\"}") >= 1);
-  CHECK(sample(m, "wgsd_ixfr_journal_bytes{zone=\"example.com.\",device=\"wgxfrm1\"}") > 0);
+  CHECK(prom_sample(m, "wgsd_notifies_total{zone=\"example.com.\"," + secondary_label + ",result=\"acknowledged\"}") >= 1);
+  CHECK(prom_sample(m, "wgsd_notifies_total{zone=\"example.com.\"," + secondary_label + ",result=\"sent\"}") >= 1);
+  CHECK(prom_sample(m, "wgsd_notifies_total{zone=\"example.com.\"," + secondary_label + ",result=\"failed\"}") == 0);
+  CHECK(prom_sample(m, "wgsd_ixfr_journal_steps{zone=\"example.com.\",device=\"wgxfrm1\"}") >= 1);
+  CHECK(prom_sample(m, "wgsd_ixfr_journal_bytes{zone=\"example.com.\",device=\"wgxfrm1\"}") > 0);
 
   // The secondary's IXFR from the old serial: one step, a complete IXFR.
   const std::string step = sh_out("dig +time=3 +tries=1 " + at + "example.com. IXFR=" + std::to_string(serial) + " 2>&1; true");
   CHECK(step.find("40000") != std::string::npos);
-  CHECK(eventually([&] { return sample(scrape(), "wgsd_transfers_total" + zone + "\"ixfr\",result=\"complete\"}") == 2; }, 5000ms));
+  CHECK(eventually([&] { return prom_sample(scrape(), "wgsd_transfers_total" + zone + "\"ixfr\",result=\"complete\"}") == 2; }, 5000ms));
 
   // /status.json: the serial, the journal and the secondary's last acknowledged NOTIFY.
   const std::string json = s.server->serve_http(routes, "/status.json").body;
