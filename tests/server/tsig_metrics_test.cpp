@@ -10,13 +10,14 @@
 #include "support/http_get.hpp"
 #include "support/lab.hpp"
 #include "support/prom_sample.hpp"
+#include "support/tsig_key.hpp"
 
 using namespace wgsd::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* secret = "c2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzItYnl0ZXM=";
+constexpr const char* secret = test_tsig_secret;
 constexpr const char* wrong = "d3Jvbmctc2VjcmV0LWZvci13Z3NkLXRzaWctdGVzdHMtMzI=";
 
 }  // namespace
