@@ -59,19 +59,14 @@ std::string ago(std::optional<std::int64_t> handshake, std::int64_t now) {
   return handshake ? std::to_string(now - *handshake) + " s ago" : "never";
 }
 
-
 RoamReport round(const Options& options, const RoamOptions& roam, RoamState& state, wg::Backend& backend, Router& router, int stop_fd) {
   RoamReport report;
-  wg::Device clients;
-  wg::Device backbone;
-  try {
-    clients = backend.get_device(options.device);
-    backbone = backend.get_device(roam.backbone);
-  } catch (const std::exception& e) {
-    report.device_failed = true;
-    report.error = e.what();
-    return report;
-  }
+  const auto clients_read = read_device_or_report(backend, options.device, report);
+  if (!clients_read) return report;
+  const auto backbone_read = read_device_or_report(backend, roam.backbone, report);
+  if (!backbone_read) return report;
+  const wg::Device& clients = *clients_read;
+  const wg::Device& backbone = *backbone_read;
   std::set<wg::Prefix> ours;
   for (const auto& [k, p] : state) ours.insert(p.prefixes.begin(), p.prefixes.end());
 
