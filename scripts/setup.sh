@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libldns-dev libmnl-dev libsodium-dev libcli11-dev libsystemd-dev catch2
+  libldns-dev libmnl-dev libsodium-dev libcli11-dev catch2
   wireguard-go wireguard-tools iproute2 iptables
   dnsutils ldnsutils knot knot-dnsutils nsd iputils-ping procps
   clang libclang-rt-14-dev

@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sodium.h>
 #include <sys/signalfd.h>
-#include <systemd/sd-daemon.h>
 
 #include <cerrno>
 #include <charconv>
@@ -19,6 +18,7 @@
 #include "client/select_flags.hpp"
 #include "dns/wire.hpp"
 #include "util/duration.hpp"
+#include "util/sd_notify.hpp"
 #include "dns/tsig_keyfile.hpp"
 #include "wg/unique_fd.hpp"
 
@@ -272,10 +272,10 @@ int run(int argc, char** argv) {
         for (const auto& p : roamed.peers) failed += p.changed ? 0 : 1;
         const std::string status = options.device + ": roam, " + std::to_string(roamed.peers.size() - failed) +
                                    " moved, " + std::to_string(failed) + " failed" + (roamed.device_failed ? ", device failed" : "");
-        sd_notify(0, ((first ? "READY=1\nSTATUS=" : "STATUS=") + status).c_str());
+        util::sd_notify((first ? "READY=1\nSTATUS=" : "STATUS=") + status);
       }
       if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every))) {
-        sd_notify(0, "STOPPING=1");
+        util::sd_notify("STOPPING=1");
         const auto undone = client::roam_undo(options, *roam, roam_state, *wg_backend, *router);
         client::print_roam_messages(undone, std::cerr);
         if (options.json) client::print_roam_json(undone, options, *roam, std::cout);
@@ -292,16 +292,16 @@ int run(int argc, char** argv) {
     if (options.json) client::print_json(report, options.dry_run, std::cout, synced ? &*synced : nullptr);
     std::cout.flush();
     code = std::max(report.exit_code(), sync_code);
-    if (daemon) sd_notify(0, ((first ? "READY=1\nSTATUS=" : "STATUS=") + client::status_line(report)).c_str());
+    if (daemon) util::sd_notify((first ? "READY=1\nSTATUS=" : "STATUS=") + client::status_line(report));
     if (stop || !daemon) break;
     // ±10% jitter, so a fleet of clients started together does not ask in lockstep.
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
     if (signalled(signal_fd.get(), std::chrono::duration_cast<std::chrono::milliseconds>(every * jitter(rng)))) {
-      sd_notify(0, "STOPPING=1");
+      util::sd_notify("STOPPING=1");
       return 0;
     }
   }
-  if (daemon) sd_notify(0, "STOPPING=1");
+  if (daemon) util::sd_notify("STOPPING=1");
   return code;
 }
 

@@ -1,12 +1,12 @@
 #include "server/notify.hpp"
 
-#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include <cstdlib>
 #include <cstring>
 
 #include "server/spawn.hpp"
+#include "util/sd_notify.hpp"
 
 namespace wgsd::server {
 namespace {
@@ -26,7 +26,7 @@ Notifier::Notifier(Log& log) : log_(log) {
   const char* socket = std::getenv("NOTIFY_SOCKET");
   enabled_ = socket != nullptr && *socket != '\0';
   std::uint64_t usec = 0;
-  if (enabled_ && sd_watchdog_enabled(0, &usec) > 0 && usec > 0) watchdog_ = std::chrono::microseconds(usec);
+  if (enabled_ && util::sd_watchdog_enabled(&usec) > 0 && usec > 0) watchdog_ = std::chrono::microseconds(usec);
 }
 
 Notifier::~Notifier() {
@@ -40,7 +40,7 @@ Notifier::~Notifier() {
 
 void Notifier::send(const std::string& message) {
   if (!enabled_) return;
-  const int r = sd_notify(0, message.c_str());
+  const int r = util::sd_notify(message);
   if (r > 0) return;
   std::lock_guard lock(mutex_);
   if (failed_) return;
