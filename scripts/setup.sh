@@ -10,7 +10,7 @@ packages=(
   dnsutils ldnsutils knot knot-dnsutils nsd iputils-ping procps
   clang libclang-rt-14-dev
   systemd mandoc man-db debhelper dpkg-dev fakeroot lintian
-  libmicrohttpd-dev prometheus chromium curl
+  prometheus chromium curl
 )
 
 missing=()

@@ -1,6 +1,5 @@
 #include "server/http.hpp"
 
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "server/http_loop.hpp"
 #include "server/privilege.hpp"
 #include "server/spawn.hpp"
 #include "wg/unique_fd.hpp"
@@ -61,43 +61,6 @@ wg::UniqueFd listen_on(const HttpAddress& address) {
   return fd;
 }
 
-MHD_Result send(MHD_Connection* connection, const HttpResponse& r, bool allow_header) {
-  MHD_Response* response = MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
-  if (response == nullptr) return MHD_NO;
-  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
-  MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-  MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
-  if (allow_header) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-  const MHD_Result result = MHD_queue_response(connection, r.status, response);
-  MHD_destroy_response(response);
-  return result;
-}
-
-MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, const char* method, const char* /*version*/,
-                      const char* /*upload_data*/, std::size_t* upload_data_size, void** state) {
-  const auto& self = *static_cast<const HttpServer*>(cls);
-  const std::string_view m(method);
-  if (m != MHD_HTTP_METHOD_GET && m != MHD_HTTP_METHOD_HEAD) {
-    // Answered at once, body unread: the connection closes after the answer.
-    *upload_data_size = 0;
-    return send(connection, {MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "method not allowed\n"}, true);
-  }
-  if (*state == nullptr) {  // the headers are in; a GET's (empty) body comes next
-    static int seen = 0;
-    *state = &seen;
-    return MHD_YES;
-  }
-  if (*upload_data_size != 0) {  // a GET with a body: ignored
-    *upload_data_size = 0;
-    return MHD_YES;
-  }
-  try {
-    return send(connection, self.answer(url), false);
-  } catch (const std::exception&) {
-    return send(connection, {500, "text/plain; charset=utf-8", "internal error\n"}, false);
-  }
-}
-
 }  // namespace
 
 std::optional<HttpAddress> HttpAddress::parse(std::string_view text) {
@@ -141,38 +104,21 @@ HttpServer::HttpServer(const HttpAddress& address, HttpRoutes routes, HttpHandle
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     if (const auto bound = wg::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len)) port_ = bound->port;
   }
-  fd_ = fd.release();
+  loop_ = std::make_unique<http::Loop>(std::move(fd), limits_, [this](std::string_view path) { return answer(path); });
 }
 
 void HttpServer::start() {
-  if (daemon_ != nullptr) return;
-  // A thread inherits its creator's capabilities: libmicrohttpd's is created from one that holds
-  // none (it parses network input), named wgsd-http until libmicrohttpd names its own.
-  std::exception_ptr error;
-  spawn_thread("wgsd-http", [this, &error] {
-    try {
-      // One thread of its own polls every connection (epoll): no thread per connection, and a slow
-      // or hostile client costs a descriptor and a bounded buffer until the timeout closes it.
-      daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr, &on_request, this,
-                                 MHD_OPTION_LISTEN_SOCKET, fd_,
-                                 MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits_.max_connections),
-                                 MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.timeout.count()),
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.memory_per_connection,
-                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits_.max_connections / 2),
-                                 MHD_OPTION_STRICT_FOR_CLIENT, 1,  // HTTP/1.1 as written: a request without Host is a 400
-                                 MHD_OPTION_END);
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }).join();
-  if (error) std::rethrow_exception(error);
-  if (daemon_ == nullptr) throw std::runtime_error("cannot listen on " + address_.to_string() + ": the HTTP server did not start");
-  fd_ = -1;  // the daemon owns it now and closes it when stopped
+  if (thread_.joinable()) return;
+  // A thread inherits its creator's capabilities: this one, which parses network input, starts
+  // from none.
+  thread_ = spawn_thread("wgsd-http", [this] { loop_->run(); });
 }
 
 HttpServer::~HttpServer() {
-  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
-  if (fd_ >= 0) ::close(fd_);
+  if (thread_.joinable()) {
+    loop_->stop();
+    thread_.join();
+  }
 }
 
 void HttpServer::set_routes(HttpRoutes routes) noexcept { routes_.store(pack(routes), std::memory_order_relaxed); }

@@ -1,6 +1,6 @@
-// The HTTP side of wgsd-server (`prometheus`, `health`, `ready`, `status`): one small libmicrohttpd
-// daemon per listening address, with one internal polling thread, bounded connections and
-// timeouts. It never touches the query path: it only reads what the refresher and the workers
+// The HTTP side of wgsd-server (`prometheus`, `health`, `ready`, `status`): one small HTTP/1.1
+// server per listening address, GET and HEAD only, in one thread of its own that polls every
+// connection (epoll), with bounded connections, headers and timeouts. It never touches the query path: it only reads what the refresher and the workers
 // already counted.
 #pragma once
 
@@ -8,15 +8,19 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "wg/address.hpp"
 
-struct MHD_Daemon;
-
 namespace wgsd::server {
+
+namespace http {
+class Loop;
+}
 
 /// Where an HTTP directive listens: "localhost:9153", ":8080" (every address), "[::1]:8181".
 struct HttpAddress {
@@ -50,7 +54,7 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRoutes& routes, std::string_view path)>;
 
 struct HttpLimits {
-  unsigned max_connections{64};                 ///< past it, new connections are refused
+  unsigned max_connections{64};                 ///< past it (or half of it from one address), new connections are closed at once
   std::chrono::seconds timeout{10};             ///< a connection idle (or a request unfinished) this long is closed
   std::size_t memory_per_connection{32 * 1024}; ///< bounds a request's headers: past it, 431/413
 };
@@ -65,11 +69,11 @@ public:
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  /// Starts answering: libmicrohttpd's thread is created from a thread that holds no capability,
-  /// so it holds none either, whatever the caller holds. Does nothing the second time. Throws
-  /// std::runtime_error when the daemon does not start.
+  /// Starts answering in a thread of its own (wgsd-http) that holds no capability, whatever the
+  /// caller holds. Does nothing the second time. Throws std::system_error when no thread can be
+  /// created.
   void start();
-  [[nodiscard]] bool started() const noexcept { return daemon_ != nullptr; }
+  [[nodiscard]] bool started() const noexcept { return thread_.joinable(); }
 
   /// The routes from now on (a reload).
   void set_routes(HttpRoutes routes) noexcept;
@@ -78,7 +82,7 @@ public:
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] const HttpAddress& address() const noexcept { return address_; }
 
-  /// For the daemon's thread: what to answer.
+  /// For the HTTP thread: what to answer.
   [[nodiscard]] HttpResponse answer(std::string_view path) const { return handler_(routes(), path); }
 
 private:
@@ -87,8 +91,8 @@ private:
   HttpHandler handler_;
   HttpLimits limits_;
   std::uint16_t port_{};
-  int fd_{-1};  // the listening socket until start() hands it to the daemon
-  MHD_Daemon* daemon_{};
+  std::unique_ptr<http::Loop> loop_;  // owns the listening socket
+  std::thread thread_;
 };
 
 }  // namespace wgsd::server

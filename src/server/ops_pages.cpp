@@ -15,7 +15,7 @@ namespace wgsd::server::ops {
 
 HttpResponse answer(const HttpRoutes& routes, std::string_view path, const metrics::Registry& metrics, const ZoneStats& stats,
                     const NotifySender* notifier) {
-  // The query string is not part of the path MHD hands over; a trailing one is ignored anyway.
+  // The query string is not part of the path the HTTP server hands over.
   if (routes.metrics && path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(metrics, stats, notifier)};
   }
