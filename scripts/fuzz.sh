@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=(respond tsig client_reply corefile uapi netlink)
+targets=(respond tsig client_reply corefile uapi netlink http)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DWGSD_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
 mkdir -p build-fuzz/findings build-fuzz/work
