@@ -163,7 +163,9 @@ routed_via_2() {
     [[ $(in_ns "${ns_s[3]}" wg show "${wg_b[3]}" allowed-ips | awk -v k="${pub_b[2]}" '$1==k') == *203.0.113.100/32* ]]
 }
 wait_for $((interval * 30 + 50)) routed_via_2 || fail "server 3 did not put back the client's route and allowed IP: $(tail -n 5 "$work/roam3.log")"
-grep -q "put back" "$work/roam3.log" || fail "server 3 did not say what it put back"
+# The round writes the device, then says so: the line may come a moment after the route.
+said_put_back() { grep -q "put back" "$work/roam3.log"; }
+wait_for 50 said_put_back || fail "server 3 did not say what it put back: $(tail -n 5 "$work/roam3.log")"
 
 say "Server 3's wgsd-client is killed (-9) with an allowed IP and a route of its own left over; started again, it takes them back"
 kill -9 "${roam_pid[3]}"
