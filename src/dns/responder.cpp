@@ -535,24 +535,28 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
   return r.finish(rcode::noerror, true);
 }
 
-void prefetch(std::span<const std::span<const std::uint8_t>> queries, const ZoneSet& zones, std::size_t min_names) {
+void prefetch(std::span<const std::span<const std::uint8_t>> queries, const ZoneSet& zones) {
   struct Hint {
     const Zone* zone;
     std::uint64_t hash;
   };
-  const auto large = [min_names](const std::shared_ptr<const Zone>& z) { return z->nodes.size() >= min_names; };
-  if (std::none_of(zones.zones.begin(), zones.zones.end(), large)) return;
-  std::array<Hint, max_prefetch> hints{};
+  // Not zeroed: only the first `count` are read. Only the question is read, as respond() reads it
+  // (an uncompressed first name); a query it would refuse costs a wasted hint at most.
+  std::array<Hint, max_prefetch> hints;
+  std::array<char, max_name> lower;
   std::size_t count = 0;
   for (const auto q : queries.first(std::min(queries.size(), max_prefetch))) {
-    if (q.size() < header_size || (q[2] & 0x80) != 0) continue;
-    const Query query = parse_query(q);
-    if (query.formerr || !query.has_question) continue;
-    std::array<char, max_name> lower{};
-    const std::string_view qname = lower_qname(q, query, lower);
+    if (q.size() < header_size || (q[2] & 0x80) != 0 || get_u16(&q[4]) != 1) continue;
+    const std::size_t length = uncompressed_name_length(q.subspan(header_size));
+    if (length == 0) continue;
+    for (std::size_t i = 0; i < length; ++i) {
+      const auto c = static_cast<char>(q[header_size + i]);
+      lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    const std::string_view qname(lower.data(), length);
     std::size_t apex_offset = 0;
     const Zone* zone = zones.match(qname, apex_offset);
-    if (zone == nullptr || !zone->loaded || zone->nodes.size() < min_names) continue;
+    if (zone == nullptr || !zone->loaded) continue;
     hints[count++] = {zone, zone->prefetch_slot(qname)};
   }
   for (std::size_t i = 0; i < count; ++i) hints[i].zone->prefetch_block(hints[i].hash);

@@ -71,13 +71,11 @@ std::size_t respond(std::span<const std::uint8_t> query, const ZoneSet& zones, c
 
 /// Hints for a batch of queries about to be answered from `zones`: brings each question's index
 /// slot, then its name's block, towards the cache, so that a batch's cache misses overlap instead
-/// of following one another. Only for zones of at least `min_names` names: a smaller zone stays in
-/// the cache, and the hint's extra parse would only cost. Changes nothing and answers nothing;
+/// of following one another. Under load the kernel's work between two batches evicts even a small
+/// zone from the cache, so every zone gets the hints. Changes nothing and answers nothing;
 /// malformed queries are skipped; at most max_prefetch queries are looked at.
 inline constexpr std::size_t max_prefetch = 64;
-inline constexpr std::size_t min_prefetch_names = 32768;
-void prefetch(std::span<const std::span<const std::uint8_t>> queries, const ZoneSet& zones,
-              std::size_t min_names = min_prefetch_names);
+void prefetch(std::span<const std::span<const std::uint8_t>> queries, const ZoneSet& zones);
 
 /// Convenience for tests and tools: the response as a vector (empty: nothing sent).
 std::vector<std::uint8_t> respond(std::span<const std::uint8_t> query, const ZoneSet& zones, const QueryContext& ctx);
