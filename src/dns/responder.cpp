@@ -178,7 +178,7 @@ public:
       if (extra.answer_rr >= answer_offsets_count_) break;
       const std::size_t pointer = answer_offsets_[extra.answer_rr] + 2 + extra.name_offset;
       if (pointer > 0x3fff) break;
-      std::array<std::uint8_t, 26> dynamic{};
+      std::array<std::uint8_t, 26> dynamic;  // not zeroed: written by dynamic_tail, only for `self`
       std::string_view tail = extra.tail;
       if (extra.dynamic_address) {
         const std::size_t n = dynamic_tail(dynamic, zone.data_ttl);
@@ -225,9 +225,12 @@ public:
 
   // From here on every reply is signed with `key` (RFC 8945 §4.3.2), the request's MAC chained in;
   // room for the record is kept free. BADTIME replies carry the server's time in other data.
+  // What the reply needs of the request's record is kept here: the record may go before finish().
   void sign_with(const tsig::Key& key, const tsig::Record& rec, std::uint64_t now, std::uint16_t fudge, std::uint16_t error) {
     key_ = &key;
-    rec_ = &rec;
+    request_mac_ = tsig::mac_of(q_, rec);
+    request_time_ = rec.time_signed;
+    request_id_ = rec.original_id;
     now_ = now;
     fudge_ = fudge;
     sign_error_ = error;
@@ -289,10 +292,10 @@ public:
       std::uint8_t server_time[6];
       for (int i = 0; i < 6; ++i) server_time[i] = static_cast<std::uint8_t>(now_ >> (8 * (5 - i)));
       tsig::SignParams p;
-      p.request_mac = tsig::mac_of(q_, *rec_);
-      p.time_signed = sign_error_ == tsig::badtime ? rec_->time_signed : now_;
+      p.request_mac = request_mac_;
+      p.time_signed = sign_error_ == tsig::badtime ? request_time_ : now_;
       p.fudge = fudge_;
-      p.original_id = rec_->original_id;
+      p.original_id = request_id_;
       p.error = sign_error_;
       if (sign_error_ == tsig::badtime) p.other = server_time;
       w_.rewind(tsig::sign(w_.buffer(), w_.pos(), *key_, p));  // room was reserved: it fits
@@ -323,7 +326,8 @@ private:
   std::size_t reserve_;
   std::uint16_t qdcount_{}, ancount_{}, nscount_{}, arcount_{};
   bool tc_{};
-  std::array<std::size_t, max_answer_offsets> answer_offsets_{};
+  // Not zeroed: only the first answer_offsets_count_ are ever read.
+  std::array<std::size_t, max_answer_offsets> answer_offsets_;
   std::size_t answer_offsets_count_{};
   bool tsig_{};
   std::uint16_t ede_{};  // an Extended DNS Error INFO-CODE for the OPT record; 0: none
@@ -332,7 +336,9 @@ private:
   std::uint16_t tsig_error_{rcode::badkey};
   std::uint16_t tsig_original_id_{};
   const tsig::Key* key_{};
-  const tsig::Record* rec_{};
+  std::span<const std::uint8_t> request_mac_;
+  std::uint64_t request_time_{};
+  std::uint16_t request_id_{};
   std::uint64_t now_{};
   std::uint16_t fudge_{};
   std::uint16_t sign_error_{};
@@ -347,6 +353,48 @@ std::string_view lower_qname(std::span<const std::uint8_t> q, const Query& query
   return {buf.data(), query.qname_length};
 }
 
+// A signed request's TSIG, checked before anything is answered (RFC 8945 §5.2): either the reply
+// is an error, written here and its size returned, or nullopt: the answer goes on, `r` signs it,
+// and `signed_with` is the request's key. Apart from respond() and never inlined, so that a request
+// without TSIG does not make room for the record (about 600 bytes, zeroed) on every query.
+[[gnu::noinline]] std::optional<std::size_t> check_signature(Response& r, std::span<const std::uint8_t> q, const Query& query,
+                                                             const QueryContext& ctx, const tsig::Policy* policy,
+                                                             std::string_view asked, ResponseInfo& info,
+                                                             const tsig::Key*& signed_with) {
+  const std::optional<tsig::Record> rec = tsig::read_record(q, query.tsig_owner);
+  if (!rec) {
+    info.tsig_error = rcode::formerr;
+    return r.error(rcode::formerr, query.has_question);
+  }
+  if (policy == nullptr) {
+    info.tsig_error = tsig::badkey;
+    return r.unsigned_error(query.has_question, tsig::badkey, rec->original_id);
+  }
+  const std::uint64_t now = ctx.now != 0 ? ctx.now : static_cast<std::uint64_t>(std::time(nullptr));
+  // Only the keys of the `tsig` that governs the name count; a message without a question is
+  // judged as one for the root.
+  const tsig::Rule* rule = policy->rule_for({reinterpret_cast<const std::uint8_t*>(asked.data()), asked.size()});
+  const std::uint16_t fudge = rule != nullptr ? rule->fudge : tsig::default_fudge;
+  const tsig::Key* key = rule != nullptr ? tsig::find_key(rule->keys, rec->name()) : nullptr;
+  switch (tsig::verify_request(q, *rec, key, now, fudge)) {
+    case tsig::Check::ok:
+      r.sign_with(*key, *rec, now, fudge, 0);
+      signed_with = key;
+      info.tsig_verified = true;
+      info.transfer_fudge = fudge;
+      return std::nullopt;
+    case tsig::Check::formerr: info.tsig_error = rcode::formerr; return r.error(rcode::formerr, query.has_question);
+    case tsig::Check::badkey: info.tsig_error = tsig::badkey; return r.unsigned_error(query.has_question, tsig::badkey, rec->original_id);
+    case tsig::Check::badsig: info.tsig_error = tsig::badsig; return r.unsigned_error(query.has_question, tsig::badsig, rec->original_id);
+    case tsig::Check::badtrunc: info.tsig_error = tsig::badtrunc; return r.unsigned_error(query.has_question, tsig::badtrunc, rec->original_id);
+    case tsig::Check::badtime:
+      info.tsig_error = tsig::badtime;
+      r.sign_with(*key, *rec, now, fudge, tsig::badtime);
+      return r.error(rcode::notauth, query.has_question);
+  }
+  return std::nullopt;
+}
+
 // RFC 8482: a minimal answer to ANY over UDP.
 constexpr char hinfo_tail[] = {0, type::hinfo, 0, 1, 0, 0, 0, 0, 0, 9, 7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
 
@@ -354,8 +402,11 @@ constexpr char hinfo_tail[] = {0, type::hinfo, 0, 1, 0, 0, 0, 0, 0, 9, 7, 'R', '
 
 std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const QueryContext& ctx, std::span<std::uint8_t> out,
                     ResponseInfo* info_out) {
-  ResponseInfo scratch;
-  ResponseInfo& info = info_out != nullptr ? *info_out : scratch;
+  if (info_out == nullptr) {
+    ResponseInfo scratch;
+    return respond(q, zones, ctx, out, &scratch);
+  }
+  ResponseInfo& info = *info_out;
   info = ResponseInfo{};
   if (q.size() < header_size || (q[2] & 0x80) != 0 || out.size() < 512) return 0;
 
@@ -402,40 +453,9 @@ std::size_t respond(std::span<const std::uint8_t> q, const ZoneSet& zones, const
     info.dropped_by_acl = true;
     return 0;
   }
-  std::optional<tsig::Record> rec;  // outlives r's use of it
   const tsig::Key* signed_with = nullptr;  // the request's key, once verified
   if (query.tsig) {
-    rec = tsig::read_record(q, query.tsig_owner);
-    if (!rec) {
-      info.tsig_error = rcode::formerr;
-      return r.error(rcode::formerr, query.has_question);
-    }
-    if (policy == nullptr) {
-      info.tsig_error = tsig::badkey;
-      return r.unsigned_error(query.has_question, tsig::badkey, rec->original_id);
-    }
-    const std::uint64_t now = ctx.now != 0 ? ctx.now : static_cast<std::uint64_t>(std::time(nullptr));
-    // Only the keys of the `tsig` that governs the name count; a message without a question is
-    // judged as one for the root.
-    const tsig::Rule* rule = policy->rule_for({reinterpret_cast<const std::uint8_t*>(asked.data()), asked.size()});
-    const std::uint16_t fudge = rule != nullptr ? rule->fudge : tsig::default_fudge;
-    const tsig::Key* key = rule != nullptr ? tsig::find_key(rule->keys, rec->name()) : nullptr;
-    switch (tsig::verify_request(q, *rec, key, now, fudge)) {
-      case tsig::Check::ok:
-        r.sign_with(*key, *rec, now, fudge, 0);
-        signed_with = key;
-        info.tsig_verified = true;
-        info.transfer_fudge = fudge;
-        break;
-      case tsig::Check::formerr: info.tsig_error = rcode::formerr; return r.error(rcode::formerr, query.has_question);
-      case tsig::Check::badkey: info.tsig_error = tsig::badkey; return r.unsigned_error(query.has_question, tsig::badkey, rec->original_id);
-      case tsig::Check::badsig: info.tsig_error = tsig::badsig; return r.unsigned_error(query.has_question, tsig::badsig, rec->original_id);
-      case tsig::Check::badtrunc: info.tsig_error = tsig::badtrunc; return r.unsigned_error(query.has_question, tsig::badtrunc, rec->original_id);
-      case tsig::Check::badtime:
-        info.tsig_error = tsig::badtime;
-        r.sign_with(*key, *rec, now, fudge, tsig::badtime);
-        return r.error(rcode::notauth, query.has_question);
-    }
+    if (const auto refused = check_signature(r, q, query, ctx, policy, asked, info, signed_with)) return *refused;
   }
   switch (action) {
     case AclAction::allow:

@@ -263,6 +263,8 @@ void Listener::udp_worker(std::vector<int> fds) {
   std::vector<Slot> slots(batch);
   std::vector<mmsghdr> in(batch);
   std::vector<mmsghdr> out(batch);
+  std::array<std::span<const std::uint8_t>, batch> asked;  // per batch; here, not cleared for each
+  dns::ResponseInfo info;  // per query; respond() sets all of it
   std::vector<pollfd> polls;
   for (int fd : fds) polls.push_back({fd, POLLIN, 0});
   polls.push_back({stop_event_.get(), POLLIN, 0});
@@ -308,7 +310,6 @@ void Listener::udp_worker(std::vector<int> fds) {
       const dns::ZoneSet& zones = reader.current();
       // What each datagram asks. One larger than the buffer arrives cut to it (MSG_TRUNC): it is
       // empty here, so that it is neither looked at nor answered (respond() sends nothing).
-      std::array<std::span<const std::uint8_t>, batch> asked;
       for (int i = 0; i < n; ++i) {
         const mmsghdr& m = in[static_cast<std::size_t>(i)];
         const bool whole = (m.msg_hdr.msg_flags & MSG_TRUNC) == 0;
@@ -326,7 +327,6 @@ void Listener::udp_worker(std::vector<int> fds) {
         // The clock and the peer's text form are only for the log: not read when it is off.
         const auto start = log_queries_.load(std::memory_order_relaxed) ? SteadyClock::now() : SteadyClock::time_point{};
         dns::QueryContext ctx{dns::Transport::udp, local_of(in[static_cast<std::size_t>(i)].msg_hdr), reinterpret_cast<const sockaddr*>(&s.peer)};
-        dns::ResponseInfo info;
         const std::size_t size = dns::respond(asked[static_cast<std::size_t>(i)], zones, ctx, s.out, &info);
         if (block != nullptr && (size != 0 || info.dropped_by_acl)) {
           const auto now = SteadyClock::now();
