@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -232,4 +233,54 @@ TEST_CASE("UDP sockets queue a burst: a receive buffer larger than the default",
     ++udp;
   }
   CHECK(udp == std::max(1U, std::thread::hardware_concurrency()));  // one per worker
+}
+
+TEST_CASE("UDP: a burst of different queries gets, for each, the answer it gets alone", "[server][udp]") {
+  // The worker answers a batch with state it keeps from one query to the next (what the last one
+  // asked, the names it prefetched): none of it may reach the next answer.
+  Running r(" bind 127.0.0.1", {});
+  std::vector<std::vector<std::uint8_t>> queries;
+  std::uint16_t id = 0x100;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [name, type] : std::vector<std::pair<std::string, ldns_rr_type>>{
+             {name1, LDNS_RR_TYPE_SRV}, {name1, LDNS_RR_TYPE_A}, {name2, LDNS_RR_TYPE_TXT}, {name2, LDNS_RR_TYPE_AAAA},
+             {"nobody._wireguard._udp.example.com.", LDNS_RR_TYPE_SRV}, {name1, LDNS_RR_TYPE_ANY},
+             {"_wireguard._udp.example.com.", LDNS_RR_TYPE_PTR}, {"example.com.", LDNS_RR_TYPE_SOA}, {"example.org.", LDNS_RR_TYPE_A}}) {
+      queries.push_back(make_query(name, type, {.edns = round == 1, .id = id++}));
+    }
+  }
+  const std::size_t answered = queries.size();
+  // Never answered, among the others: a response, and a datagram too short for a header.
+  std::vector<std::uint8_t> response = make_query(name1, LDNS_RR_TYPE_SRV, {.id = id++});
+  response[2] |= 0x80;
+  queries.insert(queries.begin() + 3, response);
+  queries.insert(queries.begin() + 7, std::vector<std::uint8_t>{0x12, 0x34, 0, 0, 0});
+
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(r.port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  for (const auto& q : queries) REQUIRE(::send(fd, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size()));
+  std::map<std::uint16_t, std::vector<std::uint8_t>> replies;
+  pollfd p{fd, POLLIN, 0};
+  while (replies.size() < answered + 1 && ::poll(&p, 1, replies.size() < answered ? 3000 : 300) == 1) {
+    std::vector<std::uint8_t> reply(2048);
+    const ssize_t n = ::recv(fd, reply.data(), reply.size(), 0);
+    REQUIRE(n >= 12);
+    reply.resize(static_cast<std::size_t>(n));
+    const auto reply_id = static_cast<std::uint16_t>((reply[0] << 8) | reply[1]);
+    CHECK(replies.count(reply_id) == 0);
+    replies[reply_id] = reply;
+  }
+  ::close(fd);
+  REQUIRE(replies.size() == answered);  // one for each query, none for the two others
+  for (const auto& q : queries) {
+    if (q.size() < 12 || (q[2] & 0x80) != 0) continue;
+    const auto query_id = static_cast<std::uint16_t>((q[0] << 8) | q[1]);
+    INFO("query id " << query_id);
+    REQUIRE(replies.count(query_id) == 1);
+    CHECK(replies[query_id] == udp_ask("127.0.0.1", r.port, q));
+  }
 }
