@@ -83,10 +83,11 @@ start_device() {
   device_kind="UAPI stand-in (bench/uapi_standin.py)"
 }
 
-# start_standin WG_CONF: bench/uapi_standin.py serving WG_CONF's peers on $dev's UAPI socket, until
-# the socket is there (at most a minute); sets wgpid.
+# start_standin WG_CONF [OPTION...]: bench/uapi_standin.py serving WG_CONF's peers on $dev's UAPI
+# socket (OPTIONs go to it: --churn SECONDS), until the socket is there (at most a minute); sets wgpid.
 start_standin() {
-  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$1" 2>>"$work/standin.log" &
+  rm -f "/var/run/wireguard/$dev.sock"  # a stopped stand-in's: not waited for as if it were the new one's
+  python3 bench/uapi_standin.py "/var/run/wireguard/$dev.sock" "$@" 2>>"$work/standin.log" &
   pids+=($!); wgpid=$!
   local _
   for _ in $(seq 1 600); do [[ -S "/var/run/wireguard/$dev.sock" ]] && break; sleep 0.1; done
