@@ -21,7 +21,8 @@
 #     on wireguard-go instead, with no handshakes and no max-age.
 #  3. The IXFR journal at PEERS3 (100,000) peers under changes (10 endpoints a step, as fast as the
 #     device stand-in serves them, for 60 s): wgsd_ixfr_journal_bytes and _steps, and wgsd-server's
-#     resident memory before and after (the journal is bounded: 64 steps, 16 MB).
+#     resident memory before, its peak during (while a snapshot is built the one it replaces is
+#     alive too) and after, once the serial has stopped moving (the journal is bounded: 64 steps, 16 MB).
 # A row of Knot figures is printed only when the secondary is shown to hold the primary's zone: the
 # same SOA serial, the same records (the secondary's copy read with knotc zone-read, the primary's
 # with kdig AXFR, compared record by record), and equal answers for sample names.
@@ -150,7 +151,7 @@ ip netns exec "$ns" build-bench/wgsd-server --conf "$work/Corefile3" >"$work/wgs
 pids+=($!); wgsd_pid=$!
 wait_soa 5400
 before=$(rss_kb "$wgsd_pid"); serial0=$(in_ns kdig +short @127.0.0.1 -p 5400 example.com. SOA | awk '{print $3}')
-end=$((SECONDS + 60)); step=0; peak=0
+end=$((SECONDS + 60)); step=0; peak=0; rss_peak=$before
 while ((SECONDS < end)); do
   step=$((step + 1))
   python3 - "$work/d3/wg.conf" "$step" <<'PY'
@@ -164,14 +165,22 @@ open(path + ".new", "w").write("[Peer]".join(text))
 os.replace(path + ".new", path)  # whole: the stand-in never reads half a file
 PY
   b=$(metric wgsd_ixfr_journal_bytes); [[ -n $b ]] && ((b > peak)) && peak=$b
+  m=$(rss_kb "$wgsd_pid"); ((m > rss_peak)) && rss_peak=$m
 done
-sleep 2
-after=$(rss_kb "$wgsd_pid"); serial1=$(in_ns kdig +short @127.0.0.1 -p 5400 example.com. SOA | awk '{print $3}')
+# Settled: the serial has not moved for 3 s (the stand-in has served the last file, wgsd has built
+# it and freed the snapshot before): one snapshot alive, as between changes.
+serial1=""; quiet=0
+for _ in $(seq 1 60); do
+  cur=$(in_ns kdig +short @127.0.0.1 -p 5400 example.com. SOA | awk '{print $3}')
+  if [[ $cur == "$serial1" ]]; then quiet=$((quiet + 1)); ((quiet >= 6)) && break; else quiet=0; serial1=$cur; fi
+  sleep 0.5
+done
+after=$(rss_kb "$wgsd_pid")
 bytes=$(metric wgsd_ixfr_journal_bytes); steps=$(metric wgsd_ixfr_journal_steps)
 ixfr_records=$(in_ns kdig +tcp @127.0.0.1 -p 5400 example.com. IXFR="$serial0" +noall +answer 2>/dev/null | wc -l)
 if [[ -n $bytes && -n $steps ]] && ((steps > 0 && bytes <= 16 * 1024 * 1024)); then
   echo "row 3: $step device changes in 60 s, serial $serial0 -> $serial1; journal $steps steps, $bytes bytes (peak seen $peak);" \
-       "RSS $before kB before, $after kB after; an IXFR from the first serial: $ixfr_records records"
+       "RSS $before kB before, at most $rss_peak kB during (two snapshots while one is built), $after kB settled after; an IXFR from the first serial: $ixfr_records records"
 else
   echo "row 3: not printed: the journal metrics read '$steps' steps, '$bytes' bytes"
 fi
