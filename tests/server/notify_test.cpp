@@ -182,8 +182,9 @@ TEST_CASE("wgsd-client --interval: READY=1 with the round's STATUS after the fir
   Process client({"/usr/bin/env", notify.env(), WGSD_CLIENT_BIN, "--device", device, "--dns", "127.0.0.1:9", "--zone", "example.org.",
                   "--backend", "uapi", "--interval", "1s"},
                  dir.path() + "/log");
-  INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log"));
   const int ready = notify.wait_for("READY=1", 15000ms);  // slow sanitizer builds on a loaded machine
+  // After the wait: the client has written its log by then (read any earlier, the file may not exist yet).
+  INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log 2>/dev/null; true"));
   REQUIRE(ready >= 0);
   CHECK_FALSE(daemon.requests().empty());  // after the round read the device
   CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=" + device + ": 0 peers, 0 updated, 0 failed"));
@@ -207,8 +208,9 @@ TEST_CASE("wgsd-client --roam --interval: READY=1 with the round's STATUS after 
   Process client({"/usr/bin/env", notify.env(), WGSD_CLIENT_BIN, "--device", device, "--backbone", backbone, "--dns", "127.0.0.1:9",
                   "--zone", "example.org.", "--backend", "uapi", "--roam", "--insecure", "--interval", "1s", "--state", dir.path() + "/roam.state"},
                  dir.path() + "/log");
-  INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log"));
   const int ready = notify.wait_for("READY=1", 15000ms);  // slow sanitizer builds on a loaded machine
+  // After the wait: the client has written its log by then (read any earlier, the file may not exist yet).
+  INFO("messages:\n" << notify.dump() << "log:\n" << sh_out("cat " + dir.path() + "/log 2>/dev/null; true"));
   REQUIRE(ready >= 0);
   CHECK_THAT(notify.messages()[static_cast<std::size_t>(ready)], Catch::Contains("STATUS=" + device + ": roam, 0 moved, 0 failed"));
   CHECK(notify.wait_for("STATUS=", 15000ms, ready + 1) > ready);  // the next round reports too
