@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "server/config.hpp"
+#include "server/memory.hpp"
 #include "server/notify.hpp"
 #include "server/privilege.hpp"
 #include "server/reload.hpp"
@@ -17,6 +18,7 @@
 #include "util/duration.hpp"
 
 int main(int argc, char** argv) {
+  wgsd::server::limit_allocator_retention();
   CLI::App app{"wgsd-server: publishes the endpoints of WireGuard peers as DNS-SD records"};
   std::string conf = "Corefile";
   bool check = false;

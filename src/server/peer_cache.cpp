@@ -1,6 +1,5 @@
 #include "server/peer_cache.hpp"
 
-#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 
 #include "dns/ixfr_journal.hpp"
 #include "dns/transfer.hpp"
+#include "server/memory.hpp"
 #include "server/privilege.hpp"
 #include "server/spawn.hpp"
 #include "wg/error.hpp"
@@ -319,10 +319,12 @@ void PeerCache::refresh(bool force) {
   const auto now = std::chrono::steady_clock::now();
   std::vector<bool> changed(holders_.size(), false);
   std::vector<std::shared_ptr<const dns::Zone>> moved;  // zones with a new serial, told once published
+  bool read_any = false;
   for (std::size_t i = 0; i < zones_.size(); ++i) {
     State& s = zones_[i];
     if (!s.zone) s.zone = dns::build_empty_zone(s.config.settings);  // refreshed without take_over()
     if (!force && now < s.due) continue;
+    read_any = true;
     auto dev = read(s);
     if (dev) s.peers = dev->peers.size();
     s.due = now + s.config.refresh_for(s.peers);
@@ -339,9 +341,11 @@ void PeerCache::refresh(bool force) {
   for (const auto& z : moved) {
     if (hooks_.changed) hooks_.changed(*z);
   }
-  // glibc gives back by itself only the top of a heap: a freed snapshot below the current one would
-  // stay resident (tens of MB at 100,000 peers). Given back here, once this refresh's read is freed too.
-  if (freed) ::malloc_trim(0);
+  // The parsed devices, and any snapshot sweep() dropped, are free now: back to the system, or
+  // the process would hold a whole parse beside the snapshot until the next refresh. glibc gives
+  // back by itself only the top of a heap: a freed snapshot below the current one would stay
+  // resident too (tens of MB at 100,000 peers).
+  if (read_any || freed) release_free_memory();
 }
 
 void PeerCache::spawn() {
