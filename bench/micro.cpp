@@ -1,7 +1,7 @@
 // In-process micro benchmarks of the three costs that matter between two device reads and under
 // load: building a snapshot, a refresh that changes nothing, and answering one query. They print
 // figures and assert nothing about speed; bench/micro.sh builds and runs them.
-//   wgsd-micro [build|refresh|query|acl|tsig|pool]...   (build, refresh and query when none is named)
+//   wgsd-micro [build|refresh|query|acl|tsig|pool|memory]...   (build, refresh and query when none is named)
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include "dns/fixtures.hpp"
@@ -22,6 +23,7 @@
 #include "dns/wire.hpp"
 #include "dns/zone_build.hpp"
 #include "dns/responder.hpp"
+#include "server/memory.hpp"
 #include "dns/tsig.hpp"
 #include "support/dns_case.hpp"
 #include "wg/uapi_codec.hpp"
@@ -83,25 +85,31 @@ void bench_refresh() {
               "allowed_ip=10.1.0.0/16\n";
     }
     dump += "errno=0\n\n";
-    std::vector<double> parse_ms, digest_ms, build_ms;
+    std::vector<double> parse_ms, digest_ms, build_ms, release_ms;
     std::shared_ptr<const dns::Zone> zone;
     for (int i = 0; i < 5; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      auto device = wg::parse_uapi_get(dump, "wg0");
-      const auto t1 = std::chrono::steady_clock::now();
-      const auto peers = server::published_peers(reference_settings().publish, device, wg::Clock::now());
-      const auto digest = dns::published_digest(peers);
-      const auto t2 = std::chrono::steady_clock::now();
-      zone = dns::build_zone(reference_settings().settings, peers, wg::Clock::now(), zone.get());
-      const auto t3 = std::chrono::steady_clock::now();
-      expect(digest == zone->digest, "published_digest agrees with build_zone");
-      parse_ms.push_back(Ms(t1 - t0).count());
-      digest_ms.push_back(Ms(t2 - t1).count());
-      build_ms.push_back(Ms(t3 - t2).count());
+      {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto device = wg::parse_uapi_get(dump, "wg0");
+        const auto t1 = std::chrono::steady_clock::now();
+        const auto peers = server::published_peers(reference_settings().publish, device, wg::Clock::now());
+        const auto digest = dns::published_digest(peers);
+        const auto t2 = std::chrono::steady_clock::now();
+        zone = dns::build_zone(reference_settings().settings, peers, wg::Clock::now(), zone.get());
+        const auto t3 = std::chrono::steady_clock::now();
+        expect(digest == zone->digest, "published_digest agrees with build_zone");
+        parse_ms.push_back(Ms(t1 - t0).count());
+        digest_ms.push_back(Ms(t2 - t1).count());
+        build_ms.push_back(Ms(t3 - t2).count());
+      }
+      // What the refresher does once the parse is freed: give the free pages back.
+      const auto t4 = std::chrono::steady_clock::now();
+      server::release_free_memory();
+      release_ms.push_back(Ms(std::chrono::steady_clock::now() - t4).count());
     }
     std::cout << "refresh: " << n << " peers, median of 5: parse_uapi_get " << median(parse_ms) << " ms, published_digest "
-              << median(digest_ms) << " ms (all a refresh costs when nothing changed), build_zone " << median(build_ms) << " ms"
-              << std::endl;
+              << median(digest_ms) << " ms (all a refresh costs when nothing changed), build_zone " << median(build_ms)
+              << " ms, release_free_memory " << median(release_ms) << " ms" << std::endl;
   }
 }
 
@@ -299,9 +307,51 @@ void bench_pool() {
   std::cout << std::endl;
 }
 
+// The snapshot's own bytes per peer, as the allocator counts them (blocks, their headers, the
+// index, the PTR set): what the server holds beyond what a one-peer device costs, apart from what a
+// refresh leaves free in the allocator. Peers as bench/gen.py writes them: an endpoint, one /32
+// and one /128 for every third peer, no handshake.
+void bench_memory() {
+  for (unsigned n : {10000U, 50000U, 100000U}) {
+    wg::Device device = reference_device();
+    for (unsigned i = 0; i < n; ++i) {
+      wg::Peer p;
+      p.public_key = key_n(i + 10);
+      p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
+      p.allowed_ips.push_back(*wg::Prefix::parse("10." + std::to_string((i >> 16) & 0xff) + "." + std::to_string((i >> 8) & 0xff) + "." +
+                                                 std::to_string(i & 0xff) + "/32"));
+      if (i % 3 == 0) {
+        char v6[48];
+        std::snprintf(v6, sizeof v6, "fd00::%x:%x/128", i >> 16, i & 0xffff);
+        p.allowed_ips.push_back(*wg::Prefix::parse(v6));
+      }
+      device.peers.push_back(p);
+    }
+    const auto in_use = [] {
+      const struct mallinfo2 m = ::mallinfo2();
+      return m.uordblks + m.hblkhd;
+    };
+    const std::size_t before = in_use();
+    const auto zone = make_zone(reference_settings(), device, wg::Clock::now(), nullptr);
+    const std::size_t total = in_use() - before;
+    std::size_t blocks = 0;
+    std::size_t largest = 0;
+    for (const auto& node : zone->nodes) {
+      const std::size_t b = ::malloc_usable_size(const_cast<std::byte*>(node->ref().block()));
+      blocks += b;
+      largest = std::max(largest, b);
+    }
+    expect(zone->published == n + 3, "build_zone publishes every peer");
+    std::cout << "memory: " << n << " peers: snapshot " << total / zone->published << " bytes a peer (" << total / 1024
+              << " KiB): node blocks " << (blocks - largest) / zone->published << ", the PTR set " << largest / zone->published
+              << ", the rest (index, shared_ptr and Node, allocator headers) " << (total - blocks) / zone->published << std::endl;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  server::limit_allocator_retention();  // as wgsd-server does
   std::vector<std::string> which(argv + 1, argv + argc);
   if (which.empty()) which = {"build", "refresh", "query"};
   for (const auto& w : which) {
@@ -317,8 +367,10 @@ int main(int argc, char** argv) {
       bench_tsig();
     } else if (w == "pool") {
       bench_pool();
+    } else if (w == "memory") {
+      bench_memory();
     } else {
-      std::fprintf(stderr, "usage: wgsd-micro [build|refresh|query|acl|tsig|pool]...  (unknown '%s')\n", w.c_str());
+      std::fprintf(stderr, "usage: wgsd-micro [build|refresh|query|acl|tsig|pool|memory]...  (unknown '%s')\n", w.c_str());
       return 2;
     }
   }
