@@ -16,6 +16,19 @@ bool is_tchar(char c) {
 
 bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
 
+// A field value's bytes: anything but control bytes (HTAB aside) and DEL; bytes past 0x7F allowed.
+bool is_field_value(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7F;
+  });
+}
+
+// A request target's bytes: visible US-ASCII only.
+bool is_target(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
@@ -53,8 +66,9 @@ std::string target_path(std::string_view target) {
   if (target.front() != '/') {
     const auto scheme = target.find("://");
     if (scheme == std::string_view::npos || !(iequals(target.substr(0, scheme), "http") || iequals(target.substr(0, scheme), "https"))) return {};
-    const auto slash = target.find('/', scheme + 3);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    // The host ends at the first of "/?#"; only a "/" there begins a path.
+    const auto host_end = target.find_first_of("/?#", scheme + 3);
+    target = host_end == std::string_view::npos || target[host_end] != '/' ? std::string_view("/") : target.substr(host_end);
   }
   target = target.substr(0, target.find_first_of("?#"));
   std::string path;
@@ -95,13 +109,23 @@ const char* reason_phrase(unsigned status) {
 
 }  // namespace
 
-Parsed parse_request(std::string_view buffer, std::size_t limit) {
-  // Empty lines before a request line are ignored (a client may end a request with an extra CRLF).
+Parsed parse_request(std::string_view buffer, std::size_t limit, std::size_t resume) {
+  // Empty lines (CRLF or LF) before a request line are ignored (a client may end a request with an
+  // extra CRLF).
   std::size_t start = 0;
-  while (start < buffer.size() && (buffer[start] == '\r' || buffer[start] == '\n')) ++start;
-  // The head ends at the first empty line; a line ends with LF, a CR before it dropped.
+  for (;;) {
+    if (start < buffer.size() && buffer[start] == '\n') {
+      ++start;
+    } else if (start + 1 < buffer.size() && buffer[start] == '\r' && buffer[start + 1] == '\n') {
+      start += 2;
+    } else {
+      break;
+    }
+  }
+  // The head ends at the first empty line; a line ends with LF, a CR before it dropped. The search
+  // goes on from where the previous parse of this buffer, shorter, left it.
   std::size_t end = std::string_view::npos;
-  for (std::size_t nl = buffer.find('\n', start); nl != std::string_view::npos; nl = buffer.find('\n', nl + 1)) {
+  for (std::size_t nl = buffer.find('\n', std::max(start, resume)); nl != std::string_view::npos; nl = buffer.find('\n', nl + 1)) {
     const std::size_t next = nl + 1;
     if (next < buffer.size() && buffer[next] == '\n') {
       end = next + 1;
@@ -114,7 +138,13 @@ Parsed parse_request(std::string_view buffer, std::size_t limit) {
   }
   if (end == std::string_view::npos || end > limit) {
     if (buffer.size() > limit || end != std::string_view::npos) return error(431, "request headers too large");
-    return {};
+    Parsed p;
+    p.scanned = std::max(start, buffer.size() < 2 ? std::size_t{0} : buffer.size() - 2);  // a LF there may yet end the head
+    return p;
+  }
+  // A CR not followed by LF would end a line for some other reader of these bytes, not for us.
+  for (std::size_t cr = buffer.find('\r', start); cr < end; cr = buffer.find('\r', cr + 1)) {
+    if (buffer[cr + 1] != '\n') return error(400, "bare CR in the request head");
   }
 
   std::string_view head = buffer.substr(start, end - start);
@@ -135,6 +165,7 @@ Parsed parse_request(std::string_view buffer, std::size_t limit) {
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const std::string_view version = line.substr(sp2 + 1);
   if (!is_token(method)) return error(400, "malformed request line");
+  if (!is_target(target)) return error(400, "malformed request target");
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' || version[5] > '9' || version[7] < '0' ||
       version[7] > '9') {
     return error(400, "malformed request line");
@@ -153,6 +184,7 @@ Parsed parse_request(std::string_view buffer, std::size_t limit) {
     if (colon == std::string_view::npos || !is_token(field.substr(0, colon))) return error(400, "malformed header field");
     const std::string_view name = field.substr(0, colon);
     const std::string_view value = trim(field.substr(colon + 1));
+    if (!is_field_value(value)) return error(400, "control byte in a header field");
     if (iequals(name, "Host")) {
       ++hosts;
     } else if (iequals(name, "Content-Length")) {

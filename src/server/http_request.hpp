@@ -20,6 +20,7 @@ struct Request {
 struct Parsed {
   enum class Kind { incomplete, request, error } kind{Kind::incomplete};
   std::size_t consumed{};  ///< request: the bytes of its head, to drop from the buffer
+  std::size_t scanned{};   ///< incomplete: where the next parse of this buffer, longer, may resume
   Request request;
   unsigned status{};  ///< error: what to answer before closing (400, 405, 413, 431, 505)
   std::string reason;  ///< error: the body, one line
@@ -27,7 +28,7 @@ struct Parsed {
 
 /// The first request in `buffer`: incomplete while its head has not ended (and `limit` bytes are not
 /// reached: past them, a 431), a request once it has, or an error to answer before closing.
-Parsed parse_request(std::string_view buffer, std::size_t limit);
+Parsed parse_request(std::string_view buffer, std::size_t limit, std::size_t resume = 0);
 
 /// The status line and headers of `response` (Content-Length of its body, Content-Type,
 /// Cache-Control: no-store, X-Content-Type-Options: nosniff, Date, Connection), `allow` adding

@@ -5,6 +5,7 @@
 #include "server/http_request.hpp"
 
 using namespace wgsd::server;
+using namespace std::string_literals;
 using Kind = http::Parsed::Kind;
 
 namespace {
@@ -92,4 +93,54 @@ TEST_CASE("HTTP response heads carry the length, the type, no-store and nosniff"
   CHECK(refused.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0) == 0);
   CHECK(refused.find("\r\nAllow: GET, HEAD\r\n") != std::string::npos);
   CHECK(refused.find("\r\nConnection: close\r\n") != std::string::npos);
+}
+
+TEST_CASE("HTTP request heads: bare CR, control bytes in field values and non-visible bytes in the target are refused", "[server][http]") {
+  const auto status = [](const std::string& text) {
+    const auto p = parse(text);
+    INFO(text);
+    CHECK(p.kind == Kind::error);
+    return p.status;
+  };
+  // A CR not followed by LF would end a line for a proxy that splits there, hiding a field from us.
+  CHECK(status("GET / HTTP/1.1\r\nHost: a\r\nX: a\rContent-Length: 5\r\n\r\n") == 400);
+  CHECK(status("GET / HTTP/1.1\rHost: a\r\n\r\n") == 400);
+  CHECK(status("\r\r\r\rGET / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(status("\rGET / HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(status("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n"s) == 400);
+  CHECK(status("GET / HTTP/1.1\r\nHost: a\x01" "b\r\n\r\n") == 400);
+  CHECK(status("GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n") == 400);
+  CHECK(status("GET /metrics\0x HTTP/1.1\r\nHost: a\r\n\r\n"s) == 400);
+  CHECK(status("GET /metrics\x01 HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(status("GET /metrics\x7f HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(status("GET /met\trics HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  CHECK(status("GET /met\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n") == 400);
+  // Still served: empty lines (CRLF or LF) before the request line, HTAB and obs-text in a value.
+  CHECK(parse("\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").kind == Kind::request);
+  CHECK(parse("GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: x\ty \xc3\xa9\r\n\r\n").kind == Kind::request);
+  CHECK(parse("\r").kind == Kind::incomplete);
+}
+
+TEST_CASE("HTTP request heads: an absolute-form target's host ends at the first of / ? #", "[server][http]") {
+  CHECK(parse("GET http://h?x/metrics HTTP/1.1\r\nHost: h\r\n\r\n").request.path == "/");
+  CHECK(parse("GET http://h#/metrics HTTP/1.1\r\nHost: h\r\n\r\n").request.path == "/");
+  CHECK(parse("GET http://h/metrics?x#y HTTP/1.1\r\nHost: h\r\n\r\n").request.path == "/metrics");
+  CHECK(parse("GET HTTPS://h:1/health HTTP/1.1\r\nHost: h\r\n\r\n").request.path == "/health");
+}
+
+TEST_CASE("HTTP request heads: parsing again from where an unfinished head was scanned finds what a full scan does", "[server][http]") {
+  const std::string request = "\r\nGET /health HTTP/1.1\r\nHost: x\r\nX: y\r\n\r\nGET /next";
+  // Trickled one byte at a time, each parse resuming where the previous one stopped scanning.
+  std::size_t scanned = 0;
+  http::Parsed p;
+  for (std::size_t len = 0; len <= request.size(); ++len) {
+    p = http::parse_request(std::string_view(request).substr(0, len), 32 * 1024, scanned);
+    if (p.kind != Kind::incomplete) break;
+    CHECK(p.scanned <= len);
+    scanned = p.scanned;
+  }
+  REQUIRE(p.kind == Kind::request);
+  CHECK(p.request.path == "/health");
+  CHECK(p.consumed == request.size() - 9);
+  CHECK(scanned > 30);  // it did resume past the start
 }
