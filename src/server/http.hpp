@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,10 +54,22 @@ struct HttpResponse {
 /// Answers a GET for `path` with the routes the address serves now.
 using HttpHandler = std::function<HttpResponse(const HttpRoutes& routes, std::string_view path)>;
 
+/// The minimum rate, in bytes per second, a client is expected to read an answer at: an answer
+/// not read within the timeout plus its size at this rate is cut off (16 KiB/s: a 1 MiB page has
+/// 64 s more than the timeout).
+inline constexpr std::size_t http_min_send_rate = 16 * 1024;
+
 struct HttpLimits {
-  unsigned max_connections{64};                 ///< past it (or half of it from one address), new connections are closed at once
-  std::chrono::seconds timeout{10};             ///< a connection idle (or a request unfinished) this long is closed
+  /// Past it, a newcomer closes the oldest connection waiting for a request (idle between requests,
+  /// or still sending its head), or is itself closed at once when every one is being answered; one
+  /// client (an IPv4 address, an IPv6 /64) holds at most a quarter of it (at least 1), past which
+  /// its new connections are closed at once.
+  unsigned max_connections{64};
+  /// An idle connection is closed this long after its last answer; a request head this long after
+  /// its first byte, however many bytes follow; an answer after this plus its size at min_send_rate.
+  std::chrono::seconds timeout{10};
   std::size_t memory_per_connection{32 * 1024}; ///< bounds a request's headers: past it, 431/413
+  std::size_t min_send_rate{http_min_send_rate}; ///< bytes/s; see http_min_send_rate
 };
 
 class HttpServer {

@@ -13,7 +13,13 @@
 #include "server/http.hpp"
 #include "wg/unique_fd.hpp"
 
+struct sockaddr_storage;
+
 namespace wgsd::server::http {
+
+/// What a client's connections are counted under: its IPv4 address (IPv4-mapped IPv6 included), or
+/// the /64 of its IPv6 address.
+std::string client_key(const sockaddr_storage& address);
 
 class Loop {
 public:
@@ -35,6 +41,10 @@ private:
   struct Connection;
 
   void accept_all(Clock::time_point now);
+  void admit(wg::UniqueFd fd, const sockaddr_storage& address, Clock::time_point now);
+  /// Closes the oldest connection not writing an answer; false when every one is.
+  bool evict_one();
+  void log_failure() noexcept;
   void on_event(Connection& c, unsigned events, Clock::time_point now);
   void receive(Connection& c, Clock::time_point now);
   void serve(Connection& c, Clock::time_point now);
@@ -55,6 +65,8 @@ private:
   std::unordered_map<std::string, unsigned> per_peer_;  // open connections by client address
   Clock::time_point accept_paused_until_{};  // out of descriptors: accepting resumes then
   bool accept_paused_{};
+  unsigned long failures_{};     // failures no connection could be blamed for
+  Clock::time_point logged_{};   // when the last of them was logged
 };
 
 }  // namespace wgsd::server::http
