@@ -194,3 +194,25 @@ TEST_CASE("HTTP: after the client half-closes, the requests it already sent are 
   CHECK(closed_within(fd, 2000ms));
   ::close(fd);
 }
+
+TEST_CASE("HTTP: many pipelined requests on one connection are all answered, in order, across turns", "[server][http]") {
+  Served s(short_limits(4));
+  const int fd = connect_loopback(s.port());
+  std::string burst;
+  for (int i = 0; i < 39; ++i) burst += (i % 2 == 0 ? "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" : "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+  burst += "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  send_all(fd, burst);
+  std::string rest;
+  int in_order = 0;
+  for (int i = 0; i < 40; ++i) {
+    const int status = read_one(fd, rest).status;
+    if (status == (i % 2 == 0 || i == 39 ? 200 : 404)) {
+      ++in_order;
+    } else {
+      UNSCOPED_INFO("answer " << i << ": " << status);
+    }
+  }
+  CHECK(in_order == 40);
+  CHECK(closed_within(fd, 2000ms));
+  ::close(fd);
+}
