@@ -135,7 +135,7 @@ TEST_CASE("HTTP: when every slot holds an idle keep-alive connection, a newcomer
   ::close(newcomer);
 }
 
-TEST_CASE("HTTP: an answer being written is not closed to make room; past every slot a newcomer is refused", "[server][http]") {
+TEST_CASE("HTTP: an answer being written is not closed to make room, so past every slot a newcomer is refused", "[server][http]") {
   auto limits = short_limits(1);
   limits.timeout = 10s;
   Served s(limits);
