@@ -12,37 +12,13 @@
 
 #include "server/http.hpp"
 #include "support/http_conn.hpp"
+#include "support/http_served.hpp"
 #include "support/http_get.hpp"
 #include "support/lab.hpp"
 
 using namespace wgsd;
 using namespace wgsd::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-constexpr std::size_t big_size = 16 * 1024 * 1024;
-
-// /health: "OK"; /big: 16 MiB; /count: how many requests came so far.
-struct Served {
-  std::atomic<int> requests{0};
-  server::HttpServer http;
-  explicit Served(server::HttpLimits limits = {})
-      : http({wg::IpAddress::v4({127, 0, 0, 1}), 0}, {true, true, true, true},
-             [this](const server::HttpRoutes&, std::string_view path) -> server::HttpResponse {
-               const int n = ++requests;
-               if (path == "/health") return {200, "text/plain; charset=utf-8", "OK"};
-               if (path == "/big") return {200, "application/json", std::string(big_size, 'x')};
-               if (path == "/count") return {200, "text/plain; charset=utf-8", std::to_string(n)};
-               return {404, "text/plain; charset=utf-8", "404 page not found\n"};
-             },
-             limits) {
-    http.start();
-  }
-  [[nodiscard]] std::uint16_t port() const { return http.port(); }
-};
-
-}  // namespace
 
 TEST_CASE("HTTP keep-alive: two requests on one connection, pipelined ones answered in order, Connection: close honoured", "[server][http]") {
   Served s;

@@ -15,6 +15,7 @@
 #include "server/http.hpp"
 #include "server/http_loop.hpp"
 #include "support/http_conn.hpp"
+#include "support/http_served.hpp"
 #include "support/http_get.hpp"
 #include "support/lab.hpp"
 
@@ -23,27 +24,6 @@ using namespace wgsd::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr std::size_t big_size = 16 * 1024 * 1024;
-
-// /health: "OK"; /big: 16 MiB; /throw: throws something that is no std::exception.
-struct Served {
-  std::atomic<int> requests{0};
-  server::HttpServer http;
-  explicit Served(server::HttpLimits limits)
-      : http({wg::IpAddress::v4({127, 0, 0, 1}), 0}, {true, true, true, true},
-             [this](const server::HttpRoutes&, std::string_view path) -> server::HttpResponse {
-               ++requests;
-               if (path == "/health") return {200, "text/plain; charset=utf-8", "OK"};
-               if (path == "/big") return {200, "application/json", std::string(big_size, 'x')};
-               if (path == "/throw") throw 42;
-               return {404, "text/plain; charset=utf-8", "404 page not found\n"};
-             },
-             limits) {
-    http.start();
-  }
-  [[nodiscard]] std::uint16_t port() const { return http.port(); }
-};
 
 server::HttpLimits short_limits(unsigned slots) {
   server::HttpLimits limits;
