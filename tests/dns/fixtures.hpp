@@ -34,6 +34,20 @@ inline wg::Device reference_device() {
   return d;
 }
 
+/// reference_device() and `n` more peers (keys key_n(10) on), each with an endpoint on
+/// 198.51.100.9 and, when given, the allowed IP `allowed`: a device large enough for what the
+/// refresher does by size (its interval, its memory).
+inline wg::Device large_reference_device(unsigned n, const char* allowed = nullptr) {
+  wg::Device d = reference_device();
+  for (unsigned i = 0; i < n; ++i) {
+    wg::Peer& p = d.peers.emplace_back();
+    p.public_key = key_n(i + 10);
+    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
+    if (allowed != nullptr) p.allowed_ips.push_back(*wg::Prefix::parse(allowed));
+  }
+  return d;
+}
+
 /// A zone as the Corefile describes it: what src/dns encodes, and the server's publishing policy.
 struct ReferenceZone {
   dns::ZoneSettings settings;

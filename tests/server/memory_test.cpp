@@ -45,16 +45,7 @@ TEST_CASE("after refreshes of a large device the refresher holds the snapshot, n
   server::limit_allocator_retention();  // as wgsd-server does at start-up
   constexpr unsigned peers = 40000;
   auto backend = std::make_shared<FakeBackend>();
-  {
-    wg::Device device = reference_device();
-    for (unsigned i = 0; i < peers; ++i) {
-      wg::Peer& p = device.peers.emplace_back();
-      p.public_key = key_n(i + 10);
-      p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
-      p.allowed_ips.push_back(*wg::Prefix::parse("10.1.0.0/16"));
-    }
-    backend->put(std::move(device));
-  }
+  backend->put(large_reference_device(peers, "10.1.0.0/16"));
   server::ZoneConfig zone;
   zone.settings = reference_settings().settings;
   zone.publish = reference_settings().publish;

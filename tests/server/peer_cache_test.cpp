@@ -99,13 +99,7 @@ TEST_CASE("after a reload the snapshots the old configuration served are freed b
 
 TEST_CASE("the refresher reads a large device less often unless refresh is given", "[server][refresh]") {
   auto backend = std::make_shared<FakeBackend>();
-  wg::Device device = reference_device();
-  for (unsigned i = 0; i < 30000; ++i) {  // 3s between reads by default
-    wg::Peer p;
-    p.public_key = key_n(i + 10);
-    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
-    device.peers.push_back(p);
-  }
+  const wg::Device device = large_reference_device(30000);  // 3s between reads by default
   backend->put(device);
   server::ZoneConfig zone;
   zone.settings = reference_settings().settings;
@@ -146,15 +140,7 @@ TEST_CASE("the memory of a snapshot the refresher frees goes back to the system"
   // glibc gives back by itself only the top of a heap: a snapshot freed below the one that replaced
   // it stayed resident, and a registry of 100,000 peers grew by tens of MB as its endpoints moved.
   auto backend = std::make_shared<FakeBackend>();
-  wg::Device device = reference_device();
-  constexpr unsigned peers = 20000;
-  for (unsigned i = 0; i < peers; ++i) {
-    wg::Peer p;
-    p.public_key = key_n(i + 10);
-    p.endpoint = wg::Endpoint{*wg::IpAddress::parse("198.51.100.9"), static_cast<std::uint16_t>(1024 + i % 60000)};
-    p.allowed_ips = {*wg::Prefix::parse("10.0.0.1/32")};
-    device.peers.push_back(p);
-  }
+  wg::Device device = large_reference_device(20000, "10.0.0.1/32");
   backend->put(device);
   server::ZoneConfig zone;
   zone.settings = reference_settings().settings;
