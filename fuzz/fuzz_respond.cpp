@@ -20,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::uint8_t> query(data, size);
   static const std::vector<std::uint8_t> valid = fuzz::srv_query();
   const std::span<const std::uint8_t> batch[] = {valid, query, query};
-  dns::prefetch(std::span(batch).subspan(1, 1), zones, 0);
-  dns::prefetch(batch, zones, 0);
+  dns::prefetch(std::span(batch).subspan(1, 1), zones);
+  dns::prefetch(batch, zones);
   for (auto transport : {dns::Transport::udp, dns::Transport::tcp}) {
     dns::ResponseInfo info;
     const dns::QueryContext ctx{transport, wg::IpAddress::parse(transport == dns::Transport::udp ? "192.0.2.1" : "2001:db8::1")};
