@@ -177,11 +177,8 @@ TEST_CASE("UDP: a datagram larger than the buffer is dropped and logged, the que
   // Back to back from one socket, so that the worker usually reads both in one batch (and
   // prefetches the batch's names first, in a zone large enough).
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(r.port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  const sockaddr_in sin = loopback_address(r.port);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) == 0);
   auto big = make_query(name1, LDNS_RR_TYPE_SRV);
   big.resize(5000, 0);
   const auto query = make_query(name1, LDNS_RR_TYPE_SRV);
@@ -257,11 +254,8 @@ TEST_CASE("UDP: a burst of different queries gets, for each, the answer it gets 
   queries.insert(queries.begin() + 7, std::vector<std::uint8_t>{0x12, 0x34, 0, 0, 0});
 
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(r.port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  const sockaddr_in sin = loopback_address(r.port);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) == 0);
   for (const auto& q : queries) REQUIRE(::send(fd, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size()));
   std::map<std::uint16_t, std::vector<std::uint8_t>> replies;
   pollfd p{fd, POLLIN, 0};

@@ -46,10 +46,7 @@ TEST_CASE("after refreshes of a large device the refresher holds the snapshot, n
   constexpr unsigned peers = 40000;
   auto backend = std::make_shared<FakeBackend>();
   backend->put(large_reference_device(peers, "10.1.0.0/16"));
-  server::ZoneConfig zone;
-  zone.settings = reference_settings().settings;
-  zone.publish = reference_settings().publish;
-  zone.device = reference_device().name;
+  server::ZoneConfig zone = reference_zone_config();
   server::SnapshotHolder holder;
   server::Log log([](const std::string&) {});
   server::PeerCache cache({zone}, {{0}}, {&holder}, sharing(*backend), log);

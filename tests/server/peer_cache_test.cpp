@@ -19,10 +19,7 @@ TEST_CASE("a replaced snapshot is freed by the refresher, never by the query thr
   auto backend = std::make_shared<FakeBackend>();
   wg::Device device = reference_device();
   backend->put(device);
-  server::ZoneConfig zone;
-  zone.settings = reference_settings().settings;
-  zone.publish = reference_settings().publish;
-  zone.device = device.name;
+  server::ZoneConfig zone = reference_zone_config(device.name);
   server::SnapshotHolder holder;
   server::Log log([](const std::string&) {});
   server::PeerCache cache({zone}, {{0}}, {&holder}, sharing(*backend), log);  // the test keeps the fake to change the device
@@ -61,10 +58,7 @@ TEST_CASE("after a reload the snapshots the old configuration served are freed b
   wg::Device device = reference_device();
   backend->put(device);
   const server::BackendFactory factory = sharing(*backend);
-  server::ZoneConfig zone;
-  zone.settings = reference_settings().settings;
-  zone.publish = reference_settings().publish;
-  zone.device = device.name;
+  server::ZoneConfig zone = reference_zone_config(device.name);
   server::ZoneConfig other = zone;
   other.settings.zone = "other.example.";
   server::SnapshotHolder holder;
@@ -101,10 +95,7 @@ TEST_CASE("the refresher reads a large device less often unless refresh is given
   auto backend = std::make_shared<FakeBackend>();
   const wg::Device device = large_reference_device(30000);  // 3s between reads by default
   backend->put(device);
-  server::ZoneConfig zone;
-  zone.settings = reference_settings().settings;
-  zone.publish = reference_settings().publish;
-  zone.device = device.name;
+  server::ZoneConfig zone = reference_zone_config(device.name);
   server::ZoneConfig given = zone;
   given.refresh = std::chrono::milliseconds(1000);
   server::SnapshotHolder holder;
@@ -142,10 +133,7 @@ TEST_CASE("the memory of a snapshot the refresher frees goes back to the system"
   auto backend = std::make_shared<FakeBackend>();
   wg::Device device = large_reference_device(20000, "10.0.0.1/32");
   backend->put(device);
-  server::ZoneConfig zone;
-  zone.settings = reference_settings().settings;
-  zone.publish = reference_settings().publish;
-  zone.device = device.name;
+  server::ZoneConfig zone = reference_zone_config(device.name);
   server::SnapshotHolder holder;
   server::Log log([](const std::string&) {});
   server::PeerCache cache({zone}, {{0}}, {&holder}, sharing(*backend), log);

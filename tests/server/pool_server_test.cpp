@@ -156,10 +156,7 @@ TEST_CASE("the refresher publishes a pool, rebuilds it only when health changes,
   device.peers[1].rx_bytes = 10;
   device.peers[1].last_handshake = wg::Clock::now();
   backend->put(device);
-  server::ZoneConfig zone;
-  zone.settings = reference_settings().settings;
-  zone.publish = reference_settings().publish;
-  zone.device = device.name;
+  server::ZoneConfig zone = reference_zone_config(device.name);
   zone.pools = {pool_of({{key1, 1}, {key2, 1}}, 1s)};
   server::SnapshotHolder holder;
   std::vector<std::string> lines;

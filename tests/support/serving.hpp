@@ -26,6 +26,16 @@ inline server::BackendFactory sharing(FakeBackend& backend) {
   return [&backend](const server::ZoneConfig&) { return std::make_unique<SharedBackend>(backend); };
 }
 
+/// The reference zone's configuration (its settings and publishing policy) for a PeerCache or
+/// server that reads the device `device` (the reference device's name).
+inline server::ZoneConfig reference_zone_config(const std::string& device = reference_device().name) {
+  server::ZoneConfig zone;
+  zone.settings = reference_settings().settings;
+  zone.publish = reference_settings().publish;
+  zone.device = device;
+  return zone;
+}
+
 /// The server of `corefile`, started, over the reference device and `more`; its log is dropped.
 struct Serving {
   FakeBackend backend;
